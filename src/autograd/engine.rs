@@ -1,0 +1,433 @@
+//! The backward engine: iterative topological traversal of the part of the graph between
+//! the roots and the requested inputs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
+use super::node::Node;
+use crate::error::{Error, Result};
+use crate::tensor::{Tensor, TensorId};
+
+/// Options of [`grad`] and [`backward_many`] (PyTorch's keyword arguments).
+///
+/// ```
+/// let o = eingrad::autograd::GradOptions::default().create_graph(true);
+/// assert!(o.create_graph && o.effective_retain_graph());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GradOptions {
+    /// Keep the saved tensors so the graph can be walked again (defaults to `create_graph`).
+    pub retain_graph: Option<bool>,
+    /// Record the backward computation so gradients can be differentiated again.
+    pub create_graph: bool,
+    /// Return `None` for inputs the outputs do not depend on instead of an error.
+    pub allow_unused: bool,
+}
+
+impl GradOptions {
+    /// Sets `retain_graph`.
+    pub fn retain_graph(mut self, on: bool) -> Self {
+        self.retain_graph = Some(on);
+        self
+    }
+    /// Sets `create_graph`.
+    pub fn create_graph(mut self, on: bool) -> Self {
+        self.create_graph = on;
+        self
+    }
+    /// Sets `allow_unused`.
+    pub fn allow_unused(mut self, on: bool) -> Self {
+        self.allow_unused = on;
+        self
+    }
+    /// `retain_graph` with its default filled in.
+    pub fn effective_retain_graph(&self) -> bool {
+        self.retain_graph.unwrap_or(self.create_graph)
+    }
+}
+
+/// Gradients of `outputs` (weighted by `grad_outputs`) with respect to `inputs`, like
+/// `torch.autograd.grad`. Stored `.grad()` fields are not touched.
+///
+/// `grad_outputs` may be `None` only when every output has one element.
+///
+/// ```
+/// use eingrad::{Tensor, autograd::{grad, GradOptions}};
+/// let x = Tensor::from_vec(vec![3.0f64], &[1]).unwrap().requires_grad_(true);
+/// let y = x.mul(&x).unwrap().mul(&x).unwrap(); // x³
+/// let g = grad(&[y], &[x.clone()], None, GradOptions::default().create_graph(true)).unwrap();
+/// let g = g[0].clone().unwrap();
+/// assert_eq!(g.item().unwrap(), 27.0);
+/// let gg = grad(&[g], &[x], None, GradOptions::default()).unwrap();
+/// assert_eq!(gg[0].as_ref().unwrap().item().unwrap(), 18.0);
+/// ```
+pub fn grad(
+    outputs: &[Tensor],
+    inputs: &[Tensor],
+    grad_outputs: Option<&[Tensor]>,
+    opts: GradOptions,
+) -> Result<Vec<Option<Tensor>>> {
+    for (i, t) in inputs.iter().enumerate() {
+        if !t.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "grad: input {i} (shape {:?}) does not require grad",
+                t.dims()
+            )));
+        }
+    }
+    let roots = pair_roots("grad", outputs, grad_outputs)?;
+    let found = run_backward(&roots, Some(inputs), opts)?;
+    let mut result = Vec::with_capacity(inputs.len());
+    for (i, g) in found.into_iter().enumerate() {
+        if g.is_none() && !opts.allow_unused {
+            return Err(Error::Autograd(format!(
+                "grad: input {i} (shape {:?}) was not used to compute the outputs; \
+                 pass allow_unused = true to get None for it",
+                inputs[i].dims()
+            )));
+        }
+        result.push(g);
+    }
+    Ok(result)
+}
+
+/// Accumulates the gradients of several roots at once into the leaves' `.grad()`, like
+/// `torch.autograd.backward(tensors, grad_tensors)`.
+///
+/// ```
+/// use eingrad::{Tensor, autograd::{backward_many, GradOptions}};
+/// let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap().requires_grad_(true);
+/// let a = x.mul_scalar(2.0).unwrap();
+/// let b = x.mul_scalar(3.0).unwrap();
+/// let ones = Tensor::ones(&[2], eingrad::DType::F64);
+/// backward_many(&[a, b], &[ones.clone(), ones], GradOptions::default()).unwrap();
+/// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![5.0, 5.0]);
+/// ```
+pub fn backward_many(outputs: &[Tensor], grads: &[Tensor], opts: GradOptions) -> Result<()> {
+    let roots = pair_roots("backward", outputs, Some(grads))?;
+    run_backward(&roots, None, opts).map(|_| ())
+}
+
+fn pair_roots(
+    op: &str,
+    outputs: &[Tensor],
+    grad_outputs: Option<&[Tensor]>,
+) -> Result<Vec<(Tensor, Tensor)>> {
+    if outputs.is_empty() {
+        return Err(Error::Autograd(format!("{op}: no outputs given")));
+    }
+    if let Some(g) = grad_outputs {
+        if g.len() != outputs.len() {
+            return Err(Error::Autograd(format!(
+                "{op}: {} outputs but {} grad_outputs",
+                outputs.len(),
+                g.len()
+            )));
+        }
+    }
+    let mut roots = Vec::with_capacity(outputs.len());
+    for (i, out) in outputs.iter().enumerate() {
+        if !out.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "{op}: output {i} (shape {:?}) does not require grad and has no grad_fn",
+                out.dims()
+            )));
+        }
+        let g = match grad_outputs {
+            Some(gs) => {
+                let g = &gs[i];
+                if g.dims() != out.dims() {
+                    return Err(Error::Autograd(format!(
+                        "{op}: grad_outputs[{i}] has shape {:?} but output {i} has shape {:?}",
+                        g.dims(),
+                        out.dims()
+                    )));
+                }
+                if g.dtype() != out.dtype() {
+                    return Err(Error::Autograd(format!(
+                        "{op}: grad_outputs[{i}] is {:?} but output {i} is {:?}",
+                        g.dtype(),
+                        out.dtype()
+                    )));
+                }
+                g.clone()
+            }
+            None => {
+                if out.numel() != 1 {
+                    return Err(Error::Autograd(format!(
+                        "{op}: output {i} has shape {:?}; grad can be implicitly created only \
+                         for outputs with one element, pass grad_outputs",
+                        out.dims()
+                    )));
+                }
+                Tensor::ones(out.dims(), out.dtype())
+            }
+        };
+        roots.push((out.clone(), g));
+    }
+    Ok(roots)
+}
+
+type Slot = (u64, usize);
+
+/// Walks the graph once. With `targets`, returns their gradients (not accumulating);
+/// without, accumulates into every leaf that requires grad.
+fn run_backward(
+    roots: &[(Tensor, Tensor)],
+    targets: Option<&[Tensor]>,
+    opts: GradOptions,
+) -> Result<Vec<Option<Tensor>>> {
+    let retain = opts.effective_retain_graph();
+    let _mode: (Option<NoGradGuard>, Option<EnableGradGuard>) = if opts.create_graph {
+        (None, Some(EnableGradGuard::new()))
+    } else {
+        (Some(NoGradGuard::new()), None)
+    };
+
+    // Targets: leaves by tensor id, non-leaves by (node, output).
+    let mut leaf_target: HashMap<TensorId, usize> = HashMap::new();
+    let mut slot_target: HashMap<Slot, Vec<usize>> = HashMap::new();
+    if let Some(ts) = targets {
+        for (i, t) in ts.iter().enumerate() {
+            match &t.0.grad_fn {
+                Some(gf) => slot_target
+                    .entry((gf.node.id, gf.output))
+                    .or_default()
+                    .push(i),
+                None => {
+                    leaf_target.insert(t.id(), i);
+                }
+            }
+        }
+    }
+
+    // Discover nodes reachable from the roots (iteratively).
+    let mut nodes: HashMap<u64, Arc<Node>> = HashMap::new();
+    let mut order: Vec<u64> = Vec::new(); // discovery order
+    let mut stack: Vec<Arc<Node>> = roots
+        .iter()
+        .filter_map(|(t, _)| t.0.grad_fn.as_ref().map(|g| g.node.clone()))
+        .collect();
+    while let Some(n) = stack.pop() {
+        if nodes.contains_key(&n.id) {
+            continue;
+        }
+        for inp in &n.inputs {
+            if let Some(gf) = &inp.0.grad_fn {
+                if !nodes.contains_key(&gf.node.id) {
+                    stack.push(gf.node.clone());
+                }
+            }
+        }
+        order.push(n.id);
+        nodes.insert(n.id, n);
+    }
+
+    // Which nodes lead to something we want? Node ids grow with creation, so a node's
+    // inputs' nodes always have smaller ids: ascending id order is a topological order.
+    order.sort_unstable();
+    let mut needed: HashMap<u64, bool> = HashMap::with_capacity(order.len());
+    for &id in &order {
+        let n = &nodes[&id];
+        let is_target_slot = (0..n.outputs.lock().len()).any(|k| slot_target.contains_key(&(id, k)));
+        let leads = n.inputs.iter().any(|inp| match &inp.0.grad_fn {
+            Some(gf) => needed.get(&gf.node.id).copied().unwrap_or(false),
+            None => match targets {
+                Some(_) => leaf_target.contains_key(&inp.id()),
+                None => inp.requires_grad(),
+            },
+        });
+        needed.insert(id, leads || is_target_slot);
+    }
+
+    // Seed the buffers with the roots' gradients.
+    let mut buffers: HashMap<Slot, Tensor> = HashMap::new();
+    let mut leaf_grads: HashMap<TensorId, (Tensor, Tensor)> = HashMap::new();
+    let mut found: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
+    for (t, g) in roots {
+        match &t.0.grad_fn {
+            Some(gf) => accumulate(&mut buffers, (gf.node.id, gf.output), g.clone())?,
+            None => add_leaf(&mut leaf_grads, t, g.clone())?,
+        }
+    }
+
+    // Process in reverse creation order: every consumer runs before its producers.
+    for &id in order.iter().rev() {
+        if !needed[&id] {
+            continue;
+        }
+        let node = &nodes[&id];
+        let metas = node.outputs.lock();
+        let mut grads_out: Vec<Option<Tensor>> = Vec::with_capacity(metas.len());
+        for (k, meta) in metas.iter().enumerate() {
+            let mut g = buffers.remove(&(id, k));
+            if let (Some(gv), Some(inner)) = (&g, meta.tensor.upgrade()) {
+                let mut gv = gv.clone();
+                let hooks: Vec<_> = inner.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
+                for h in hooks {
+                    if let Some(r) = h(&gv)? {
+                        check_same(&node.name, "hook result", &gv, &r)?;
+                        gv = r;
+                    }
+                }
+                if inner.retains_grad.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut slot = inner.grad.lock();
+                    let new = match slot.take() {
+                        Some(old) => old.add(&maybe_detach(&gv, opts.create_graph))?,
+                        None => maybe_detach(&gv, opts.create_graph),
+                    };
+                    *slot = Some(new);
+                }
+                g = Some(gv);
+            }
+            if let (Some(gv), Some(idx)) = (&g, slot_target.get(&(id, k))) {
+                for &i in idx {
+                    found[i] = Some(gv.clone());
+                }
+            }
+            grads_out.push(g);
+        }
+        if grads_out.iter().all(|g| g.is_none()) {
+            continue;
+        }
+        let filled: Vec<Tensor> = grads_out
+            .into_iter()
+            .zip(metas.iter())
+            .map(|(g, m)| g.unwrap_or_else(|| Tensor::zeros(&m.shape, m.dtype)))
+            .collect();
+        drop(metas);
+        let needs: Vec<bool> = node
+            .inputs
+            .iter()
+            .map(|inp| match &inp.0.grad_fn {
+                Some(gf) => needed.get(&gf.node.id).copied().unwrap_or(false),
+                None => match targets {
+                    Some(_) => leaf_target.contains_key(&inp.id()),
+                    None => inp.requires_grad(),
+                },
+            })
+            .collect();
+        let input_grads = {
+            let guard = node.backward.lock();
+            let rule = guard.as_ref().ok_or_else(|| {
+                Error::Autograd(format!(
+                    "trying to backward through the graph a second time (op `{}`): its saved \
+                     tensors were freed; pass retain_graph = true the first time",
+                    node.name
+                ))
+            })?;
+            rule(&filled, &needs)?
+        };
+        if !retain {
+            drop(node.backward.lock().take());
+        }
+        if input_grads.len() != node.inputs.len() {
+            return Err(Error::Autograd(format!(
+                "backward of `{}` returned {} gradients for {} inputs",
+                node.name,
+                input_grads.len(),
+                node.inputs.len()
+            )));
+        }
+        for ((inp, g), need) in node.inputs.iter().zip(input_grads).zip(&needs) {
+            let Some(g) = g else { continue };
+            if !need {
+                continue;
+            }
+            check_same(&node.name, "gradient", inp, &g)?;
+            if is_anomaly_enabled() {
+                check_finite(node, &g)?;
+            }
+            match &inp.0.grad_fn {
+                Some(gf) => accumulate(&mut buffers, (gf.node.id, gf.output), g)?,
+                None => add_leaf(&mut leaf_grads, inp, g)?,
+            }
+        }
+    }
+
+    // Leaves: hooks see the total gradient, then it is returned or accumulated.
+    for (_, (leaf, g)) in leaf_grads {
+        let mut g = g;
+        let hooks: Vec<_> = leaf.0.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
+        for h in hooks {
+            if let Some(r) = h(&g)? {
+                check_same("leaf", "hook result", &g, &r)?;
+                g = r;
+            }
+        }
+        match targets {
+            Some(_) => {
+                if let Some(&i) = leaf_target.get(&leaf.id()) {
+                    found[i] = Some(g);
+                }
+            }
+            None => {
+                if leaf.requires_grad() {
+                    let g = maybe_detach(&g, opts.create_graph);
+                    let mut slot = leaf.0.grad.lock();
+                    let new = match slot.take() {
+                        Some(old) => old.add(&g)?,
+                        None => g,
+                    };
+                    *slot = Some(new);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn maybe_detach(g: &Tensor, create_graph: bool) -> Tensor {
+    if create_graph {
+        g.clone()
+    } else {
+        g.detach()
+    }
+}
+
+fn accumulate(buffers: &mut HashMap<Slot, Tensor>, slot: Slot, g: Tensor) -> Result<()> {
+    match buffers.remove(&slot) {
+        Some(old) => buffers.insert(slot, old.add(&g)?),
+        None => buffers.insert(slot, g),
+    };
+    Ok(())
+}
+
+fn add_leaf(map: &mut HashMap<TensorId, (Tensor, Tensor)>, leaf: &Tensor, g: Tensor) -> Result<()> {
+    match map.remove(&leaf.id()) {
+        Some((t, old)) => map.insert(leaf.id(), (t, old.add(&g)?)),
+        None => map.insert(leaf.id(), (leaf.clone(), g)),
+    };
+    Ok(())
+}
+
+fn check_same(op: &str, what: &str, expected: &Tensor, got: &Tensor) -> Result<()> {
+    if expected.dims() != got.dims() || expected.dtype() != got.dtype() {
+        return Err(Error::Autograd(format!(
+            "backward of `{op}`: {what} has shape {:?} ({:?}) but the tensor it is for has \
+             shape {:?} ({:?})",
+            got.dims(),
+            got.dtype(),
+            expected.dims(),
+            expected.dtype()
+        )));
+    }
+    Ok(())
+}
+
+fn check_finite(node: &Node, g: &Tensor) -> Result<()> {
+    let v = g.to_vec_f64();
+    let what = if v.iter().any(|x| x.is_nan()) {
+        "NaN"
+    } else if v.iter().any(|x| x.is_infinite()) {
+        "infinity"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Anomaly {
+        op: node.name.to_string(),
+        what: what.into(),
+        shapes: node.inputs.iter().map(|t| t.dims().to_vec()).collect(),
+    })
+}

@@ -1,0 +1,17 @@
+//! Define-by-run reverse-mode autograd: graph nodes, grad mode, and the backward engine.
+//!
+//! Every op records a [`Node`] holding its inputs and a backward rule written in public
+//! tensor ops, so that with `create_graph` the gradients are themselves differentiable.
+
+mod engine;
+mod mode;
+mod node;
+
+pub use engine::{backward_many, grad, GradOptions};
+pub use mode::{
+    is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
+    EnableGradGuard, NoGradGuard,
+};
+pub use node::{GradFn, Hook, HookHandle, Node};
+pub(crate) use node::next_hook_id as node_next_hook_id;
+pub(crate) use node::{record, record1, BackwardFn};

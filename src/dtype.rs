@@ -1,0 +1,127 @@
+//! Element types: [`DType`] names them, [`Float`] is the one trait kernels are generic over.
+
+use crate::storage::Storage;
+
+/// The element type of a tensor.
+///
+/// ```
+/// use eingrad::{DType, Tensor};
+/// assert_eq!(Tensor::ones(&[2], DType::F64).dtype(), DType::F64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float (use it for gradient checks).
+    F64,
+}
+
+impl DType {
+    /// Size of one element in bytes.
+    pub fn size_in_bytes(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F64 => 8,
+        }
+    }
+}
+
+/// A float element type that every kernel is generic over (one kernel, dispatched once).
+pub trait Float:
+    num_traits::Float
+    + num_traits::FloatConst
+    + std::fmt::Debug
+    + std::fmt::Display
+    + std::iter::Sum
+    + std::ops::AddAssign
+    + std::ops::MulAssign
+    + Send
+    + Sync
+    + Default
+    + 'static
+{
+    /// The dtype tag of this type.
+    const DTYPE: DType;
+    /// Converts from f64 (rounding for f32).
+    fn of(v: f64) -> Self;
+    /// Converts to f64.
+    fn f64(self) -> f64;
+    /// Borrows the storage's buffer if it has this element type.
+    fn slice(s: &Storage) -> Option<&[Self]>;
+    /// Mutably borrows the storage's buffer if it has this element type.
+    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]>;
+    /// Wraps a buffer into a storage.
+    fn wrap(v: Vec<Self>) -> Storage;
+}
+
+impl Float for f32 {
+    const DTYPE: DType = DType::F32;
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn f64(self) -> f64 {
+        self as f64
+    }
+    fn slice(s: &Storage) -> Option<&[Self]> {
+        match s {
+            Storage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]> {
+        match s {
+            Storage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn wrap(v: Vec<Self>) -> Storage {
+        Storage::F32(v)
+    }
+}
+
+impl Float for f64 {
+    const DTYPE: DType = DType::F64;
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn f64(self) -> f64 {
+        self
+    }
+    fn slice(s: &Storage) -> Option<&[Self]> {
+        match s {
+            Storage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]> {
+        match s {
+            Storage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn wrap(v: Vec<Self>) -> Storage {
+        Storage::F64(v)
+    }
+}
+
+/// Runs a generic body once with `T` bound to the element type of `$dtype`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_dtype {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                #[allow(unused_imports)]
+                use $crate::__num_traits::{Float as _, One as _, Zero as _};
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                #[allow(unused_imports)]
+                use $crate::__num_traits::{Float as _, One as _, Zero as _};
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}

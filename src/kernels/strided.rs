@@ -1,0 +1,115 @@
+//! Walking N strided operands that share one logical shape, a contiguous run at a time.
+
+/// Merges adjacent dims that are contiguous with each other in every operand, and drops
+/// size-1 dims. Returns the reduced shape and per-operand strides.
+pub fn coalesce<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+) -> (Vec<usize>, [Vec<isize>; N]) {
+    let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out_strides: [Vec<isize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+    for (i, &d) in shape.iter().enumerate() {
+        if d == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let mergeable = (0..N).all(|k| {
+                let prev = *out_strides[k].last().unwrap_or(&0);
+                prev == strides[k][i] * d as isize
+            });
+            if mergeable {
+                let n = out_shape.len() - 1;
+                out_shape[n] = last * d;
+                for k in 0..N {
+                    out_strides[k][n] = strides[k][i];
+                }
+                continue;
+            }
+        }
+        out_shape.push(d);
+        for k in 0..N {
+            out_strides[k].push(strides[k][i]);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+/// Calls `f(bases, len, inner_strides)` once per innermost run, covering every element of
+/// `shape` in row-major order. `bases` are storage offsets of the run's first element.
+pub fn for_each_run<const N: usize>(
+    shape: &[usize],
+    strides: [&[isize]; N],
+    offsets: [usize; N],
+    mut f: impl FnMut([isize; N], usize, [isize; N]),
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let (shape, strides) = coalesce(shape, strides);
+    let base: [isize; N] = std::array::from_fn(|k| offsets[k] as isize);
+    if shape.is_empty() {
+        f(base, 1, [0; N]);
+        return;
+    }
+    let r = shape.len();
+    let inner = shape[r - 1];
+    let inner_strides: [isize; N] = std::array::from_fn(|k| strides[k][r - 1]);
+    let mut idx = vec![0usize; r - 1];
+    let mut cur = base;
+    loop {
+        f(cur, inner, inner_strides);
+        // increment the outer multi-index
+        let mut d = r - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            for k in 0..N {
+                cur[k] += strides[k][d];
+            }
+            if idx[d] < shape[d] {
+                break;
+            }
+            for k in 0..N {
+                cur[k] -= strides[k][d] * shape[d] as isize;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Copies the elements a layout selects into a new row-major buffer.
+pub fn gather<T: Copy>(src: &[T], shape: &[usize], strides: &[isize], offset: usize) -> Vec<T> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    for_each_run(shape, [strides], [offset], |[b], len, [s]| {
+        if s == 1 {
+            let b = b as usize;
+            out.extend_from_slice(&src[b..b + len]);
+        } else {
+            for i in 0..len as isize {
+                out.push(src[(b + i * s) as usize]);
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_merges_contiguous_dims() {
+        let (s, [st]) = coalesce(&[2, 3, 4], [&[12, 4, 1]]);
+        assert_eq!((s, st), (vec![24], vec![1]));
+    }
+
+    #[test]
+    fn gather_transposed() {
+        let src = [0, 1, 2, 3, 4, 5];
+        assert_eq!(gather(&src, &[3, 2], &[1, 3], 0), vec![0, 3, 1, 4, 2, 5]);
+    }
+}

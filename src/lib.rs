@@ -1,0 +1,33 @@
+//! # eingrad
+//!
+//! Tensors with reverse- and forward-mode automatic differentiation to any order, built around
+//! one multilinear primitive: `einsum`.
+//!
+//! ```
+//! use eingrad::{Tensor, DType, autograd::{grad, GradOptions}};
+//! let x = Tensor::randn(&[2, 3], DType::F64, 0).requires_grad_(true);
+//! let w = Tensor::randn(&[3, 4], DType::F64, 1);
+//! let y = eingrad::einsum("ij,jk->ik", &[&x, &w]).unwrap().tanh().unwrap().sum_all().unwrap();
+//! let g = grad(&[y], &[x.clone()], None, GradOptions::default()).unwrap();
+//! assert_eq!(g[0].as_ref().unwrap().dims(), &[2, 3]);
+//! ```
+
+pub mod autograd;
+pub mod dtype;
+pub mod einsum;
+pub mod error;
+pub mod func;
+pub mod kernels;
+pub mod layout;
+pub mod ops;
+pub mod storage;
+pub mod tensor;
+
+pub use dtype::{DType, Float};
+#[doc(hidden)]
+pub use num_traits as __num_traits;
+pub use einsum::{einsum, einsum_with_sizes};
+pub use error::{Error, Result};
+pub use layout::Layout;
+pub use ops::reduce::Indices;
+pub use tensor::{Tensor, TensorId};

@@ -1,0 +1,246 @@
+//! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
+
+use super::map1;
+use crate::autograd::record1;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::kernels::elementwise::{map_binary, map_ternary};
+use crate::tensor::Tensor;
+use crate::with_dtype;
+
+macro_rules! map2 {
+    ($op:expr, $a:expr, $b:expr, |$u:ident, $v:ident| $body:expr) => {
+        with_dtype!($a.dtype(), T => map_binary::<T>($op, $a, $b, |$u: T, $v: T| $body))
+    };
+}
+
+fn bool_to<T: Float>(b: bool) -> T {
+    if b {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
+impl Tensor {
+    /// Sums `self` (a gradient of the broadcast shape) down to `shape`, undoing broadcasting.
+    ///
+    /// ```
+    /// let g = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32);
+    /// assert_eq!(g.sum_to(&[3]).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 2.0, 2.0]);
+    /// ```
+    pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.dims() == shape {
+            return Ok(self.clone());
+        }
+        let r = self.rank();
+        if shape.len() > r {
+            return Err(Error::shapes("sum_to", self.dims(), shape));
+        }
+        let lead = r - shape.len();
+        let mut dims: Vec<isize> = (0..lead as isize).collect();
+        for (i, &s) in shape.iter().enumerate() {
+            let d = self.dims()[lead + i];
+            if s == 1 && d != 1 {
+                dims.push((lead + i) as isize);
+            } else if s != d {
+                return Err(Error::shapes("sum_to", self.dims(), shape));
+            }
+        }
+        self.sum(&dims, true)?.reshape(shape)
+    }
+
+    /// a + b with broadcasting.
+    ///
+    /// ```
+    /// use eingrad::{Tensor, DType};
+    /// let a = Tensor::ones(&[2, 1], DType::F32);
+    /// let b = Tensor::arange(0.0, 3.0, 1.0, DType::F32).unwrap();
+    /// assert_eq!(a.add(&b).unwrap().dims(), &[2, 3]);
+    /// ```
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        let out = map2!("add", self, other, |u, v| u + v)?;
+        let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
+        Ok(record1("add", &[self, other], out, move |g, needs| {
+            Ok(vec![
+                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
+                if needs[1] { Some(g.sum_to(&sb)?) } else { None },
+            ])
+        }))
+    }
+    /// a − b with broadcasting.
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        let out = map2!("sub", self, other, |u, v| u - v)?;
+        let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
+        Ok(record1("sub", &[self, other], out, move |g, needs| {
+            Ok(vec![
+                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
+                if needs[1] { Some(g.neg()?.sum_to(&sb)?) } else { None },
+            ])
+        }))
+    }
+    /// a ⊙ b with broadcasting.
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        let out = map2!("mul", self, other, |u, v| u * v)?;
+        let (a, b) = (self.clone(), other.clone());
+        Ok(record1("mul", &[self, other], out, move |g, needs| {
+            Ok(vec![
+                if needs[0] { Some(g.mul(&b)?.sum_to(a.dims())?) } else { None },
+                if needs[1] { Some(g.mul(&a)?.sum_to(b.dims())?) } else { None },
+            ])
+        }))
+    }
+    /// a / b with broadcasting.
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        let out = map2!("div", self, other, |u, v| u / v)?;
+        let (a, b) = (self.clone(), other.clone());
+        Ok(record1("div", &[self, other], out, move |g, needs| {
+            let gb = g.div(&b)?;
+            Ok(vec![
+                if needs[0] { Some(gb.sum_to(a.dims())?) } else { None },
+                if needs[1] {
+                    Some(gb.mul(&a.div(&b)?)?.neg()?.sum_to(b.dims())?)
+                } else {
+                    None
+                },
+            ])
+        }))
+    }
+    /// aᵇ elementwise with broadcasting. ∂/∂b uses log a (NaN for negative a, like PyTorch).
+    pub fn pow(&self, other: &Tensor) -> Result<Tensor> {
+        let out = map2!("pow", self, other, |u, v| u.powf(v))?;
+        let (a, b) = (self.clone(), other.clone());
+        Ok(record1("pow", &[self, other], out, move |g, needs| {
+            Ok(vec![
+                if needs[0] {
+                    let d = b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?;
+                    Some(g.mul(&d)?.sum_to(a.dims())?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    // a^b · ln a, with 0^b·ln 0 taken as 0 where a = 0
+                    let d = a.pow(&b)?.mul(&a.log()?)?;
+                    let d = d.masked_fill(&a.eq_scalar(0.0)?, 0.0)?;
+                    Some(g.mul(&d)?.sum_to(b.dims())?)
+                } else {
+                    None
+                },
+            ])
+        }))
+    }
+    /// Elementwise maximum; at ties the gradient is split evenly (PyTorch's rule).
+    pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
+        self.extremum(other, true)
+    }
+    /// Elementwise minimum; at ties the gradient is split evenly.
+    pub fn minimum(&self, other: &Tensor) -> Result<Tensor> {
+        self.extremum(other, false)
+    }
+    fn extremum(&self, other: &Tensor, max: bool) -> Result<Tensor> {
+        let name = if max { "maximum" } else { "minimum" };
+        let out = map2!(name, self, other, |u, v| if u.is_nan() || v.is_nan() {
+            T::nan()
+        } else if (u > v) == max {
+            u
+        } else {
+            v
+        })?;
+        let (a, b) = (self.clone(), other.clone());
+        Ok(record1(name, &[self, other], out, move |g, needs| {
+            let wins = if max { a.gt(&b)? } else { a.lt(&b)? };
+            let ties = a.eq(&b)?.mul_scalar(0.5)?;
+            let wa = wins.add(&ties)?;
+            let wb = wa.neg()?.add_scalar(1.0)?;
+            Ok(vec![
+                if needs[0] { Some(g.mul(&wa)?.sum_to(a.dims())?) } else { None },
+                if needs[1] { Some(g.mul(&wb)?.sum_to(b.dims())?) } else { None },
+            ])
+        }))
+    }
+
+    /// x + c.
+    pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
+        let out = map1!(self, |v| v + T::of(c));
+        Ok(record1("add_scalar", &[self], out, |g, _| Ok(vec![Some(g.clone())])))
+    }
+    /// x · c.
+    pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
+        let out = map1!(self, |v| v * T::of(c));
+        Ok(record1("mul_scalar", &[self], out, move |g, _| {
+            Ok(vec![Some(g.mul_scalar(c)?)])
+        }))
+    }
+    /// x / c.
+    pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
+        self.mul_scalar(1.0 / c)
+    }
+    /// c − x.
+    pub fn rsub_scalar(&self, c: f64) -> Result<Tensor> {
+        self.neg()?.add_scalar(c)
+    }
+
+    /// `where_(mask, a, b)`: a where mask ≠ 0, else b (broadcasting). Gradient reaches only
+    /// the selected branch: an inf/NaN in the other branch never leaks into a gradient.
+    ///
+    /// ```
+    /// use eingrad::Tensor;
+    /// let m = Tensor::from_vec(vec![1.0f64, 0.0], &[2]).unwrap();
+    /// let a = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
+    /// let b = Tensor::from_vec(vec![f64::NAN, 5.0], &[2]).unwrap();
+    /// assert_eq!(Tensor::where_(&m, &a, &b).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 5.0]);
+    /// ```
+    pub fn where_(mask: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if mask.dtype() != a.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "where_",
+                lhs: mask.dtype(),
+                rhs: a.dtype(),
+            });
+        }
+        let out = with_dtype!(a.dtype(), T => map_ternary::<T>("where_", mask, a, b, |m, u, v| if m != T::zero() { u } else { v }))?;
+        let (m, sa, sb) = (mask.detach(), a.dims().to_vec(), b.dims().to_vec());
+        Ok(record1("where_", &[a, b], out, move |g, needs| {
+            let zero = Tensor::zeros(&[], g.dtype());
+            Ok(vec![
+                if needs[0] { Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?) } else { None },
+                if needs[1] { Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?) } else { None },
+            ])
+        }))
+    }
+    /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        let fill = Tensor::full(&[], value, self.dtype());
+        let out = Tensor::where_(mask, &fill, self)?;
+        if out.dims() != self.dims() {
+            return Err(Error::ShapeMismatch {
+                op: "masked_fill",
+                lhs: self.dims().to_vec(),
+                rhs: mask.dims().to_vec(),
+                detail: " (the mask must broadcast to the tensor's shape)".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! comparison {
+    ($name:ident, $scalar:ident, $op:tt, $doc:literal) => {
+        impl Tensor {
+            #[doc = concat!("Mask (1.0/0.0, same dtype) of `self ", stringify!($op), " other` with broadcasting; ", $doc, " No gradient flows through a mask.")]
+            pub fn $name(&self, other: &Tensor) -> Result<Tensor> {
+                map2!(stringify!($name), &self.detach(), &other.detach(), |u, v| bool_to::<T>(u $op v))
+            }
+            #[doc = concat!("Mask of `self ", stringify!($op), " c`.")]
+            pub fn $scalar(&self, c: f64) -> Result<Tensor> {
+                Ok(map1!(&self.detach(), |v| bool_to::<T>(v $op T::of(c))))
+            }
+        }
+    };
+}
+comparison!(eq, eq_scalar, ==, "NaN compares unequal.");
+comparison!(ne, ne_scalar, !=, "NaN compares unequal.");
+comparison!(lt, lt_scalar, <, "");
+comparison!(le, le_scalar, <=, "");
+comparison!(gt, gt_scalar, >, "");
+comparison!(ge, ge_scalar, >=, "");

@@ -1,0 +1,1 @@
+//! Joining, padding and indexing ops.

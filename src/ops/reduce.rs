@@ -1,0 +1,252 @@
+//! Reductions (sum, mean, max/min, var, logsumexp, softmax, log_softmax) and cumsum.
+
+use crate::autograd::record1;
+use crate::error::{Error, Result};
+use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
+use crate::layout::resolve_dim;
+use crate::tensor::Tensor;
+use crate::with_dtype;
+
+/// Integer indices with a shape (what `max_dim`/`argmax` return, what `gather` takes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indices {
+    /// Row-major index values.
+    pub values: Vec<usize>,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+fn resolve_dims(op: &'static str, dims: &[isize], rank: usize) -> Result<Vec<usize>> {
+    let mut out = Vec::with_capacity(dims.len());
+    for &d in dims {
+        let r = resolve_dim(op, d, rank)?;
+        if out.contains(&r) {
+            return Err(Error::arg(op, "dims", format!("dim {d} listed twice in {dims:?}")));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The keepdim shape after reducing `dims`.
+fn kept_shape(shape: &[usize], dims: &[usize]) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if dims.contains(&i) { 1 } else { d })
+        .collect()
+}
+
+fn squeezed_shape(shape: &[usize], dims: &[usize]) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dims.contains(i))
+        .map(|(_, &d)| d)
+        .collect()
+}
+
+impl Tensor {
+    /// Sum over `dims` (an empty list reduces nothing), keeping them as size 1 if `keepdim`.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32);
+    /// assert_eq!(t.sum(&[-1], false).unwrap().to_vec::<f32>().unwrap(), vec![3.0, 3.0]);
+    /// ```
+    pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        let d = resolve_dims("sum", dims, self.rank())?;
+        if d.is_empty() {
+            return Ok(self.clone());
+        }
+        let kept = with_dtype!(self.dtype(), T => reduce::<T>(self, &d, T::zero(), |a, b| a + b));
+        let out = if keepdim { kept } else { kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d))) };
+        let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
+        Ok(record1("sum", &[self], out, move |g, _| {
+            Ok(vec![Some(g.reshape(&kshape)?.broadcast_to(&in_shape)?)])
+        }))
+    }
+    /// Sum of all elements (a 0-dim tensor).
+    pub fn sum_all(&self) -> Result<Tensor> {
+        let all: Vec<isize> = (0..self.rank() as isize).collect();
+        if all.is_empty() {
+            return Ok(self.clone());
+        }
+        self.sum(&all, false)
+    }
+    /// Mean over `dims`.
+    pub fn mean(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        let d = resolve_dims("mean", dims, self.rank())?;
+        let count: usize = d.iter().map(|&i| self.dims()[i]).product();
+        self.sum(dims, keepdim)?.div_scalar(count as f64)
+    }
+    /// Mean of all elements.
+    pub fn mean_all(&self) -> Result<Tensor> {
+        self.sum_all()?.div_scalar(self.numel().max(1) as f64)
+    }
+    /// Variance over `dims` with `correction` (1 = unbiased, as PyTorch's default).
+    pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        let d = resolve_dims("var", dims, self.rank())?;
+        let count: usize = d.iter().map(|&i| self.dims()[i]).product();
+        let centered = self.sub(&self.mean(dims, true)?)?;
+        let ss = centered.mul(&centered)?.sum(dims, keepdim)?;
+        ss.div_scalar(count.saturating_sub(correction) as f64)
+    }
+
+    fn extreme_dim(&self, dim: isize, keepdim: bool, max: bool) -> Result<(Tensor, Indices)> {
+        let name = if max { "max_dim" } else { "min_dim" };
+        let d = resolve_dim(name, dim, self.rank())?;
+        if self.dims()[d] == 0 {
+            return Err(Error::arg(name, "dim", format!("dim {dim} has size 0")));
+        }
+        let (vals, idx) = with_dtype!(self.dtype(), T => arg_reduce::<T>(self, d, |a: T, b: T| if max { a > b } else { a < b }));
+        let kshape = vals.dims().to_vec();
+        let out_shape = if keepdim { kshape.clone() } else { squeezed_shape(self.dims(), &[d]) };
+        let vals = vals.with_layout(crate::Layout::contiguous(&out_shape));
+        let indices = Indices { values: idx.clone(), shape: out_shape };
+        let in_shape = self.dims().to_vec();
+        let out = record1(name, &[self], vals, move |g, _| {
+            let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
+            Ok(vec![Some(g.reshape(&kshape)?.mul(&onehot)?)])
+        });
+        Ok((out, indices))
+    }
+    /// Maximum along `dim` and its index (first of ties); the gradient goes to that index.
+    pub fn max_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
+        self.extreme_dim(dim, keepdim, true)
+    }
+    /// Minimum along `dim` and its index.
+    pub fn min_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
+        self.extreme_dim(dim, keepdim, false)
+    }
+    /// Index of the maximum along `dim`.
+    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Indices> {
+        Ok(self.detach().max_dim(dim, keepdim)?.1)
+    }
+    /// Index of the minimum along `dim`.
+    pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Indices> {
+        Ok(self.detach().min_dim(dim, keepdim)?.1)
+    }
+    /// Maximum over `dims` (PyTorch's `amax`): at ties the gradient is split evenly.
+    pub fn amax(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.extreme_dims(dims, keepdim, true)
+    }
+    /// Minimum over `dims` (PyTorch's `amin`).
+    pub fn amin(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.extreme_dims(dims, keepdim, false)
+    }
+    /// Maximum of all elements.
+    pub fn max_all(&self) -> Result<Tensor> {
+        let all: Vec<isize> = (0..self.rank() as isize).collect();
+        self.amax(&all, false)
+    }
+    fn extreme_dims(&self, dims: &[isize], keepdim: bool, max: bool) -> Result<Tensor> {
+        let name = if max { "amax" } else { "amin" };
+        let d = resolve_dims(name, dims, self.rank())?;
+        if d.iter().any(|&i| self.dims()[i] == 0) {
+            return Err(Error::arg(name, "dims", format!("{dims:?} include a dim of size 0")));
+        }
+        if d.is_empty() {
+            return Ok(self.clone());
+        }
+        let kept = with_dtype!(self.dtype(), T => {
+            let init = if max { T::neg_infinity() } else { T::infinity() };
+            reduce::<T>(self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
+        });
+        let kshape = kept.dims().to_vec();
+        let out = if keepdim { kept.clone() } else { kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d))) };
+        let (x, kept_d) = (self.clone(), kept.detach());
+        Ok(record1(name, &[self], out, move |g, _| {
+            let mask = x.eq(&kept_d)?;
+            let count = mask.sum(&dims_isize(&kshape, &d), true)?;
+            Ok(vec![Some(g.reshape(&kshape)?.mul(&mask)?.div(&count)?)])
+        }))
+    }
+
+    /// log Σ exp over `dims`, stable; a slice that is all −∞ gives −∞ (no NaN), and its
+    /// gradient is 0.
+    pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
+        let d = resolve_dims("logsumexp", dims, self.rank())?;
+        let x = self.detach();
+        let m = safe_max(&x, dims)?;
+        let lse_k = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
+        let kshape = lse_k.dims().to_vec();
+        let out = if keepdim { lse_k.clone() } else { lse_k.reshape(&squeezed_shape(self.dims(), &d))? };
+        let (xs, dv) = (self.clone(), dims.to_vec());
+        Ok(record1("logsumexp", &[self], out, move |g, _| {
+            let p = xs.softmax_over(&dv)?;
+            Ok(vec![Some(g.reshape(&kshape)?.mul(&p)?)])
+        }))
+    }
+    /// softmax along `dim`; a row that is all −∞ gives zeros (no NaN).
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::from_vec(vec![f64::NEG_INFINITY; 3], &[1, 3]).unwrap();
+    /// assert_eq!(t.softmax(-1).unwrap().to_vec::<f64>().unwrap(), vec![0.0; 3]);
+    /// ```
+    pub fn softmax(&self, dim: isize) -> Result<Tensor> {
+        self.softmax_over(&[dim])
+    }
+    fn softmax_over(&self, dims: &[isize]) -> Result<Tensor> {
+        resolve_dims("softmax", dims, self.rank())?;
+        let x = self.detach();
+        let m = safe_max(&x, dims)?;
+        let e = x.sub(&m)?.exp()?;
+        let s = e.sum(dims, true)?;
+        let s_safe = s.masked_fill(&s.eq_scalar(0.0)?, 1.0)?;
+        let y = e.div(&s_safe)?;
+        let (yd, dv) = (y.detach(), dims.to_vec());
+        let xs = self.clone();
+        Ok(record1("softmax", &[self], y, move |g, _| {
+            let y = super::saved_output(&yd, || xs.softmax_over(&dv))?;
+            let inner = g.mul(&y)?.sum(&dv, true)?;
+            Ok(vec![Some(y.mul(&g.sub(&inner)?)?)])
+        }))
+    }
+    /// log softmax along `dim`; a row that is all −∞ gives −∞ (no NaN) and gradient g.
+    pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        let lse = self.detach().logsumexp(&[dim], true)?;
+        let lse_safe = lse.masked_fill(&lse.eq_scalar(f64::NEG_INFINITY)?, 0.0)?;
+        let y = self.detach().sub(&lse_safe)?;
+        let xs = self.clone();
+        Ok(record1("log_softmax", &[self], y, move |g, _| {
+            let p = xs.softmax(dim)?;
+            Ok(vec![Some(g.sub(&p.mul(&g.sum(&[dim], true)?)?)?)])
+        }))
+    }
+    /// Running sum along `dim`, inclusive; from the end when `reverse`.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
+    /// assert_eq!(t.cumsum(0, false).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 3.0, 6.0]);
+    /// assert_eq!(t.cumsum(0, true).unwrap().to_vec::<f32>().unwrap(), vec![6.0, 5.0, 3.0]);
+    /// ```
+    pub fn cumsum(&self, dim: isize, reverse: bool) -> Result<Tensor> {
+        let d = resolve_dim("cumsum", dim, self.rank())?;
+        let out = with_dtype!(self.dtype(), T => cumsum::<T>(self, d, reverse));
+        Ok(record1("cumsum", &[self], out, move |g, _| {
+            Ok(vec![Some(g.cumsum(d as isize, !reverse)?)])
+        }))
+    }
+}
+
+fn dims_isize(_shape: &[usize], d: &[usize]) -> Vec<isize> {
+    d.iter().map(|&i| i as isize).collect()
+}
+
+/// Row max with −∞ (all-−∞ rows) replaced by 0, detached: a stabiliser.
+fn safe_max(x: &Tensor, dims: &[isize]) -> Result<Tensor> {
+    let m = x.amax(dims, true)?;
+    m.masked_fill(&m.eq_scalar(f64::NEG_INFINITY)?, 0.0)
+}
+
+/// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere.
+fn one_hot_along(idx: &[usize], shape: &[usize], dim: usize, dtype: crate::DType) -> Tensor {
+    let n = shape[dim];
+    let inner: usize = shape[dim + 1..].iter().product();
+    let mut v = vec![0.0; shape.iter().product()];
+    for (flat, &i) in idx.iter().enumerate() {
+        let (outer, rest) = (flat / inner, flat % inner);
+        v[(outer * n + i) * inner + rest] = 1.0;
+    }
+    Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+}

@@ -1,0 +1,188 @@
+//! Views and reshapes. A view shares storage; its derivative is the view's adjoint, a
+//! scatter-add into zeros, whose own derivative is the view again (so any order works).
+
+use std::sync::Arc;
+
+use crate::autograd::record1;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::kernels::strided::{for_each_run, gather};
+use crate::layout::{resolve_dim, Layout};
+use crate::tensor::Tensor;
+use crate::with_dtype;
+
+/// A view as a pure function on layouts.
+pub(crate) type LayoutFn = Arc<dyn Fn(&Layout) -> Result<Layout> + Send + Sync>;
+
+/// Applies a layout function as a recorded view.
+pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Tensor> {
+    let layout = f(x.layout())?;
+    let out = x.with_layout(layout);
+    let in_shape = x.dims().to_vec();
+    Ok(record1(name, &[x], out, move |g, _| {
+        Ok(vec![Some(view_adjoint(g, &in_shape, name, f.clone())?)])
+    }))
+}
+
+/// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
+/// positions accumulate).
+fn view_adjoint(g: &Tensor, in_shape: &[usize], name: &'static str, f: LayoutFn) -> Result<Tensor> {
+    let target = f(&Layout::contiguous(in_shape))?;
+    if target.shape() != g.dims() {
+        return Err(Error::shapes(name, g.dims(), target.shape()));
+    }
+    let out = with_dtype!(g.dtype(), T => {
+        let mut buf = vec![T::zero(); in_shape.iter().product()];
+        let storage = g.storage();
+        let src = T::slice(&storage).expect("dtype");
+        let gl = g.layout();
+        for_each_run(target.shape(), [target.strides(), gl.strides()], [target.offset(), gl.offset()], |[o, s], len, [so, ss]| {
+            for i in 0..len as isize {
+                buf[(o + i * so) as usize] += src[(s + i * ss) as usize];
+            }
+        });
+        Tensor::from_buf(buf, in_shape)
+    });
+    Ok(record1("view_adjoint", &[g], out, move |gg, _| {
+        Ok(vec![Some(view_op(gg, name, f.clone())?)])
+    }))
+}
+
+/// Row-major copy of a strided tensor; gradient passes unchanged.
+pub(crate) fn contiguous_copy(x: &Tensor) -> Tensor {
+    let out = with_dtype!(x.dtype(), T => {
+        let storage = x.storage();
+        let src = T::slice(&storage).expect("dtype");
+        let l = x.layout();
+        Tensor::from_buf(gather(src, l.shape(), l.strides(), l.offset()), l.shape())
+    });
+    record1("contiguous", &[x], out, |g, _| Ok(vec![Some(g.clone())]))
+}
+
+impl Tensor {
+    /// Same elements in a new shape: a view when strides allow, else a copy.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::arange(0.0, 6.0, 1.0, eingrad::DType::F32).unwrap();
+    /// let r = t.reshape(&[2, 3]).unwrap();
+    /// assert!(r.shares_storage_with(&t));
+    /// assert!(t.reshape(&[4]).is_err());
+    /// ```
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: self.dims().to_vec(),
+                rhs: shape.to_vec(),
+                detail: " (element counts differ)".into(),
+            });
+        }
+        if shape == self.dims() {
+            return Ok(self.clone());
+        }
+        let src = match self.layout().reshape_view(shape) {
+            Some(l) => self.with_layout(l),
+            None => {
+                let c = contiguous_copy(&self.detach());
+                c.with_layout(Layout::contiguous(shape))
+            }
+        };
+        let in_shape = self.dims().to_vec();
+        Ok(record1("reshape", &[self], src, move |g, _| {
+            Ok(vec![Some(g.reshape(&in_shape)?)])
+        }))
+    }
+    /// Reshape where at most one entry is −1 (inferred).
+    pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
+        let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let infer = shape.iter().filter(|&&d| d < 0).count();
+        if infer > 1 || shape.iter().any(|&d| d < -1) {
+            return Err(Error::arg("view", "shape", format!("{shape:?}: at most one −1 allowed")));
+        }
+        let resolved: Vec<usize> = shape
+            .iter()
+            .map(|&d| if d < 0 { if known == 0 { 0 } else { self.numel() / known } } else { d as usize })
+            .collect();
+        self.reshape(&resolved)
+    }
+    /// Flattens everything into one dim.
+    pub fn flatten(&self) -> Result<Tensor> {
+        self.reshape(&[self.numel()])
+    }
+    /// Reorders dims (a view).
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        let out = self.with_layout(self.layout().permute(perm)?);
+        let mut inv = vec![0; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            inv[p] = i;
+        }
+        Ok(record1("permute", &[self], out, move |g, _| Ok(vec![Some(g.permute(&inv)?)])))
+    }
+    /// Swaps two dims (negative dims count from the end).
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        let (a, b) = (resolve_dim("transpose", a, self.rank())?, resolve_dim("transpose", b, self.rank())?);
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+    /// Transpose of a matrix (rank 2).
+    pub fn t(&self) -> Result<Tensor> {
+        if self.rank() != 2 {
+            return Err(Error::arg("t", "self", format!("needs rank 2, shape is {:?}", self.dims())));
+        }
+        self.permute(&[1, 0])
+    }
+    /// Broadcasts to `shape` without copying (PyTorch's `expand`).
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape == self.dims() {
+            return Ok(self.clone());
+        }
+        let out = self.with_layout(self.layout().broadcast_to(shape)?);
+        let in_shape = self.dims().to_vec();
+        Ok(record1("broadcast_to", &[self], out, move |g, _| {
+            Ok(vec![Some(g.sum_to(&in_shape)?)])
+        }))
+    }
+    /// Same as [`Tensor::broadcast_to`].
+    pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
+        self.broadcast_to(shape)
+    }
+    /// `len` elements from `start` along `dim` (a view).
+    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
+        view_op(self, "narrow", Arc::new(move |l: &Layout| l.narrow(dim, start, len)))
+    }
+    /// Elements `start..end` every `step` along `dim` (a view).
+    pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
+        view_op(self, "slice", Arc::new(move |l: &Layout| l.slice(dim, start, end, step)))
+    }
+    /// The diagonal over `dims` (a view): they are removed and one dim is appended last.
+    ///
+    /// ```
+    /// let m = eingrad::Tensor::arange(0.0, 9.0, 1.0, eingrad::DType::F32).unwrap().reshape(&[3, 3]).unwrap();
+    /// assert_eq!(m.diagonal(&[0, 1]).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 4.0, 8.0]);
+    /// ```
+    pub fn diagonal(&self, dims: &[usize]) -> Result<Tensor> {
+        let dims = dims.to_vec();
+        view_op(self, "diagonal", Arc::new(move |l: &Layout| l.diagonal(&dims)))
+    }
+    /// Sliding windows of `size` every `step` along `dim`; the window dim is appended (a view).
+    pub fn unfold(&self, dim: isize, size: usize, step: usize) -> Result<Tensor> {
+        view_op(self, "unfold", Arc::new(move |l: &Layout| l.unfold(dim, size, step)))
+    }
+    /// Reverses the listed dims (a view with negative strides).
+    pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
+        let out = self.with_layout(self.layout().flip(dims)?);
+        let d = dims.to_vec();
+        Ok(record1("flip", &[self], out, move |g, _| Ok(vec![Some(g.flip(&d)?)])))
+    }
+    /// Inserts a size-1 dim.
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        let l = self.layout().unsqueeze(dim)?;
+        self.reshape(l.shape())
+    }
+    /// Removes a size-1 dim (`Some(d)`) or all of them (`None`).
+    pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
+        let l = self.layout().squeeze(dim)?;
+        self.reshape(l.shape())
+    }
+}

@@ -1,0 +1,179 @@
+//! Unary elementwise math and activations, each with its derivative rule.
+
+use super::{map1, saved_output};
+use crate::autograd::record1;
+use crate::dtype::Float;
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Stable log σ(x): x>0: −log(1+e^−x); else x − log(1+e^x). logσ(−∞) = −∞.
+fn log_sigmoid<T: Float>(x: T) -> T {
+    if x > T::zero() {
+        -(-x).exp().ln_1p()
+    } else {
+        x - x.exp().ln_1p()
+    }
+}
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+fn softplus<T: Float>(x: T) -> T {
+    // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    x.max(T::zero()) + (-x.abs()).exp().ln_1p()
+}
+fn erf<T: Float>(x: T) -> T {
+    T::of(libm::erf(x.f64()))
+}
+
+macro_rules! unary_op {
+    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr) => {
+        $(#[$doc])*
+        pub fn $name(&self) -> Result<Tensor> {
+            let out = map1!(self, |$v| $fwd);
+            let saved_in = self.clone();
+            let saved_out = out.detach();
+            Ok(record1(stringify!($name), &[self], out, move |$g, _| {
+                #[allow(unused_variables)]
+                let $x = &saved_in;
+                #[allow(unused_variables)]
+                let $y = || saved_output(&saved_out, || saved_in.$name());
+                #[allow(clippy::redundant_closure_call)]
+                Ok(vec![Some($rule?)])
+            }))
+        }
+    };
+}
+
+impl Tensor {
+    unary_op!(
+        /// −x.
+        neg, |v| -v, |x, y, g| g.neg());
+    unary_op!(
+        /// |x|; derivative sign(x), 0 at 0 (PyTorch's convention).
+        abs, |v| v.abs(), |x, y, g| g.mul(&x.sign()?));
+    unary_op!(
+        /// eˣ; exp(−∞) = 0.
+        ///
+        /// ```
+        /// let t = eingrad::Tensor::from_vec(vec![0.0f64, f64::NEG_INFINITY], &[2]).unwrap();
+        /// assert_eq!(t.exp().unwrap().to_vec::<f64>().unwrap(), vec![1.0, 0.0]);
+        /// ```
+        exp, |v| v.exp(), |x, y, g| g.mul(&y()?));
+    unary_op!(
+        /// Natural log.
+        log, |v| v.ln(), |x, y, g| g.div(x));
+    unary_op!(
+        /// log(1 + x), accurate near 0.
+        log1p, |v| v.ln_1p(), |x, y, g| g.div(&x.add_scalar(1.0)?));
+    unary_op!(
+        /// √x.
+        sqrt, |v| v.sqrt(), |x, y, g| g.div(&y()?.mul_scalar(2.0)?));
+    unary_op!(
+        /// 1/√x.
+        rsqrt, |v| v.sqrt().recip(), |x, y, g| g.mul(&y()?.powf(3.0)?.mul_scalar(-0.5)?));
+    unary_op!(
+        /// sin x.
+        sin, |v| v.sin(), |x, y, g| g.mul(&x.cos()?));
+    unary_op!(
+        /// cos x.
+        cos, |v| v.cos(), |x, y, g| g.mul(&x.sin()?.neg()?));
+    unary_op!(
+        /// tanh x.
+        tanh, |v| v.tanh(), |x, y, g| { let y = y()?; g.mul(&y.mul(&y)?.neg()?.add_scalar(1.0)?) });
+    unary_op!(
+        /// σ(x) = 1/(1+e^−x), computed without overflow.
+        sigmoid, |v| sigmoid(v), |x, y, g| { let y = y()?; g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?) });
+    unary_op!(
+        /// log σ(x), stable; logsigmoid(−∞) = −∞.
+        logsigmoid, |v| log_sigmoid(v), |x, y, g| g.mul(&x.neg()?.sigmoid()?));
+    unary_op!(
+        /// log(1 + eˣ), stable.
+        softplus, |v| softplus(v), |x, y, g| g.mul(&x.sigmoid()?));
+    unary_op!(
+        /// max(x, 0); derivative 0 at 0.
+        relu, |v| v.max(T::zero()), |x, y, g| g.mul(&x.gt_scalar(0.0)?));
+    unary_op!(
+        /// The Gauss error function.
+        erf, |v| erf(v), |x, y, g| g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?));
+    unary_op!(
+        /// GELU, exact (erf) form: x·Φ(x).
+        gelu, |v| v * T::of(0.5) * (T::one() + erf(v * T::of(std::f64::consts::FRAC_1_SQRT_2))),
+        |x, y, g| {
+            let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
+            let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+            g.mul(&cdf.add(&x.mul(&pdf)?)?)
+        });
+    unary_op!(
+        /// SiLU (swish): x·σ(x).
+        silu, |v| v * sigmoid(v), |x, y, g| {
+            let s = x.sigmoid()?;
+            g.mul(&s.mul(&x.mul(&s.neg()?.add_scalar(1.0)?)?.add_scalar(1.0)?)?)
+        });
+
+    /// sign(x) ∈ {−1, 0, 1} (NaN stays NaN); no gradient.
+    pub fn sign(&self) -> Result<Tensor> {
+        Ok(map1!(self, |v| if v > T::zero() {
+            T::one()
+        } else if v < T::zero() {
+            -T::one()
+        } else {
+            v
+        }))
+    }
+
+    /// xᵖ for a scalar exponent.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::from_vec(vec![2.0f64, 3.0], &[2]).unwrap();
+    /// assert_eq!(t.powf(2.0).unwrap().to_vec::<f64>().unwrap(), vec![4.0, 9.0]);
+    /// ```
+    pub fn powf(&self, p: f64) -> Result<Tensor> {
+        let out = map1!(self, |v| if p == 2.0 { v * v } else { v.powf(T::of(p)) });
+        let x = self.clone();
+        Ok(record1("powf", &[self], out, move |g, _| {
+            if p == 0.0 {
+                return Ok(vec![Some(g.zeros_like())]);
+            }
+            let d = if p == 2.0 {
+                x.mul_scalar(2.0)?
+            } else {
+                x.powf(p - 1.0)?.mul_scalar(p)?
+            };
+            Ok(vec![Some(g.mul(&d)?)])
+        }))
+    }
+
+    /// Clamps into [min, max] (either bound optional). The gradient passes where
+    /// min ≤ x ≤ max, as in PyTorch.
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+        let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+        let out = map1!(self, |v| if v.is_nan() {
+            v
+        } else {
+            v.max(T::of(lo)).min(T::of(hi))
+        });
+        let x = self.clone();
+        Ok(record1("clamp", &[self], out, move |g, _| {
+            let mask = x.ge_scalar(lo)?.mul(&x.le_scalar(hi)?)?;
+            Ok(vec![Some(g.mul(&mask)?)])
+        }))
+    }
+
+    /// Converts to another dtype (differentiable: the gradient is converted back).
+    pub fn to_dtype(&self, dtype: crate::DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let v = self.to_vec_f64();
+        let out = Tensor::from_f64s(&v, self.dims(), dtype)?;
+        let from = self.dtype();
+        Ok(record1("to_dtype", &[self], out, move |g, _| {
+            Ok(vec![Some(g.to_dtype(from)?)])
+        }))
+    }
+}

@@ -1,0 +1,164 @@
+//! Ways to make a tensor: from data, filled, ranges, identity, seeded random.
+
+use super::Tensor;
+use crate::dtype::{DType, Float};
+use crate::error::{Error, Result};
+use crate::with_dtype;
+
+/// SplitMix64: a small, fast generator whose stream depends only on the seed.
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1) with 53 random bits.
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+    /// Standard normal (Box–Muller).
+    pub(crate) fn next_normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.next_f64(); // (0, 1]
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+impl Tensor {
+    /// A tensor owning `data` with the given shape.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// assert_eq!(t.dims(), &[2, 2]);
+    /// assert!(eingrad::Tensor::from_vec(vec![1.0f32], &[2]).is_err());
+    /// ```
+    pub fn from_vec<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if data.len() != n {
+            return Err(Error::arg(
+                "from_vec",
+                "shape",
+                format!("{shape:?} holds {n} elements but data has {}", data.len()),
+            ));
+        }
+        Ok(Tensor::from_buf(data, shape))
+    }
+    /// A tensor copying `data`.
+    pub fn from_slice<T: Float>(data: &[T], shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+    /// A tensor of f64 values converted to `dtype`.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::from_f64s(&[0.5, 1.5], &[2], eingrad::DType::F32).unwrap();
+    /// assert_eq!(t.to_vec::<f32>().unwrap(), vec![0.5, 1.5]);
+    /// ```
+    pub fn from_f64s(data: &[f64], shape: &[usize], dtype: DType) -> Result<Tensor> {
+        with_dtype!(dtype, T => Tensor::from_vec(data.iter().map(|&v| T::of(v)).collect::<Vec<T>>(), shape))
+    }
+    /// A zero-dimensional tensor.
+    pub fn scalar(v: f64, dtype: DType) -> Tensor {
+        Tensor::full(&[], v, dtype)
+    }
+    /// All elements equal to `value`.
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
+        let n: usize = shape.iter().product();
+        with_dtype!(dtype, T => Tensor::from_buf(vec![T::of(value); n], shape))
+    }
+    /// All zeros.
+    pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
+        Tensor::full(shape, 0.0, dtype)
+    }
+    /// All ones.
+    pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
+        Tensor::full(shape, 1.0, dtype)
+    }
+    /// Zeros with `self`'s shape and dtype.
+    pub fn zeros_like(&self) -> Tensor {
+        Tensor::zeros(self.dims(), self.dtype())
+    }
+    /// Ones with `self`'s shape and dtype.
+    pub fn ones_like(&self) -> Tensor {
+        Tensor::ones(self.dims(), self.dtype())
+    }
+    /// `start, start+step, …` below `end` (like `torch.arange`).
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::arange(0.0, 1.0, 0.25, eingrad::DType::F64).unwrap();
+    /// assert_eq!(t.to_vec::<f64>().unwrap(), vec![0.0, 0.25, 0.5, 0.75]);
+    /// ```
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(Error::arg(
+                "arange",
+                "step",
+                format!("start {start}, end {end}, step {step} must be finite with step ≠ 0"),
+            ));
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
+        Tensor::from_f64s(&v, &[n], dtype)
+    }
+    /// `steps` evenly spaced values from `start` to `end` inclusive.
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+        let v: Vec<f64> = match steps {
+            0 => vec![],
+            1 => vec![start],
+            _ => {
+                let h = (end - start) / (steps - 1) as f64;
+                (0..steps)
+                    .map(|i| {
+                        if i == steps - 1 {
+                            end
+                        } else {
+                            start + i as f64 * h
+                        }
+                    })
+                    .collect()
+            }
+        };
+        Tensor::from_f64s(&v, &[steps], dtype)
+    }
+    /// The n×n identity.
+    pub fn eye(n: usize, dtype: DType) -> Tensor {
+        let mut v = vec![0.0; n * n];
+        for i in 0..n {
+            v[i * n + i] = 1.0;
+        }
+        Tensor::from_f64s(&v, &[n, n], dtype).unwrap_or_else(|_| unreachable!())
+    }
+    /// Standard normal samples from an explicit seed (same seed, same numbers).
+    ///
+    /// ```
+    /// use eingrad::{Tensor, DType};
+    /// let a = Tensor::randn(&[3], DType::F64, 7);
+    /// assert_eq!(a.to_vec::<f64>().unwrap(), Tensor::randn(&[3], DType::F64, 7).to_vec::<f64>().unwrap());
+    /// ```
+    pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let mut rng = SplitMix64::new(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| rng.next_normal()).collect();
+        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+    }
+    /// Uniform samples in [0, 1) from an explicit seed.
+    pub fn rand(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let mut rng = SplitMix64::new(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| rng.next_f64()).collect();
+        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+    }
+    /// Uniform samples in [low, high) from an explicit seed.
+    pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, seed: u64) -> Tensor {
+        let mut rng = SplitMix64::new(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| low + (high - low) * rng.next_f64()).collect();
+        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+    }
+}

@@ -1,0 +1,234 @@
+//! [`Tensor`]: a cheap-clone handle to strided storage with an optional autograd node.
+
+mod autograd_api;
+mod constructors;
+mod display;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::autograd::{GradFn, Hook};
+use crate::dtype::{DType, Float};
+use crate::error::{Error, Result};
+use crate::kernels::strided::gather;
+use crate::layout::Layout;
+use crate::storage::Storage;
+use crate::with_dtype;
+
+static NEXT_TENSOR_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A unique id per tensor handle created (views get their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub u64);
+
+pub(crate) struct TensorInner {
+    pub(crate) id: TensorId,
+    pub(crate) storage: RwLock<Arc<Storage>>,
+    pub(crate) layout: Layout,
+    pub(crate) dtype: DType,
+    /// The node that produced this tensor and which of its outputs it is.
+    pub(crate) grad_fn: Option<GradFn>,
+    /// Leaf flag set by `requires_grad_`.
+    pub(crate) requires_grad: AtomicBool,
+    /// Accumulated gradient (leaves, and non-leaves that `retain_grad`).
+    pub(crate) grad: Mutex<Option<Tensor>>,
+    pub(crate) retains_grad: AtomicBool,
+    pub(crate) hooks: Mutex<Vec<(u64, Hook)>>,
+}
+
+/// An n-dimensional array of f32 or f64 that records the ops applied to it for autograd.
+///
+/// Cloning is cheap (an `Arc`); views share storage.
+///
+/// ```
+/// use eingrad::Tensor;
+/// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).unwrap().requires_grad_(true);
+/// let y = x.mul(&x).unwrap().sum_all().unwrap();
+/// y.backward().unwrap();
+/// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![2.0, 4.0, 6.0]);
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorInner>);
+
+impl Tensor {
+    /// Builds a tensor from storage and layout with no autograd history.
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
+        let dtype = storage.dtype();
+        Tensor(Arc::new(TensorInner {
+            id: TensorId(NEXT_TENSOR_ID.fetch_add(1, Ordering::Relaxed)),
+            storage: RwLock::new(storage),
+            layout,
+            dtype,
+            grad_fn: None,
+            requires_grad: AtomicBool::new(false),
+            grad: Mutex::new(None),
+            retains_grad: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+        }))
+    }
+    /// A fresh contiguous tensor owning `data`.
+    pub(crate) fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
+        Tensor::from_parts(Arc::new(storage), Layout::contiguous(shape))
+    }
+    /// A fresh contiguous tensor from a typed buffer.
+    pub(crate) fn from_buf<T: Float>(data: Vec<T>, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(data.len(), shape.iter().product::<usize>());
+        Tensor::from_storage(T::wrap(data), shape)
+    }
+    /// A view of the same storage with another layout; records `grad_fn` separately.
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.storage(), layout)
+    }
+
+    /// This tensor's unique id.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+    /// The shape (PyTorch's `size()`).
+    ///
+    /// ```
+    /// assert_eq!(eingrad::Tensor::zeros(&[2, 5], eingrad::DType::F32).dims(), &[2, 5]);
+    /// ```
+    pub fn dims(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+    /// Same as [`Tensor::dims`].
+    pub fn shape(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+    /// Number of dims.
+    pub fn rank(&self) -> usize {
+        self.0.layout.rank()
+    }
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// The layout (shape, strides, offset).
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    /// Element strides.
+    pub fn strides(&self) -> &[isize] {
+        self.0.layout.strides()
+    }
+    /// The shared storage buffer.
+    pub(crate) fn storage(&self) -> Arc<Storage> {
+        self.0.storage.read().clone()
+    }
+    /// True when `self` and `other` share a storage buffer.
+    pub fn shares_storage_with(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage(), &other.storage())
+    }
+    /// True when row-major and dense.
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+
+    /// Copies the elements out in row-major order as `T` (which must match the dtype).
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::arange(0.0, 3.0, 1.0, eingrad::DType::F32).unwrap();
+    /// assert_eq!(t.to_vec::<f32>().unwrap(), vec![0.0, 1.0, 2.0]);
+    /// assert!(t.to_vec::<f64>().is_err());
+    /// ```
+    pub fn to_vec<T: Float>(&self) -> Result<Vec<T>> {
+        let storage = self.storage();
+        let src = T::slice(&storage).ok_or(Error::DTypeMismatch {
+            op: "to_vec",
+            lhs: self.dtype(),
+            rhs: T::DTYPE,
+        })?;
+        let l = &self.0.layout;
+        if l.is_contiguous() {
+            let o = l.offset();
+            return Ok(src[o..o + l.numel()].to_vec());
+        }
+        Ok(gather(src, l.shape(), l.strides(), l.offset()))
+    }
+    /// The elements as f64, whatever the dtype.
+    pub fn to_vec_f64(&self) -> Vec<f64> {
+        with_dtype!(self.dtype(), T => self
+            .to_vec::<T>()
+            .map(|v| v.into_iter().map(|x| x.f64()).collect())
+            .unwrap_or_default())
+    }
+    /// The value of a one-element tensor.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(Error::arg(
+                "item",
+                "self",
+                format!("needs exactly one element, shape is {:?}", self.dims()),
+            ));
+        }
+        Ok(self.to_vec_f64()[0])
+    }
+    /// Runs `f` on the contiguous element slice (copying first if the layout is strided).
+    pub(crate) fn with_slice<T: Float, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        let storage = self.storage();
+        let l = &self.0.layout;
+        let src = T::slice(&storage).expect("dtype checked by caller");
+        if l.is_contiguous() {
+            let o = l.offset();
+            f(&src[o..o + l.numel()])
+        } else {
+            f(&gather(src, l.shape(), l.strides(), l.offset()))
+        }
+    }
+    /// A row-major copy if the layout is strided; `self` if it is already contiguous.
+    /// Gradient flows through.
+    pub fn contiguous(&self) -> Tensor {
+        if self.is_contiguous() {
+            return self.clone();
+        }
+        crate::ops::shape::contiguous_copy(self)
+    }
+
+    /// Replaces the elements in place (no autograd record; the update an optimizer does).
+    /// Tensors sharing the old buffer (views, saved tensors) keep the old values.
+    pub fn update_data<T: Float>(&self, f: impl FnOnce(&mut [T])) -> Result<()> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "update_data",
+                lhs: self.dtype(),
+                rhs: T::DTYPE,
+            });
+        }
+        if !self.is_contiguous() || self.0.layout.offset() != 0 {
+            return Err(Error::arg(
+                "update_data",
+                "self",
+                "must be a contiguous tensor that owns its storage",
+            ));
+        }
+        let mut guard = self.0.storage.write();
+        let storage = Arc::make_mut(&mut guard);
+        let n = self.numel();
+        let s = T::slice_mut(storage).expect("dtype checked");
+        f(&mut s[..n]);
+        Ok(())
+    }
+    /// Copies `src`'s values into `self` in place (shapes and dtypes must match).
+    pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        if src.dims() != self.dims() {
+            return Err(Error::shapes("copy_from", self.dims(), src.dims()));
+        }
+        with_dtype!(self.dtype(), T => {
+            let v = src.to_vec::<T>()?;
+            self.update_data::<T>(|d| d.copy_from_slice(&v))
+        })
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
