@@ -26,7 +26,7 @@ pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Ten
 
 /// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
 /// positions accumulate).
-fn view_adjoint(g: &Tensor, in_shape: &[usize], name: &'static str, f: LayoutFn) -> Result<Tensor> {
+pub(crate) fn view_adjoint(g: &Tensor, in_shape: &[usize], name: &'static str, f: LayoutFn) -> Result<Tensor> {
     let target = f(&Layout::contiguous(in_shape))?;
     if target.shape() != g.dims() {
         return Err(Error::shapes(name, g.dims(), target.shape()));
