@@ -29,5 +29,6 @@ pub use num_traits as __num_traits;
 pub use einsum::{einsum, einsum_with_sizes};
 pub use error::{Error, Result};
 pub use layout::Layout;
+pub use ops::conv::{Conv1dOptions, Padding};
 pub use ops::reduce::Indices;
 pub use tensor::{Tensor, TensorId};

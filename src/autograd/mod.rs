@@ -14,4 +14,5 @@ pub use mode::{
 };
 pub use node::{GradFn, Hook, HookHandle, Node};
 pub(crate) use node::next_hook_id as node_next_hook_id;
+#[allow(unused_imports)]
 pub(crate) use node::{record, record1, BackwardFn};

@@ -170,18 +170,6 @@ impl Tensor {
         }
         Ok(self.to_vec_f64()[0])
     }
-    /// Runs `f` on the contiguous element slice (copying first if the layout is strided).
-    pub(crate) fn with_slice<T: Float, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
-        let storage = self.storage();
-        let l = &self.0.layout;
-        let src = T::slice(&storage).expect("dtype checked by caller");
-        if l.is_contiguous() {
-            let o = l.offset();
-            f(&src[o..o + l.numel()])
-        } else {
-            f(&gather(src, l.shape(), l.strides(), l.offset()))
-        }
-    }
     /// A row-major copy if the layout is strided; `self` if it is already contiguous.
     /// Gradient flows through.
     pub fn contiguous(&self) -> Tensor {
