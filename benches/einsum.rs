@@ -36,6 +36,14 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // EINGRAD_BENCH_ONLY=name,name: time just those cases, without the peer.
+    if let Ok(only) = std::env::var("EINGRAD_BENCH_ONLY") {
+        for (name, pattern, shapes) in CASES.iter().filter(|c| only.split(',').any(|o| o == c.0)) {
+            let t = time_case(pattern, shapes, DType::F32, PlanStrategy::Auto);
+            println!("{name:<20} {:.3} ms", t * 1e3);
+        }
+        return;
+    }
     let sizes = [256usize, 512, 1024, 2048];
     let mut ours: Vec<(String, f64)> = Vec::new();
     let run_ours = |ours: &mut Vec<(String, f64)>| {

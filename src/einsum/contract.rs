@@ -174,10 +174,13 @@ fn gemm_contract(
         let (sa, sb) = (a.storage(), b.storage());
         let pa: &[T] = match &ca { Some(v) => v, None => T::slice(&sa).expect("dtype") };
         let pb: &[T] = match &cb { Some(v) => v, None => T::slice(&sb).expect("dtype") };
-        let mut dst = vec![T::zero(); bs * ms * ns];
+        let len = bs * ms * ns;
+        let mut dst: Vec<T> = Vec::with_capacity(len);
         let view = |l: &Layout| MatView { offset: l.offset(), batch_stride: l.strides()[0], row_stride: l.strides()[1], col_stride: l.strides()[2] };
         let d = MatView { offset: 0, batch_stride: (ms * ns) as isize, row_stride: ns as isize, col_stride: 1 };
-        batched_gemm(bs, ms, ns, ks, &mut dst, d, pa, view(&va), pb, view(&vb));
+        batched_gemm(bs, ms, ns, ks, &mut dst.spare_capacity_mut()[..len], d, pa, view(&va), pb, view(&vb));
+        // SAFETY: batched_gemm wrote all bs·ms·ns elements (each block fully, k = 0 included).
+        unsafe { dst.set_len(len) };
         Tensor::from_buf(dst, &out_shape)
     }))
 }

@@ -1,8 +1,10 @@
 //! Elementwise maps with NumPy broadcasting.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use super::strided::for_each_run;
+use super::strided::{coalesce, for_each_run};
 use super::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
@@ -76,17 +78,66 @@ pub fn map_binary<T: Float>(
     let ba = la.broadcast_to(&shape)?;
     let bb = lb.broadcast_to(&shape)?;
     let n: usize = shape.iter().product();
+    let (cshape, [cs_a, cs_b]) = coalesce(&shape, [ba.strides(), bb.strides()]);
+    if cshape.is_empty() {
+        let out = if n == 1 { vec![f(xa[ba.offset()], xb[bb.offset()])] } else { vec![] };
+        return Ok(Tensor::from_buf(out, &shape));
+    }
+    // Every element is written exactly once below, so the buffer starts uninitialised.
     let mut out: Vec<T> = Vec::with_capacity(n);
-    for_each_run(
-        &shape,
-        [ba.strides(), bb.strides()],
-        [ba.offset(), bb.offset()],
-        |[oa, ob], len, [sa, sb]| {
-            for i in 0..len as isize {
-                out.push(f(xa[(oa + i * sa) as usize], xb[(ob + i * sb) as usize]));
+    let rows = cshape[0];
+    let row_len: usize = cshape[1..].iter().product();
+    let run_rows = |r0: usize, dst: &mut [MaybeUninit<T>]| {
+        let nrows = dst.len() / row_len.max(1);
+        let mut sub = cshape.clone();
+        sub[0] = nrows;
+        let oa = ba.offset() as isize + r0 as isize * cs_a[0];
+        let ob = bb.offset() as isize + r0 as isize * cs_b[0];
+        let mut w = 0usize;
+        for_each_run(&sub, [&cs_a, &cs_b], [oa as usize, ob as usize], |[pa, pb], len, [sa, sb]| {
+            let d = &mut dst[w..w + len];
+            w += len;
+            let (pa, pb) = (pa as usize, pb as usize);
+            match (sa, sb) {
+                (1, 1) => d
+                    .iter_mut()
+                    .zip(xa[pa..pa + len].iter().zip(&xb[pb..pb + len]))
+                    .for_each(|(o, (&u, &v))| {
+                        o.write(f(u, v));
+                    }),
+                (0, 1) => {
+                    let u = xa[pa];
+                    d.iter_mut().zip(&xb[pb..pb + len]).for_each(|(o, &v)| {
+                        o.write(f(u, v));
+                    })
+                }
+                (1, 0) => {
+                    let v = xb[pb];
+                    d.iter_mut().zip(&xa[pa..pa + len]).for_each(|(o, &u)| {
+                        o.write(f(u, v));
+                    })
+                }
+                _ => {
+                    for (i, o) in d.iter_mut().enumerate() {
+                        let i = i as isize;
+                        o.write(f(xa[(pa as isize + i * sa) as usize], xb[(pb as isize + i * sb) as usize]));
+                    }
+                }
             }
-        },
-    );
+        });
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n >= PAR_THRESHOLD && rows > 1 {
+        let per = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
+        spare
+            .par_chunks_mut(per * row_len)
+            .enumerate()
+            .for_each(|(c, dst)| run_rows(c * per, dst));
+    } else {
+        run_rows(0, spare);
+    }
+    // SAFETY: the runs above cover all n = rows·row_len elements exactly once.
+    unsafe { out.set_len(n) };
     Ok(Tensor::from_buf(out, &shape))
 }
 

@@ -1,5 +1,7 @@
 //! The one GEMM call site: strided batched matrix products through the `gemm` crate.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::dtype::Float;
@@ -31,7 +33,7 @@ pub fn batched_gemm<T: Float>(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [T],
+    dst: &mut [MaybeUninit<T>],
     d: MatView,
     lhs: &[T],
     a: MatView,
@@ -46,7 +48,7 @@ pub fn batched_gemm<T: Float>(
             for i in 0..m {
                 for j in 0..n {
                     let o = d.offset as isize + bi as isize * d.batch_stride + i as isize * d.row_stride + j as isize * d.col_stride;
-                    dst[o as usize] = T::zero();
+                    dst[o as usize].write(T::zero());
                 }
             }
         }
@@ -56,13 +58,15 @@ pub fn batched_gemm<T: Float>(
     let threads = num_threads();
     // Parallelise over the batch when it is large and each product is small; otherwise let
     // gemm split each product.
-    let per_matrix_par = batch < threads * 2 || (m * n * k) as f64 >= 96.0 * 96.0 * 96.0;
+    let per_matrix_par = batch < threads * 2 || (m * n * k) as f64 >= 256.0 * 256.0 * 256.0;
     let par = if per_matrix_par && flops > 2e6 && threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    let dst_ptr = SendPtr(dst.as_mut_ptr());
+    // gemm writes every element of each m×n block (read_dst = false), so `dst` may start
+    // uninitialised.
+    let dst_ptr = SendPtr(dst.as_mut_ptr() as *mut T);
     let lhs_ptr = SendConstPtr(lhs.as_ptr());
     let rhs_ptr = SendConstPtr(rhs.as_ptr());
     let run = |bi: usize, par: gemm::Parallelism| {
@@ -120,9 +124,10 @@ mod tests {
         // [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]
         let a = [1.0f64, 2.0, 3.0, 4.0];
         let b = [5.0f64, 6.0, 7.0, 8.0];
-        let mut c = [0.0f64; 4];
+        let mut c = [MaybeUninit::<f64>::uninit(); 4];
         let v = MatView { offset: 0, batch_stride: 4, row_stride: 2, col_stride: 1 };
         batched_gemm(1, 2, 2, 2, &mut c, v, &a, v, &b, v);
+        let c: Vec<f64> = c.iter().map(|x| unsafe { x.assume_init() }).collect();
         assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
     }
 }

@@ -19,11 +19,9 @@ pub fn reduce<T: Float>(x: &Tensor, dims: &[usize], init: T, combine: impl Fn(T,
         .collect();
     let out_layout = Layout::contiguous(&out_shape);
     let mut out = vec![init; out_layout.numel()];
-    // kept dims first, reduced dims innermost
-    let order: Vec<usize> = (0..rank)
-        .filter(|&i| !reduced[i])
-        .chain((0..rank).filter(|&i| reduced[i]))
-        .collect();
+    // Walk x in memory order: the dim with the smallest stride innermost (reduced or not).
+    let mut order: Vec<usize> = (0..rank).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(l.strides()[i].unsigned_abs()));
     let shape: Vec<usize> = order.iter().map(|&i| l.shape()[i]).collect();
     let xs: Vec<isize> = order.iter().map(|&i| l.strides()[i]).collect();
     let os: Vec<isize> = order
@@ -46,6 +44,11 @@ pub fn reduce<T: Float>(x: &Tensor, dims: &[usize], init: T, combine: impl Fn(T,
                 }
             }
             out[ob as usize] = acc;
+        } else if so == 1 && sx == 1 {
+            let (ob, xb) = (ob as usize, xb as usize);
+            for (o, &v) in out[ob..ob + len].iter_mut().zip(&src[xb..xb + len]) {
+                *o = combine(*o, v);
+            }
         } else {
             for i in 0..len as isize {
                 let o = (ob + i * so) as usize;
