@@ -77,7 +77,7 @@ pub fn grad(
         }
     }
     let roots = pair_roots("grad", outputs, grad_outputs)?;
-    let found = run_backward(&roots, Some(inputs), opts)?;
+    let found = run_backward(&roots, Some(inputs), opts, 0)?;
     let mut result = Vec::with_capacity(inputs.len());
     for (i, g) in found.into_iter().enumerate() {
         if g.is_none() && !opts.allow_unused {
@@ -106,7 +106,20 @@ pub fn grad(
 /// ```
 pub fn backward_many(outputs: &[Tensor], grads: &[Tensor], opts: GradOptions) -> Result<()> {
     let roots = pair_roots("backward", outputs, Some(grads))?;
-    run_backward(&roots, None, opts).map(|_| ())
+    run_backward(&roots, None, opts, 0).map(|_| ())
+}
+
+/// [`grad`] restricted to the nodes created at or after `min_node` (older history is not
+/// walked): forward mode uses it to transpose one op's backward rule without visiting the
+/// whole graph behind it.
+pub(crate) fn grad_after(
+    outputs: &[Tensor],
+    inputs: &[Tensor],
+    opts: GradOptions,
+    min_node: u64,
+) -> Result<Vec<Option<Tensor>>> {
+    let roots = pair_roots("grad", outputs, None)?;
+    run_backward(&roots, Some(inputs), opts, min_node)
 }
 
 fn pair_roots(
@@ -177,6 +190,7 @@ fn run_backward(
     roots: &[(Tensor, Tensor)],
     targets: Option<&[Tensor]>,
     opts: GradOptions,
+    min_node: u64,
 ) -> Result<Vec<Option<Tensor>>> {
     let retain = opts.effective_retain_graph();
     let _mode: (Option<NoGradGuard>, Option<EnableGradGuard>) = if opts.create_graph {
@@ -186,7 +200,8 @@ fn run_backward(
     };
 
     // Targets: leaves by tensor id, non-leaves by (node, output).
-    let mut leaf_target: HashMap<TensorId, usize> = HashMap::new();
+    // (an input may be listed more than once: each listing gets the gradient)
+    let mut leaf_target: HashMap<TensorId, Vec<usize>> = HashMap::new();
     let mut slot_target: HashMap<Slot, Vec<usize>> = HashMap::new();
     if let Some(ts) = targets {
         for (i, t) in ts.iter().enumerate() {
@@ -196,7 +211,7 @@ fn run_backward(
                     .or_default()
                     .push(i),
                 None => {
-                    leaf_target.insert(t.id(), i);
+                    leaf_target.entry(t.id()).or_default().push(i);
                 }
             }
         }
@@ -215,7 +230,7 @@ fn run_backward(
         }
         for inp in &n.inputs {
             if let Some(gf) = &inp.0.grad_fn {
-                if !nodes.contains_key(&gf.node.id) {
+                if gf.node.id >= min_node && !nodes.contains_key(&gf.node.id) {
                     stack.push(gf.node.clone());
                 }
             }
@@ -230,7 +245,8 @@ fn run_backward(
     let mut needed: HashMap<u64, bool> = HashMap::with_capacity(order.len());
     for &id in &order {
         let n = &nodes[&id];
-        let is_target_slot = (0..n.outputs.lock().len()).any(|k| slot_target.contains_key(&(id, k)));
+        let is_target_slot =
+            (0..n.outputs.lock().len()).any(|k| slot_target.contains_key(&(id, k)));
         let leads = n.inputs.iter().any(|inp| match &inp.0.grad_fn {
             Some(gf) => needed.get(&gf.node.id).copied().unwrap_or(false),
             None => match targets {
@@ -271,7 +287,10 @@ fn run_backward(
                         gv = r;
                     }
                 }
-                if inner.retains_grad.load(std::sync::atomic::Ordering::Relaxed) {
+                if inner
+                    .retains_grad
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
                     let mut slot = inner.grad.lock();
                     let new = match slot.take() {
                         Some(old) => old.add(&maybe_detach(&gv, opts.create_graph))?,
@@ -358,8 +377,8 @@ fn run_backward(
         }
         match targets {
             Some(_) => {
-                if let Some(&i) = leaf_target.get(&leaf.id()) {
-                    found[i] = Some(g);
+                for &i in leaf_target.get(&leaf.id()).into_iter().flatten() {
+                    found[i] = Some(g.clone());
                 }
             }
             None => {

@@ -4,10 +4,13 @@
 //! tensor ops, so that with `create_graph` the gradients are themselves differentiable.
 
 mod engine;
+mod forward;
+mod function;
 mod mode;
 mod node;
 
 pub use engine::{backward_many, grad, GradOptions};
+pub use function::{apply_function, apply_function1, function_jvp, CustomFunction, FunctionCtx};
 pub use mode::{
     is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
     EnableGradGuard, NoGradGuard,
@@ -15,4 +18,5 @@ pub use mode::{
 pub use node::{GradFn, Hook, HookHandle, Node};
 pub(crate) use node::next_hook_id as node_next_hook_id;
 #[allow(unused_imports)]
-pub(crate) use node::{record, record1, BackwardFn};
+pub(crate) use node::{record, record1, record1_jvp, record_with_jvp, BackwardFn, JvpFn};
+pub(crate) use forward::push_tangents;

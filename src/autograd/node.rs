@@ -18,6 +18,11 @@ static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) type BackwardFn =
     Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
+/// A forward-mode rule: given the tangents of the node's inputs (`None` = zero), returns
+/// the tangents of its outputs (`None` = zero).
+pub(crate) type JvpFn =
+    Box<dyn Fn(&[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
 /// A gradient hook: sees the gradient and may return a replacement.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 
@@ -33,6 +38,9 @@ pub struct Node {
     pub(crate) name: std::borrow::Cow<'static, str>,
     pub(crate) inputs: Vec<Tensor>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
+    /// The op's own forward-mode rule; ops without one are pushed forward through their
+    /// (linear, differentiable) backward rule instead.
+    pub(crate) jvp: Option<JvpFn>,
     pub(crate) outputs: Mutex<Vec<OutputMeta>>,
 }
 
@@ -101,6 +109,17 @@ pub(crate) fn record(
     outputs: Vec<Tensor>,
     backward: BackwardFn,
 ) -> Vec<Tensor> {
+    record_with_jvp(name, inputs, outputs, backward, None)
+}
+
+/// [`record`] with the op's forward-mode rule.
+pub(crate) fn record_with_jvp(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    inputs: &[&Tensor],
+    outputs: Vec<Tensor>,
+    backward: BackwardFn,
+    jvp: Option<JvpFn>,
+) -> Vec<Tensor> {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return outputs;
     }
@@ -109,6 +128,7 @@ pub(crate) fn record(
         name: name.into(),
         inputs: inputs.iter().map(|&t| t.clone()).collect(),
         backward: Mutex::new(Some(backward)),
+        jvp,
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs
@@ -131,6 +151,32 @@ pub(crate) fn record(
         })
         .collect();
     outs
+}
+
+/// The id the next recorded node will get (nodes created later have larger ids).
+pub(crate) fn next_node_id() -> u64 {
+    NEXT_NODE_ID.load(Ordering::Relaxed)
+}
+
+/// [`record1`] with a forward-mode rule `jvp(input tangents) -> output tangent`.
+pub(crate) fn record1_jvp(
+    name: &'static str,
+    inputs: &[&Tensor],
+    output: Tensor,
+    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return output;
+    }
+    let mut v = record_with_jvp(
+        name,
+        inputs,
+        vec![output],
+        Box::new(move |g, needs| backward(&g[0], needs)),
+        Some(Box::new(move |t| Ok(vec![jvp(t)?]))),
+    );
+    v.pop().expect("one output")
 }
 
 /// [`record`] for the common one-output op.

@@ -2,7 +2,7 @@
 //! labels, lowered to broadcasting multiply or one strided batched GEMM. Its VJP with
 //! respect to each operand is again a pairwise contraction.
 
-use crate::autograd::record1;
+use crate::autograd::record1_jvp;
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::kernels::gemm::{batched_gemm, MatView};
@@ -106,7 +106,23 @@ pub(crate) fn contract_pair(
     let out = gemm_contract(&a, &la, &b, &lb, &batch, &m, &n, &summed)?;
     let (sa, sb, lo) = (la.clone(), lb.clone(), out_labels.clone());
     let (ac, bc) = (a.clone(), b.clone());
-    let out = record1("einsum", &[&a, &b], out, move |g, needs| {
+    let (ja, jb, jla, jlb, jkeep) = (a.clone(), b.clone(), la.clone(), lb.clone(), keep.to_vec());
+    // Bilinear: d(a·b) = da·b + a·db, each again a pairwise contraction.
+    let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
+        let mut acc: Option<Tensor> = None;
+        if let Some(ta) = &t[0] {
+            acc = Some(contract_pair(ta, &jla, &jb, &jlb, &jkeep)?.0);
+        }
+        if let Some(tb) = &t[1] {
+            let term = contract_pair(&ja, &jla, tb, &jlb, &jkeep)?.0;
+            acc = Some(match acc {
+                Some(x) => x.add(&term)?,
+                None => term,
+            });
+        }
+        Ok(acc)
+    };
+    let out = record1_jvp("einsum", &[&a, &b], out, move |g, needs| {
         let ga = if needs[0] {
             let (r, l) = contract_pair(g, &lo, &bc, &sb, &sa)?;
             Some(permute_to(&r, &l, &sa)?)
@@ -120,7 +136,7 @@ pub(crate) fn contract_pair(
             None
         };
         Ok(vec![ga, gb])
-    });
+    }, jvp);
     Ok((out, out_labels))
 }
 

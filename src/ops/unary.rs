@@ -32,19 +32,50 @@ fn erf<T: Float>(x: T) -> T {
 
 macro_rules! unary_op {
     ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr) => {
+        unary_op!($(#[$doc])* $name, |$v| $fwd, |$x, $y, $g| $rule, fused None::<fn(f64, f64, f64) -> f64>);
+    };
+    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr,
+     fused |$gv:ident, $xv:ident, $yv:ident| $d:expr) => {
+        unary_op!($(#[$doc])* $name, |$v| $fwd, |$x, $y, $g| $rule, fused Some(()), |$gv, $xv, $yv| $d);
+    };
+    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr,
+     fused $has:expr $(, |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
         $(#[$doc])*
         pub fn $name(&self) -> Result<Tensor> {
             let out = map1!(self, |$v| $fwd);
             let saved_in = self.clone();
             let saved_out = out.detach();
-            Ok(record1(stringify!($name), &[self], out, move |$g, _| {
+            let backward = move |$g: &Tensor, _: &[bool]| {
+                // First order (no graph recorded): one fused pass g·f'(x, y).
+                $(
+                    if !crate::autograd::is_grad_enabled() {
+                        let fused = crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
+                            stringify!($name), $g, &saved_in, &saved_out,
+                            #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?;
+                        return Ok(vec![Some(fused)]);
+                    }
+                )?
+                let _ = &$has;
                 #[allow(unused_variables)]
                 let $x = &saved_in;
                 #[allow(unused_variables)]
                 let $y = || saved_output(&saved_out, || saved_in.$name());
                 #[allow(clippy::redundant_closure_call)]
                 Ok(vec![Some($rule?)])
-            }))
+            };
+            $(
+                // Forward mode: the same fused pass with the tangent in place of g.
+                let (jx, jy) = (self.clone(), out.detach());
+                let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
+                    let Some(t) = &t[0] else { return Ok(None) };
+                    Ok(Some(crate::with_dtype!(t.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
+                        stringify!($name), t, &jx, &jy,
+                        #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?))
+                };
+                return Ok(crate::autograd::record1_jvp(stringify!($name), &[self], out, backward, jvp));
+            )?
+            #[allow(unreachable_code)]
+            Ok(record1(stringify!($name), &[self], out, backward))
         }
     };
 }
@@ -63,10 +94,10 @@ impl Tensor {
         /// let t = eingrad::Tensor::from_vec(vec![0.0f64, f64::NEG_INFINITY], &[2]).unwrap();
         /// assert_eq!(t.exp().unwrap().to_vec::<f64>().unwrap(), vec![1.0, 0.0]);
         /// ```
-        exp, |v| v.exp(), |x, y, g| g.mul(&y()?));
+        exp, |v| v.exp(), |x, y, g| g.mul(&y()?), fused |g, x, y| g * y);
     unary_op!(
         /// Natural log.
-        log, |v| v.ln(), |x, y, g| g.div(x));
+        log, |v| v.ln(), |x, y, g| g.div(x), fused |g, x, y| g / x);
     unary_op!(
         /// log(1 + x), accurate near 0.
         log1p, |v| v.ln_1p(), |x, y, g| g.div(&x.add_scalar(1.0)?));
@@ -78,16 +109,16 @@ impl Tensor {
         rsqrt, |v| v.sqrt().recip(), |x, y, g| g.mul(&y()?.powf(3.0)?.mul_scalar(-0.5)?));
     unary_op!(
         /// sin x.
-        sin, |v| v.sin(), |x, y, g| g.mul(&x.cos()?));
+        sin, |v| v.sin(), |x, y, g| g.mul(&x.cos()?), fused |g, x, y| g * x.cos());
     unary_op!(
         /// cos x.
-        cos, |v| v.cos(), |x, y, g| g.mul(&x.sin()?.neg()?));
+        cos, |v| v.cos(), |x, y, g| g.mul(&x.sin()?.neg()?), fused |g, x, y| -g * x.sin());
     unary_op!(
         /// tanh x.
-        tanh, |v| v.tanh(), |x, y, g| { let y = y()?; g.mul(&y.mul(&y)?.neg()?.add_scalar(1.0)?) });
+        tanh, |v| v.tanh(), |x, y, g| { let y = y()?; g.mul(&y.mul(&y)?.neg()?.add_scalar(1.0)?) }, fused |g, x, y| g * (T::one() - y * y));
     unary_op!(
         /// σ(x) = 1/(1+e^−x), computed without overflow.
-        sigmoid, |v| sigmoid(v), |x, y, g| { let y = y()?; g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?) });
+        sigmoid, |v| sigmoid(v), |x, y, g| { let y = y()?; g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?) }, fused |g, x, y| g * y * (T::one() - y));
     unary_op!(
         /// log σ(x), stable; logsigmoid(−∞) = −∞.
         logsigmoid, |v| log_sigmoid(v), |x, y, g| g.mul(&x.neg()?.sigmoid()?));
@@ -96,24 +127,24 @@ impl Tensor {
         softplus, |v| softplus(v), |x, y, g| g.mul(&x.sigmoid()?));
     unary_op!(
         /// max(x, 0); derivative 0 at 0.
-        relu, |v| v.max(T::zero()), |x, y, g| g.mul(&x.gt_scalar(0.0)?));
+        relu, |v| v.max(T::zero()), |x, y, g| g.mul(&x.gt_scalar(0.0)?), fused |g, x, y| if x > T::zero() { g } else { T::zero() });
     unary_op!(
         /// The Gauss error function.
         erf, |v| erf(v), |x, y, g| g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?));
     unary_op!(
-        /// GELU, exact (erf) form: x·Φ(x).
-        gelu, |v| v * T::of(0.5) * (T::one() + erf(v * T::of(std::f64::consts::FRAC_1_SQRT_2))),
-        |x, y, g| {
-            let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
-            let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
-            g.mul(&cdf.add(&x.mul(&pdf)?)?)
-        });
+    /// GELU, exact (erf) form: x·Φ(x).
+    gelu, |v| v * T::of(0.5) * (T::one() + erf(v * T::of(std::f64::consts::FRAC_1_SQRT_2))),
+    |x, y, g| {
+        let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
+        let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+        g.mul(&cdf.add(&x.mul(&pdf)?)?)
+    });
     unary_op!(
-        /// SiLU (swish): x·σ(x).
-        silu, |v| v * sigmoid(v), |x, y, g| {
-            let s = x.sigmoid()?;
-            g.mul(&s.mul(&x.mul(&s.neg()?.add_scalar(1.0)?)?.add_scalar(1.0)?)?)
-        });
+    /// SiLU (swish): x·σ(x).
+    silu, |v| v * sigmoid(v), |x, y, g| {
+        let s = x.sigmoid()?;
+        g.mul(&s.mul(&x.mul(&s.neg()?.add_scalar(1.0)?)?.add_scalar(1.0)?)?)
+    });
 
     /// sign(x) ∈ {−1, 0, 1} (NaN stays NaN); no gradient.
     pub fn sign(&self) -> Result<Tensor> {
@@ -149,9 +180,12 @@ impl Tensor {
     }
 
     /// Clamps into [min, max] (either bound optional). The gradient passes where
-    /// min ≤ x ≤ max, as in PyTorch.
+    /// min < x < max strictly (0 at a bound), as in PyTorch for scalar bounds.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
-        let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+        let (lo, hi) = (
+            min.unwrap_or(f64::NEG_INFINITY),
+            max.unwrap_or(f64::INFINITY),
+        );
         let out = map1!(self, |v| if v.is_nan() {
             v
         } else {
@@ -159,7 +193,18 @@ impl Tensor {
         });
         let x = self.clone();
         Ok(record1("clamp", &[self], out, move |g, _| {
-            let mask = x.ge_scalar(lo)?.mul(&x.le_scalar(hi)?)?;
+            // strict at a given bound; an absent bound (±∞) passes every value, ±∞ included
+            let above = if min.is_some() {
+                x.gt_scalar(lo)?
+            } else {
+                x.ge_scalar(lo)?
+            };
+            let below = if max.is_some() {
+                x.lt_scalar(hi)?
+            } else {
+                x.le_scalar(hi)?
+            };
+            let mask = above.mul(&below)?;
             Ok(vec![Some(g.mul(&mask)?)])
         }))
     }

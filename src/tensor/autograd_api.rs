@@ -40,7 +40,11 @@ impl Tensor {
         self.with_layout(self.layout().clone())
     }
     /// A handle to the same tensor data carrying `grad_fn` (used when recording ops).
-    pub(crate) fn with_grad_fn(self, gf: GradFn) -> Tensor {
+    pub(crate) fn with_grad_fn(mut self, gf: GradFn) -> Tensor {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.grad_fn = Some(gf);
+            return self;
+        }
         let inner = match Arc::try_unwrap(self.0) {
             Ok(inner) => inner,
             Err(shared) => {

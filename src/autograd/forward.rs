@@ -1,0 +1,137 @@
+//! Forward mode: pushing tangents through a recorded graph in creation order.
+//!
+//! Each node applies its own JVP rule when it has one. A node without one is pushed through
+//! its backward rule, which is linear in the output gradient and written in differentiable
+//! ops: for a fresh `g`, `J·t = ∂/∂g ⟨vjp(g), t⟩` (the transpose of the transpose).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::engine::grad_after;
+use super::mode::EnableGradGuard;
+use super::node::{next_node_id, Node};
+use super::GradOptions;
+use crate::error::{Error, Result};
+use crate::tensor::{Tensor, TensorId};
+
+/// Tangents of `outputs` given tangents of the leaves `inputs` (zeros where unrelated).
+/// `outputs` must have been computed from `inputs` with recording on.
+pub(crate) fn push_tangents(
+    inputs: &[Tensor],
+    tangents: &[Tensor],
+    outputs: &[Tensor],
+) -> Result<Vec<Tensor>> {
+    let mut leaf_tangent: HashMap<TensorId, Tensor> = HashMap::new();
+    for (x, t) in inputs.iter().zip(tangents) {
+        if let Some(old) = leaf_tangent.remove(&x.id()) {
+            leaf_tangent.insert(x.id(), old.add(t)?);
+        } else {
+            leaf_tangent.insert(x.id(), t.clone());
+        }
+    }
+    // Nodes between the outputs and anything, in creation (= topological) order.
+    let mut nodes: HashMap<u64, Arc<Node>> = HashMap::new();
+    let mut stack: Vec<Arc<Node>> = outputs
+        .iter()
+        .filter_map(|t| t.0.grad_fn.as_ref().map(|g| g.node.clone()))
+        .collect();
+    while let Some(n) = stack.pop() {
+        if nodes.contains_key(&n.id) {
+            continue;
+        }
+        for inp in &n.inputs {
+            if let Some(gf) = &inp.0.grad_fn {
+                if !nodes.contains_key(&gf.node.id) {
+                    stack.push(gf.node.clone());
+                }
+            }
+        }
+        nodes.insert(n.id, n);
+    }
+    let mut order: Vec<u64> = nodes.keys().copied().collect();
+    order.sort_unstable();
+    let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::new();
+    for id in order {
+        let node = &nodes[&id];
+        let tin: Vec<Option<Tensor>> = node
+            .inputs
+            .iter()
+            .map(|inp| match &inp.0.grad_fn {
+                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
+                None => leaf_tangent.get(&inp.id()).cloned(),
+            })
+            .collect();
+        if tin.iter().all(|t| t.is_none()) {
+            continue;
+        }
+        let tout = match &node.jvp {
+            Some(rule) => rule(&tin)?,
+            None => jvp_through_vjp(node, &tin)?,
+        };
+        for (k, t) in tout.into_iter().enumerate() {
+            if let Some(t) = t {
+                slot_tangent.insert((id, k), t);
+            }
+        }
+    }
+    outputs
+        .iter()
+        .map(|o| {
+            let t = match &o.0.grad_fn {
+                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
+                None => leaf_tangent.get(&o.id()).cloned(),
+            };
+            Ok(t.unwrap_or_else(|| o.zeros_like()))
+        })
+        .collect()
+}
+
+/// J·t for a node without its own JVP rule, through its backward rule.
+fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    let metas: Vec<(Vec<usize>, crate::DType)> = node
+        .outputs
+        .lock()
+        .iter()
+        .map(|m| (m.shape.clone(), m.dtype))
+        .collect();
+    let _g = EnableGradGuard::new();
+    let since = next_node_id();
+    let gs: Vec<Tensor> = metas
+        .iter()
+        .map(|(s, d)| Tensor::zeros(s, *d).requires_grad_(true))
+        .collect();
+    let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
+    let grads_in = {
+        let guard = node.backward.lock();
+        let rule = guard.as_ref().ok_or_else(|| {
+            Error::Autograd(format!(
+                "forward mode through `{}`: its graph was freed by an earlier backward",
+                node.name
+            ))
+        })?;
+        rule(&gs, &needs)?
+    };
+    let mut total: Option<Tensor> = None;
+    for (g, t) in grads_in.iter().zip(tin) {
+        if let (Some(g), Some(t)) = (g, t) {
+            let term = g.mul(t)?.sum_all()?;
+            total = Some(match total {
+                Some(acc) => acc.add(&term)?,
+                None => term,
+            });
+        }
+    }
+    let Some(total) = total else {
+        return Ok(vec![None; gs.len()]);
+    };
+    if !total.requires_grad() {
+        return Ok(vec![None; gs.len()]);
+    }
+    let jt = grad_after(
+        &[total],
+        &gs,
+        GradOptions::default().allow_unused(true),
+        since,
+    )?;
+    Ok(jt.into_iter().map(|t| t.map(|t| t.detach())).collect())
+}
