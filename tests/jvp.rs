@@ -86,3 +86,49 @@ fn unrelated_output_gets_zero_tangent() {
     let (_, t) = jvp(&f, &[x.clone()], &[x]).unwrap();
     assert_eq!(t[1].to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
 }
+
+mod custom {
+    use eingrad::autograd::{apply_function1, CustomFunction, FunctionCtx};
+    use eingrad::func::jvp;
+    use eingrad::{DType, Result, Tensor};
+
+    /// Forward 2x; backward says 2g; the JVP rule deliberately says 3t so that the test can
+    /// tell which rule forward mode used.
+    struct Marked;
+    impl CustomFunction for Marked {
+        fn name(&self) -> &str {
+            "marked"
+        }
+        fn forward(&self, _: &mut FunctionCtx, x: &[Tensor]) -> Result<Vec<Tensor>> {
+            Ok(vec![x[0].mul_scalar(2.0)?])
+        }
+        fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+            Ok(vec![Some(g[0].mul_scalar(2.0)?)])
+        }
+        fn jvp(&self, _: &FunctionCtx, t: &[Option<Tensor>]) -> Option<Result<Vec<Option<Tensor>>>> {
+            Some(t[0].as_ref().map(|t| t.mul_scalar(3.0)).transpose().map(|t| vec![t]))
+        }
+    }
+    /// Same without a JVP rule: forward mode transposes the backward rule.
+    struct Unmarked;
+    impl CustomFunction for Unmarked {
+        fn name(&self) -> &str {
+            "unmarked"
+        }
+        fn forward(&self, _: &mut FunctionCtx, x: &[Tensor]) -> Result<Vec<Tensor>> {
+            Ok(vec![x[0].mul_scalar(2.0)?])
+        }
+        fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+            Ok(vec![Some(g[0].mul_scalar(2.0)?)])
+        }
+    }
+
+    #[test]
+    fn custom_function_jvp_rule_is_used_and_fallback_transposes_backward() {
+        let x = Tensor::ones(&[2], DType::F64);
+        let (_, t) = jvp(&|x: &[Tensor]| Ok(vec![apply_function1(Marked, &[&x[0]])?]), &[x.clone()], &[x.clone()]).unwrap();
+        assert_eq!(t[0].to_vec::<f64>().unwrap(), vec![3.0, 3.0]);
+        let (_, t) = jvp(&|x: &[Tensor]| Ok(vec![apply_function1(Unmarked, &[&x[0]])?]), &[x.clone()], &[x]).unwrap();
+        assert_eq!(t[0].to_vec::<f64>().unwrap(), vec![2.0, 2.0]);
+    }
+}

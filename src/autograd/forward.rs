@@ -64,8 +64,12 @@ pub(crate) fn push_tangents(
         if tin.iter().all(|t| t.is_none()) {
             continue;
         }
-        let tout = match &node.jvp {
+        let native = match &node.jvp {
             Some(rule) => rule(&tin)?,
+            None => None,
+        };
+        let tout = match native {
+            Some(t) => t,
             None => jvp_through_vjp(node, &tin)?,
         };
         for (k, t) in tout.into_iter().enumerate() {

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
 use super::mode::{is_grad_enabled, NoGradGuard};
-use super::node::record;
+use super::node::{record_with_jvp, JvpFn};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId, TensorInner};
@@ -427,7 +427,13 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
             Ok(out)
         },
     );
-    let recorded = record(name, inputs, diff_outs, backward);
+    // Forward mode: the function's own JVP rule when it has one (declining otherwise).
+    let (jvp_f, jvp_ctx, jvp_idx) = (f.clone(), ctx.clone(), diff_idx.clone());
+    let jvp: JvpFn = Box::new(move |t: &[Option<Tensor>]| {
+        Ok(function_jvp(&*jvp_f, &jvp_ctx, t)?
+            .map(|ts| jvp_idx.iter().map(|&k| ts[k].clone()).collect()))
+    });
+    let recorded = record_with_jvp(name, inputs, diff_outs, backward, Some(jvp));
     *recorded_weak.lock() = recorded.iter().map(|t| Arc::downgrade(&t.0)).collect();
     let mut result = outs;
     for (&k, t) in diff_idx.iter().zip(recorded) {

@@ -19,9 +19,10 @@ pub(crate) type BackwardFn =
     Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// A forward-mode rule: given the tangents of the node's inputs (`None` = zero), returns
-/// the tangents of its outputs (`None` = zero).
+/// the tangents of its outputs (`None` = zero), or `Ok(None)` when it declines (forward mode
+/// then goes through the backward rule).
 pub(crate) type JvpFn =
-    Box<dyn Fn(&[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+    Box<dyn Fn(&[Option<Tensor>]) -> Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
 
 /// A gradient hook: sees the gradient and may return a replacement.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
@@ -174,7 +175,7 @@ pub(crate) fn record1_jvp(
         inputs,
         vec![output],
         Box::new(move |g, needs| backward(&g[0], needs)),
-        Some(Box::new(move |t| Ok(vec![jvp(t)?]))),
+        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
     );
     v.pop().expect("one output")
 }
