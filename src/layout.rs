@@ -17,10 +17,15 @@ use crate::error::{Error, Result};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    shape: Vec<usize>,
-    strides: Vec<isize>,
+    shape: Dims,
+    strides: Strides,
     offset: usize,
 }
+
+/// Dim sizes, inline up to rank 6 (no heap allocation for typical tensors).
+pub type Dims = smallvec::SmallVec<[usize; 6]>;
+/// Element strides, inline up to rank 6.
+pub type Strides = smallvec::SmallVec<[isize; 6]>;
 
 /// Row-major strides of a shape.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
@@ -47,16 +52,16 @@ impl Layout {
     /// A row-major layout of `shape` at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
         Layout {
-            shape: shape.to_vec(),
-            strides: contiguous_strides(shape),
+            shape: shape.into(),
+            strides: contiguous_strides(shape).into(),
             offset: 0,
         }
     }
     /// A layout from its parts (the caller guarantees it stays within storage).
     pub fn new(shape: Vec<usize>, strides: Vec<isize>, offset: usize) -> Self {
         Layout {
-            shape,
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset,
         }
     }
@@ -87,7 +92,8 @@ impl Layout {
             if d != 1 && s != acc {
                 return false;
             }
-            acc *= d as isize;
+            // like `contiguous_strides`: a size-0 dim does not zero the strides before it
+            acc *= d.max(1) as isize;
         }
         true
     }
@@ -120,7 +126,10 @@ impl Layout {
     pub fn permute(&self, perm: &[usize]) -> Result<Layout> {
         let n = self.rank();
         let mut seen = vec![false; n];
-        if perm.len() != n || perm.iter().any(|&p| p >= n || std::mem::replace(&mut seen[p], true))
+        if perm.len() != n
+            || perm
+                .iter()
+                .any(|&p| p >= n || std::mem::replace(&mut seen[p], true))
         {
             return Err(Error::arg(
                 "permute",
@@ -159,8 +168,8 @@ impl Layout {
             }
         }
         Ok(Layout {
-            shape: shape.to_vec(),
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset: self.offset,
         })
     }
@@ -179,8 +188,11 @@ impl Layout {
             ));
         }
         let mut l = self.clone();
-        l.offset = (l.offset as isize + start as isize * self.strides[d]) as usize;
         l.shape[d] = (end - start).div_ceil(step);
+        if l.numel() > 0 {
+            // an empty result keeps its offset, so offsets never run past the storage
+            l.offset = (l.offset as isize + start as isize * self.strides[d]) as usize;
+        }
         l.strides[d] = self.strides[d] * step as isize;
         Ok(l)
     }
@@ -213,8 +225,8 @@ impl Layout {
                 format!("dims {dims:?} have different sizes {sizes:?}"),
             ));
         }
-        let mut shape = Vec::with_capacity(self.rank() - dims.len() + 1);
-        let mut strides = Vec::with_capacity(shape.capacity());
+        let mut shape = Dims::new();
+        let mut strides = Strides::new();
         for i in 0..self.rank() {
             if !seen[i] {
                 shape.push(self.shape[i]);
@@ -239,7 +251,10 @@ impl Layout {
             return Err(Error::arg(
                 "unfold",
                 "size",
-                format!("window {size} is larger than dim {d} of size {}", self.shape[d]),
+                format!(
+                    "window {size} is larger than dim {d} of size {}",
+                    self.shape[d]
+                ),
             ));
         }
         let mut l = self.clone();
@@ -281,7 +296,7 @@ impl Layout {
         let mut l = self.clone();
         for &dim in dims {
             let d = resolve_dim("flip", dim, self.rank())?;
-            if l.shape[d] > 0 {
+            if l.numel() > 0 {
                 l.offset = (l.offset as isize + (l.shape[d] as isize - 1) * l.strides[d]) as usize;
             }
             l.strides[d] = -l.strides[d];
@@ -295,8 +310,8 @@ impl Layout {
         }
         if self.is_contiguous() {
             return Some(Layout {
-                shape: shape.to_vec(),
-                strides: contiguous_strides(shape),
+                shape: shape.into(),
+                strides: contiguous_strides(shape).into(),
                 offset: self.offset,
             });
         }
@@ -362,8 +377,8 @@ impl Layout {
             return None;
         }
         Some(Layout {
-            shape: shape.to_vec(),
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset: self.offset,
         })
     }
@@ -374,8 +389,16 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
