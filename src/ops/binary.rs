@@ -1,7 +1,7 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
 use super::map1;
-use crate::autograd::record1;
+use crate::autograd::{record1, record1_jvp};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{map_binary, map_ternary};
@@ -12,6 +12,16 @@ macro_rules! map2 {
     ($op:expr, $a:expr, $b:expr, |$u:ident, $v:ident| $body:expr) => {
         with_dtype!($a.dtype(), T => map_binary::<T>($op, $a, $b, |$u: T, $v: T| $body))
     };
+}
+
+/// `a ± b` for optional tangents (`None` = zero), broadcasting like the forward.
+fn tangent_sum(a: &Option<Tensor>, b: &Option<Tensor>, subtract: bool) -> Result<Option<Tensor>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(if subtract { a.sub(b)? } else { a.add(b)? }),
+        (Some(a), None) => Some(a.clone()),
+        (None, Some(b)) => Some(if subtract { b.neg()? } else { b.clone() }),
+        (None, None) => None,
+    })
 }
 
 fn bool_to<T: Float>(b: bool) -> T {
@@ -61,34 +71,57 @@ impl Tensor {
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("add", self, other, |u, v| u + v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
-        Ok(record1("add", &[self, other], out, move |g, needs| {
-            Ok(vec![
-                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                if needs[1] { Some(g.sum_to(&sb)?) } else { None },
-            ])
-        }))
+        Ok(record1_jvp(
+            "add",
+            &[self, other],
+            out,
+            move |g, needs| {
+                Ok(vec![
+                    if needs[0] { Some(g.sum_to(&sa)?) } else { None },
+                    if needs[1] { Some(g.sum_to(&sb)?) } else { None },
+                ])
+            },
+            |t| tangent_sum(&t[0], &t[1], false),
+        ))
     }
     /// a − b with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("sub", self, other, |u, v| u - v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
-        Ok(record1("sub", &[self, other], out, move |g, needs| {
-            Ok(vec![
-                if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                if needs[1] { Some(g.neg()?.sum_to(&sb)?) } else { None },
-            ])
-        }))
+        Ok(record1_jvp(
+            "sub",
+            &[self, other],
+            out,
+            move |g, needs| {
+                Ok(vec![
+                    if needs[0] { Some(g.sum_to(&sa)?) } else { None },
+                    if needs[1] { Some(g.neg()?.sum_to(&sb)?) } else { None },
+                ])
+            },
+            |t| tangent_sum(&t[0], &t[1], true),
+        ))
     }
     /// a ⊙ b with broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("mul", self, other, |u, v| u * v)?;
         let (a, b) = (self.clone(), other.clone());
-        Ok(record1("mul", &[self, other], out, move |g, needs| {
-            Ok(vec![
-                if needs[0] { Some(g.mul(&b)?.sum_to(a.dims())?) } else { None },
-                if needs[1] { Some(g.mul(&a)?.sum_to(b.dims())?) } else { None },
-            ])
-        }))
+        let (ja, jb) = (self.clone(), other.clone());
+        Ok(record1_jvp(
+            "mul",
+            &[self, other],
+            out,
+            move |g, needs| {
+                Ok(vec![
+                    if needs[0] { Some(g.mul(&b)?.sum_to(a.dims())?) } else { None },
+                    if needs[1] { Some(g.mul(&a)?.sum_to(b.dims())?) } else { None },
+                ])
+            },
+            move |t| {
+                let ta = t[0].as_ref().map(|t| t.mul(&jb)).transpose()?;
+                let tb = t[1].as_ref().map(|t| ja.mul(t)).transpose()?;
+                tangent_sum(&ta, &tb, false)
+            },
+        ))
     }
     /// a / b with broadcasting.
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
@@ -162,14 +195,24 @@ impl Tensor {
     /// x + c.
     pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!(self, |v| v + T::of(c));
-        Ok(record1("add_scalar", &[self], out, |g, _| Ok(vec![Some(g.clone())])))
+        Ok(record1_jvp(
+            "add_scalar",
+            &[self],
+            out,
+            |g, _| Ok(vec![Some(g.clone())]),
+            |t| Ok(t[0].clone()),
+        ))
     }
     /// x · c.
     pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!(self, |v| v * T::of(c));
-        Ok(record1("mul_scalar", &[self], out, move |g, _| {
-            Ok(vec![Some(g.mul_scalar(c)?)])
-        }))
+        Ok(record1_jvp(
+            "mul_scalar",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.mul_scalar(c)?)]),
+            move |t| t[0].as_ref().map(|t| t.mul_scalar(c)).transpose(),
+        ))
     }
     /// x / c.
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {

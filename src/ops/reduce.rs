@@ -21,7 +21,11 @@ fn resolve_dims(op: &'static str, dims: &[isize], rank: usize) -> Result<Vec<usi
     for &d in dims {
         let r = resolve_dim(op, d, rank)?;
         if out.contains(&r) {
-            return Err(Error::arg(op, "dims", format!("dim {d} listed twice in {dims:?}")));
+            return Err(Error::arg(
+                op,
+                "dims",
+                format!("dim {d} listed twice in {dims:?}"),
+            ));
         }
         out.push(r);
     }
@@ -59,11 +63,20 @@ impl Tensor {
             return Ok(self.clone());
         }
         let kept = with_dtype!(self.dtype(), T => reduce::<T>(self, &d, T::zero(), |a, b| a + b));
-        let out = if keepdim { kept } else { kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d))) };
+        let out = if keepdim {
+            kept
+        } else {
+            kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
+        };
         let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
-        Ok(record1("sum", &[self], out, move |g, _| {
-            Ok(vec![Some(g.reshape(&kshape)?.broadcast_to(&in_shape)?)])
-        }))
+        let jdims = dims.to_vec();
+        Ok(crate::autograd::record1_jvp(
+            "sum",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.reshape(&kshape)?.broadcast_to(&in_shape)?)]),
+            move |t| t[0].as_ref().map(|t| t.sum(&jdims, keepdim)).transpose(),
+        ))
     }
     /// Sum of all elements (a 0-dim tensor).
     pub fn sum_all(&self) -> Result<Tensor> {
@@ -100,9 +113,16 @@ impl Tensor {
         }
         let (vals, idx) = with_dtype!(self.dtype(), T => arg_reduce::<T>(self, d, |a: T, b: T| if max { a > b } else { a < b }));
         let kshape = vals.dims().to_vec();
-        let out_shape = if keepdim { kshape.clone() } else { squeezed_shape(self.dims(), &[d]) };
+        let out_shape = if keepdim {
+            kshape.clone()
+        } else {
+            squeezed_shape(self.dims(), &[d])
+        };
         let vals = vals.with_layout(crate::Layout::contiguous(&out_shape));
-        let indices = Indices { values: idx.clone(), shape: out_shape };
+        let indices = Indices {
+            values: idx.clone(),
+            shape: out_shape,
+        };
         let in_shape = self.dims().to_vec();
         let out = record1(name, &[self], vals, move |g, _| {
             let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
@@ -143,7 +163,11 @@ impl Tensor {
         let name = if max { "amax" } else { "amin" };
         let d = resolve_dims(name, dims, self.rank())?;
         if d.iter().any(|&i| self.dims()[i] == 0) {
-            return Err(Error::arg(name, "dims", format!("{dims:?} include a dim of size 0")));
+            return Err(Error::arg(
+                name,
+                "dims",
+                format!("{dims:?} include a dim of size 0"),
+            ));
         }
         if d.is_empty() {
             return Ok(self.clone());
@@ -153,7 +177,11 @@ impl Tensor {
             reduce::<T>(self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
         });
         let kshape = kept.dims().to_vec();
-        let out = if keepdim { kept.clone() } else { kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d))) };
+        let out = if keepdim {
+            kept.clone()
+        } else {
+            kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
+        };
         let (x, kept_d) = (self.clone(), kept.detach());
         Ok(record1(name, &[self], out, move |g, _| {
             let mask = x.eq(&kept_d)?;
@@ -170,7 +198,11 @@ impl Tensor {
         let m = safe_max(&x, dims)?;
         let lse_k = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
         let kshape = lse_k.dims().to_vec();
-        let out = if keepdim { lse_k.clone() } else { lse_k.reshape(&squeezed_shape(self.dims(), &d))? };
+        let out = if keepdim {
+            lse_k.clone()
+        } else {
+            lse_k.reshape(&squeezed_shape(self.dims(), &d))?
+        };
         let (xs, dv) = (self.clone(), dims.to_vec());
         Ok(record1("logsumexp", &[self], out, move |g, _| {
             let p = xs.softmax_over(&dv)?;
@@ -233,10 +265,11 @@ fn dims_isize(_shape: &[usize], d: &[usize]) -> Vec<isize> {
     d.iter().map(|&i| i as isize).collect()
 }
 
-/// Row max with −∞ (all-−∞ rows) replaced by 0, detached: a stabiliser.
+/// Row max with ±∞ (all-−∞ rows, rows holding +∞) replaced by 0, detached: a stabiliser
+/// (subtracting an infinite max would turn the row into NaN).
 fn safe_max(x: &Tensor, dims: &[isize]) -> Result<Tensor> {
     let m = x.amax(dims, true)?;
-    m.masked_fill(&m.eq_scalar(f64::NEG_INFINITY)?, 0.0)
+    m.masked_fill(&m.abs()?.eq_scalar(f64::INFINITY)?, 0.0)
 }
 
 /// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::autograd::record1;
+use crate::autograd::{record1, record1_jvp};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, gather};
@@ -19,9 +19,15 @@ pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Ten
     let layout = f(x.layout())?;
     let out = x.with_layout(layout);
     let in_shape = x.dims().to_vec();
-    Ok(record1(name, &[x], out, move |g, _| {
-        Ok(vec![Some(view_adjoint(g, &in_shape, name, f.clone())?)])
-    }))
+    let jf = f.clone();
+    Ok(record1_jvp(
+        name,
+        &[x],
+        out,
+        move |g, _| Ok(vec![Some(view_adjoint(g, &in_shape, name, f.clone())?)]),
+        // A view is linear: its JVP is the same view of the tangent.
+        move |t| t[0].as_ref().map(|t| view_op(t, name, jf.clone())).transpose(),
+    ))
 }
 
 /// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
@@ -87,10 +93,14 @@ impl Tensor {
                 c.with_layout(Layout::contiguous(shape))
             }
         };
-        let in_shape = self.dims().to_vec();
-        Ok(record1("reshape", &[self], src, move |g, _| {
-            Ok(vec![Some(g.reshape(&in_shape)?)])
-        }))
+        let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
+        Ok(record1_jvp(
+            "reshape",
+            &[self],
+            src,
+            move |g, _| Ok(vec![Some(g.reshape(&in_shape)?)]),
+            move |t| t[0].as_ref().map(|t| t.reshape(&out_shape)).transpose(),
+        ))
     }
     /// Reshape where at most one entry is −1 (inferred).
     pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
@@ -116,7 +126,14 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i;
         }
-        Ok(record1("permute", &[self], out, move |g, _| Ok(vec![Some(g.permute(&inv)?)])))
+        let fwd = perm.to_vec();
+        Ok(record1_jvp(
+            "permute",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.permute(&inv)?)]),
+            move |t| t[0].as_ref().map(|t| t.permute(&fwd)).transpose(),
+        ))
     }
     /// Swaps two dims (negative dims count from the end).
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
@@ -138,10 +155,14 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.with_layout(self.layout().broadcast_to(shape)?);
-        let in_shape = self.dims().to_vec();
-        Ok(record1("broadcast_to", &[self], out, move |g, _| {
-            Ok(vec![Some(g.sum_to(&in_shape)?)])
-        }))
+        let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
+        Ok(record1_jvp(
+            "broadcast_to",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.sum_to(&in_shape)?)]),
+            move |t| t[0].as_ref().map(|t| t.broadcast_to(&out_shape)).transpose(),
+        ))
     }
     /// Same as [`Tensor::broadcast_to`].
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
