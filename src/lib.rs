@@ -19,7 +19,12 @@ pub mod error;
 pub mod func;
 pub mod kernels;
 pub mod layout;
+pub mod models;
+pub mod nn;
 pub mod ops;
+pub mod optim;
+pub mod plot;
+pub mod seeds;
 pub mod storage;
 pub mod tensor;
 

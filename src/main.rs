@@ -33,6 +33,12 @@ enum Command {
         #[arg(long)]
         run: bool,
     },
+    /// Run the five seed experiments, print their tables and a pass/fail line for each.
+    Seeds {
+        /// Also write the Jacobians as PNG heatmaps and the DNI loss curve as a PNG plot here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
@@ -94,10 +100,44 @@ fn einsum_command(pattern: &str, shapes: &str, sizes: &str, grad: bool, run: boo
     Ok(())
 }
 
+fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
+    let t0 = std::time::Instant::now();
+    let outcomes = eingrad::seeds::run_all(out).map_err(|e| e.to_string())?;
+    for o in &outcomes {
+        println!("=== seed {}: {} ===", o.id, o.title);
+        print!("{}", o.report);
+        println!();
+    }
+    for o in &outcomes {
+        println!("seed {} {}: {}", o.id, if o.passed() { "PASS" } else { "FAIL" }, o.title);
+        for f in &o.failures {
+            println!("    failed: {f}");
+        }
+    }
+    if let Some(dir) = out {
+        println!("PNG files written to {}", dir.display());
+    }
+    println!("{} of {} seeds passed in {:.1} s", outcomes.iter().filter(|o| o.passed()).count(), outcomes.len(), t0.elapsed().as_secs_f64());
+    if outcomes.iter().all(|o| o.passed()) {
+        Ok(())
+    } else {
+        Err("some seeds failed".into())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Einsum { pattern, shapes, sizes, grad, run } => einsum_command(&pattern, &shapes, &sizes, grad, run),
+        Command::Seeds { out } => {
+            return match seeds_command(out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => {
+                    eprintln!("error: {msg}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,8 @@ pub fn bench(mut f: impl FnMut(), min_reps: usize, min_time: f64) -> f64 {
     }
     let mut times = Vec::new();
     let t0 = Instant::now();
-    while times.len() < min_reps || (t0.elapsed().as_secs_f64() < min_time && times.len() < 100_000) {
+    while times.len() < min_reps || (t0.elapsed().as_secs_f64() < min_time && times.len() < 100_000)
+    {
         let t = Instant::now();
         f();
         times.push(t.elapsed().as_secs_f64());
@@ -48,7 +49,13 @@ pub fn run_peer(script: &str, args: &[&str], threads: usize) -> Vec<serde_json::
     };
     let mut cmd = Command::new(py);
     cmd.current_dir(peers_dir()).arg(script).args(args);
-    for k in ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS", "NUMEXPR_NUM_THREADS"] {
+    for k in [
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "RAYON_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    ] {
         cmd.env(k, threads.to_string());
     }
     match cmd.output() {
@@ -68,11 +75,23 @@ pub fn run_peer(script: &str, args: &[&str], threads: usize) -> Vec<serde_json::
 pub fn by_key(lines: &[serde_json::Value], key: &str) -> HashMap<String, serde_json::Value> {
     lines
         .iter()
-        .filter_map(|v| v.get(key).map(|k| (k.as_str().map(String::from).unwrap_or_else(|| k.to_string()), v.clone())))
+        .filter_map(|v| {
+            v.get(key).map(|k| {
+                (
+                    k.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| k.to_string()),
+                    v.clone(),
+                )
+            })
+        })
         .collect()
 }
 
 /// Number of rayon threads to use (RAYON_NUM_THREADS, default 2).
 pub fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2)
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2)
 }

@@ -1,7 +1,7 @@
 //! Finite-difference checks of first and second derivatives (PyTorch's `gradcheck` and
 //! `gradgradcheck`, JAX's `check_grads`).
 
-use crate::autograd::{grad, no_grad, GradOptions};
+use crate::autograd::{grad, GradOptions};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -63,7 +63,11 @@ impl Tracker {
         let tol = atol + rtol * n.abs();
         let ok = err <= tol || (a.is_nan() && n.is_nan());
         let describe = || format!("{what}: analytic {a:.8e}, numeric {n:.8e}");
-        if !ok && self.failed_excess.is_none_or(|e| err - tol > e || (err - tol).is_nan()) {
+        if !ok
+            && self
+                .failed_excess
+                .is_none_or(|e| err - tol > e || (err - tol).is_nan())
+        {
             self.failed_excess = Some(err - tol);
             self.worst = describe();
         }
@@ -79,7 +83,11 @@ impl Tracker {
 fn check_inputs(op: &'static str, inputs: &[Tensor]) -> Result<()> {
     for (i, t) in inputs.iter().enumerate() {
         if t.dtype() != DType::F64 {
-            return Err(Error::arg(op, "inputs", format!("input {i} is {:?}; finite differences need f64", t.dtype())));
+            return Err(Error::arg(
+                op,
+                "inputs",
+                format!("input {i} is {:?}; finite differences need f64", t.dtype()),
+            ));
         }
     }
     Ok(())
@@ -88,7 +96,10 @@ fn check_inputs(op: &'static str, inputs: &[Tensor]) -> Result<()> {
 fn eval(f: &dyn Fn(&[Tensor]) -> Result<Vec<Tensor>>, inputs: &[Tensor]) -> Result<Vec<f64>> {
     // Perturbed copies are leaves that require grad, so that a function which itself takes
     // gradients (as in gradgradcheck) still works.
-    let xs: Vec<Tensor> = inputs.iter().map(|t| t.detach().requires_grad_(true)).collect();
+    let xs: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.detach().requires_grad_(true))
+        .collect();
     let outs = f(&xs)?;
     Ok(outs.iter().flat_map(|o| o.to_vec_f64()).collect())
 }
@@ -109,7 +120,10 @@ pub fn gradcheck(
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     check_inputs("gradcheck", inputs)?;
-    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.detach().requires_grad_(true)).collect();
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.detach().requires_grad_(true))
+        .collect();
     let outs = f(&leaves)?;
     if outs.is_empty() {
         return Err(Error::arg("gradcheck", "f", "returned no tensor"));
@@ -117,24 +131,42 @@ pub fn gradcheck(
     let out_sizes: Vec<usize> = outs.iter().map(|o| o.numel()).collect();
     let total_out: usize = out_sizes.iter().sum();
     let total_in: usize = leaves.iter().map(|t| t.numel()).sum();
-    let live: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].requires_grad()).collect();
+    let live: Vec<usize> = (0..outs.len())
+        .filter(|&i| outs[i].requires_grad())
+        .collect();
     let mut track = Tracker::default();
     let mut note = |a: f64, n: f64, what: String| track.note(a, n, what, opts.atol, opts.rtol);
     // Analytic vector-Jacobian products for the cotangents we use.
     let vjp = |cot: &[Tensor]| -> Result<Vec<Vec<f64>>> {
-        let (o, c): (Vec<Tensor>, Vec<Tensor>) = live.iter().map(|&i| (outs[i].clone(), cot[i].clone())).unzip();
+        let (o, c): (Vec<Tensor>, Vec<Tensor>) = live
+            .iter()
+            .map(|&i| (outs[i].clone(), cot[i].clone()))
+            .unzip();
         if o.is_empty() {
             return Ok(leaves.iter().map(|t| vec![0.0; t.numel()]).collect());
         }
-        let g = grad(&o, &leaves, Some(&c), GradOptions::default().retain_graph(true).allow_unused(true))?;
+        let g = grad(
+            &o,
+            &leaves,
+            Some(&c),
+            GradOptions::default().retain_graph(true).allow_unused(true),
+        )?;
         Ok(g.into_iter()
             .zip(&leaves)
-            .map(|(g, t)| g.map(|g| g.to_vec_f64()).unwrap_or_else(|| vec![0.0; t.numel()]))
+            .map(|(g, t)| {
+                g.map(|g| g.to_vec_f64())
+                    .unwrap_or_else(|| vec![0.0; t.numel()])
+            })
             .collect())
     };
     let perturbed = |i: usize, dir: &[f64], h: f64| -> Result<Vec<f64>> {
         let mut xs: Vec<Tensor> = leaves.iter().map(|t| t.detach()).collect();
-        let v: Vec<f64> = xs[i].to_vec_f64().iter().zip(dir).map(|(x, d)| x + h * d).collect();
+        let v: Vec<f64> = xs[i]
+            .to_vec_f64()
+            .iter()
+            .zip(dir)
+            .map(|(x, d)| x + h * d)
+            .collect();
         xs[i] = Tensor::from_f64s(&v, leaves[i].dims(), DType::F64)?;
         eval(f, &xs)
     };
@@ -169,23 +201,39 @@ pub fn gradcheck(
     } else {
         for d in 0..opts.directions {
             let seed = opts.seed.wrapping_add(d as u64 * 7919);
-            let cot: Vec<Tensor> = outs.iter().enumerate().map(|(k, o)| Tensor::randn(o.dims(), DType::F64, seed + 100 + k as u64)).collect();
+            let cot: Vec<Tensor> = outs
+                .iter()
+                .enumerate()
+                .map(|(k, o)| Tensor::randn(o.dims(), DType::F64, seed + 100 + k as u64))
+                .collect();
             let u: Vec<f64> = cot.iter().flat_map(|c| c.to_vec_f64()).collect();
             let g = vjp(&cot)?;
             for (i, t) in leaves.iter().enumerate() {
                 let dir = Tensor::randn(t.dims(), DType::F64, seed + 1000 + i as u64).to_vec_f64();
                 let plus = perturbed(i, &dir, opts.eps)?;
                 let minus = perturbed(i, &dir, -opts.eps)?;
-                let numeric: f64 = u.iter().zip(plus.iter().zip(&minus)).map(|(u, (p, m))| u * (p - m) / (2.0 * opts.eps)).sum();
+                let numeric: f64 = u
+                    .iter()
+                    .zip(plus.iter().zip(&minus))
+                    .map(|(u, (p, m))| u * (p - m) / (2.0 * opts.eps))
+                    .sum();
                 let analytic: f64 = g[i].iter().zip(&dir).map(|(a, b)| a * b).sum();
-                note(analytic, numeric, format!("direction {d}, input {i}: <u, J v>"));
+                note(
+                    analytic,
+                    numeric,
+                    format!("direction {d}, input {i}: <u, J v>"),
+                );
             }
         }
     }
     Ok(GradcheckReport {
         passed: track.failed_excess.is_none(),
         max_abs_err: track.max_abs_err,
-        worst: if track.worst.is_empty() { "no entries compared".into() } else { track.worst },
+        worst: if track.worst.is_empty() {
+            "no entries compared".into()
+        } else {
+            track.worst
+        },
     })
 }
 
@@ -204,7 +252,13 @@ pub fn gradgradcheck(
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     check_inputs("gradgradcheck", inputs)?;
-    let probe = no_grad(|| f(inputs))?;
+    // Probe the output shapes with leaves like `eval` makes (not under no_grad: `f` may take
+    // gradients itself, e.g. when checking a gradient function).
+    let probe_inputs: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.detach().requires_grad_(true))
+        .collect();
+    let probe = f(&probe_inputs)?;
     let cot: Vec<Tensor> = probe
         .iter()
         .enumerate()
@@ -222,8 +276,25 @@ pub fn gradgradcheck(
         if o.is_empty() || diff.is_empty() {
             return Ok(xs.iter().map(|x| x.zeros_like()).collect());
         }
-        let gs = grad(&o, &diff, Some(&c), GradOptions::default().create_graph(true).allow_unused(true))?;
-        Ok(gs.into_iter().zip(&diff).map(|(g, x)| g.unwrap_or_else(|| x.zeros_like())).collect())
+        let gs = grad(
+            &o,
+            &diff,
+            Some(&c),
+            GradOptions::default().create_graph(true).allow_unused(true),
+        )?;
+        Ok(gs
+            .into_iter()
+            .zip(&diff)
+            .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like()))
+            .collect())
     };
-    gradcheck(&first, inputs, GradcheckOptions { atol: opts.atol * 10.0, rtol: opts.rtol * 10.0, ..opts })
+    gradcheck(
+        &first,
+        inputs,
+        GradcheckOptions {
+            atol: opts.atol * 10.0,
+            rtol: opts.rtol * 10.0,
+            ..opts
+        },
+    )
 }

@@ -2,15 +2,35 @@
 
 use super::Tensor;
 
-fn fmt_value(v: f64, sci: bool) -> String {
+/// How PyTorch's formatter prints a whole tensor: integers as `1.`, else fixed 4 decimals,
+/// or scientific `1.0000e+09` when the magnitudes span too much.
+#[derive(Clone, Copy)]
+enum Mode {
+    Int,
+    Fixed,
+    Sci,
+}
+
+fn fmt_value(v: f64, mode: Mode) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
         if v > 0.0 { "inf" } else { "-inf" }.into()
-    } else if sci {
-        format!("{v:.4e}")
     } else {
-        format!("{v:.4}")
+        match mode {
+            Mode::Int => format!("{v:.0}."),
+            Mode::Fixed => format!("{v:.4}"),
+            Mode::Sci => {
+                // Rust writes `1.0000e9`; Python/PyTorch write `1.0000e+09`.
+                let s = format!("{v:.4e}");
+                let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{mant}e{sign}{digits:0>2}")
+            }
+        }
     }
 }
 
@@ -21,15 +41,36 @@ impl std::fmt::Display for Tensor {
     /// ```
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = self.to_vec_f64();
-        let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-        let max = finite.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        let min_nz = finite
+        // PyTorch's rule: look at the nonzero finite magnitudes only.
+        let nz: Vec<f64> = v
             .iter()
-            .filter(|x| **x != 0.0)
-            .fold(f64::INFINITY, |m, x| m.min(x.abs()));
-        let sci = max >= 1e8 || (min_nz < 1e-4 && min_nz.is_finite());
-        let cells: Vec<String> = v.iter().map(|&x| fmt_value(x, sci)).collect();
-        let width = cells.iter().map(|c| c.len()).max().unwrap_or(0);
+            .filter(|x| x.is_finite() && **x != 0.0)
+            .map(|x| x.abs())
+            .collect();
+        let int_mode = nz.iter().all(|x| x.fract() == 0.0);
+        let max = nz.iter().fold(0.0f64, |m, &x| m.max(x));
+        let min = nz.iter().fold(f64::INFINITY, |m, &x| m.min(x));
+        let wide = !nz.is_empty() && (max / min > 1000.0 || max > 1e8);
+        let mode = if int_mode {
+            if wide {
+                Mode::Sci
+            } else {
+                Mode::Int
+            }
+        } else if wide || (!nz.is_empty() && min < 1e-4) {
+            Mode::Sci
+        } else {
+            Mode::Fixed
+        };
+        let cells: Vec<String> = v.iter().map(|&x| fmt_value(x, mode)).collect();
+        // Like PyTorch, only nonzero finite values set the column width.
+        let width = v
+            .iter()
+            .zip(&cells)
+            .filter(|(x, _)| x.is_finite() && **x != 0.0)
+            .map(|(_, c)| c.len())
+            .max()
+            .unwrap_or(1);
         let shape = self.dims().to_vec();
         let mut out = String::from("tensor(");
         if shape.is_empty() {
@@ -41,7 +82,12 @@ impl std::fmt::Display for Tensor {
             out.push_str(", dtype=float64");
         }
         if self.grad_fn().is_some() {
-            out.push_str(&format!(", grad_fn=<{}>", self.grad_fn().map(|g| g.node.name().to_string()).unwrap_or_default()));
+            out.push_str(&format!(
+                ", grad_fn=<{}>",
+                self.grad_fn()
+                    .map(|g| g.node.name().to_string())
+                    .unwrap_or_default()
+            ));
         }
         out.push(')');
         f.write_str(&out)
@@ -75,7 +121,15 @@ fn write_nested(
         if depth + 1 == shape.len() {
             out.push_str(&format!("{:>width$}", cells[start + i]));
         } else {
-            write_nested(out, cells, shape, depth + 1, start + i * stride, width, indent);
+            write_nested(
+                out,
+                cells,
+                shape,
+                depth + 1,
+                start + i * stride,
+                width,
+                indent,
+            );
         }
     }
     out.push(']');

@@ -1,0 +1,12 @@
+//! Models rebuilt from the seed experiments (`SEEDS.md`), written in eingrad's tensor ops so
+//! that every derivative, of any order, comes from the library's own rules.
+//!
+//! - [`pooling`]: dynamic token pooling (Nawrot et al.'s hourglass with learned boundaries):
+//!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
+//!   and straight-through hard boundaries, and the binomial boundary prior.
+//! - [`xlstm`]: the vLSTM/mLSTM log-space decay matrix (autograd and hand-written backward),
+//!   and the mLSTM cell in its parallel and recurrent forms.
+
+pub mod dni;
+pub mod pooling;
+pub mod xlstm;

@@ -1,0 +1,259 @@
+//! Optimizers ([`Sgd`], [`Adam`] / AdamW) and gradient clipping ([`clip_grad_norm`]).
+//!
+//! A step is one fused loop per parameter over its buffer, run in place through
+//! [`Tensor::update_data`]; the optimizer state lives in plain buffers inside the optimizer,
+//! allocated at the first step. After that a step allocates nothing (a gradient that is a
+//! strided view, rare, is copied to a contiguous buffer first). The dtype is dispatched once
+//! per parameter. Semantics follow PyTorch's `torch.optim` (single-tensor implementation).
+//!
+//! ```
+//! use eingrad::nn::{mse_loss, Linear, Module, Reduction};
+//! use eingrad::optim::{Adam, AdamConfig, Optimizer};
+//! use eingrad::{DType, Tensor};
+//! let lin = Linear::new(2, 1, true, DType::F64, 0).unwrap();
+//! let mut opt = Adam::new(lin.parameters(), AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
+//! let x = Tensor::randn(&[16, 2], DType::F64, 1);
+//! let y = x.sum(&[-1], true).unwrap();
+//! for _ in 0..200 {
+//!     opt.zero_grad();
+//!     mse_loss(&lin.forward(&x).unwrap(), &y, Reduction::Mean).unwrap().backward().unwrap();
+//!     opt.step().unwrap();
+//! }
+//! assert!(mse_loss(&lin.forward(&x).unwrap(), &y, Reduction::Mean).unwrap().item().unwrap() < 1e-3);
+//! ```
+
+mod adam;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use crate::autograd::NoGradGuard;
+use crate::dtype::{DType, Float};
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use crate::with_dtype;
+
+/// Something that updates parameters from their `.grad()`.
+pub trait Optimizer {
+    /// Applies one update to every parameter that has a gradient (others are skipped).
+    fn step(&mut self) -> Result<()>;
+    /// Clears the gradients of all parameters (`set_to_none` semantics).
+    fn zero_grad(&mut self) {
+        for p in self.parameters() {
+            p.zero_grad();
+        }
+    }
+    /// The parameters this optimizer updates.
+    fn parameters(&self) -> &[Tensor];
+    /// The current learning rate.
+    fn lr(&self) -> f64;
+    /// Changes the learning rate (for schedules); the state is kept.
+    fn set_lr(&mut self, lr: f64) -> Result<()>;
+}
+
+/// Elements per parallel chunk of an update loop; parameters smaller than
+/// [`crate::kernels::PAR_THRESHOLD`] are updated on the calling thread.
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// True when an update over `n` elements should be split across threads.
+pub(crate) fn parallel(n: usize) -> bool {
+    n >= crate::kernels::PAR_THRESHOLD && rayon::current_num_threads() > 1
+}
+
+/// Checks an optimizer's parameter list: leaves that require grad, contiguous with their
+/// own storage, no duplicates.
+pub(crate) fn check_params(op: &'static str, params: &[Tensor]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (i, p) in params.iter().enumerate() {
+        let why = if !p.is_leaf() {
+            Some("is not a leaf (it has autograd history); pass the parameter itself")
+        } else if !p.requires_grad() {
+            Some("does not require grad")
+        } else if !p.is_contiguous() || p.layout().offset() != 0 {
+            Some("is a strided view; parameters must be contiguous and own their storage")
+        } else if !seen.insert(p.id()) {
+            Some("appears twice in the list")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::arg(
+                op,
+                "params",
+                format!("params[{i}] (shape {:?}) {why}", p.dims()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_lr(op: &'static str, lr: f64) -> Result<()> {
+    if !(lr.is_finite() && lr >= 0.0) {
+        return Err(Error::arg(
+            op,
+            "lr",
+            format!("must be finite and ≥ 0, got {lr}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The gradient of `p` as a contiguous tensor of `p`'s shape and dtype, or `None`.
+pub(crate) fn dense_grad(op: &'static str, i: usize, p: &Tensor) -> Result<Option<Tensor>> {
+    let Some(g) = p.grad() else { return Ok(None) };
+    if g.dims() != p.dims() || g.dtype() != p.dtype() {
+        return Err(Error::arg(
+            op,
+            "params",
+            format!(
+                "params[{i}] has shape {:?} ({:?}) but its grad has shape {:?} ({:?})",
+                p.dims(),
+                p.dtype(),
+                g.dims(),
+                g.dtype()
+            ),
+        ));
+    }
+    if g.is_contiguous() {
+        return Ok(Some(g));
+    }
+    let _ng = NoGradGuard::new();
+    Ok(Some(g.detach().contiguous()))
+}
+
+/// Runs `f` on the elements of a contiguous tensor as a slice (no copy).
+pub(crate) fn with_slice<T: Float, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> R {
+    let storage = t.storage();
+    let all = T::slice(&storage).expect("dtype checked by the caller");
+    let off = t.layout().offset();
+    f(&all[off..off + t.numel()])
+}
+
+/// A zero-filled state buffer of `n` elements.
+pub(crate) fn zero_storage(dtype: DType, n: usize) -> Storage {
+    with_dtype!(dtype, T => T::wrap(vec![T::zero(); n]))
+}
+
+/// The buffer of a state storage (whose dtype the caller dispatched on).
+pub(crate) fn state_mut<T: Float>(s: &mut Storage) -> &mut [T] {
+    T::slice_mut(s).expect("state dtype matches its parameter")
+}
+
+/// Clips the gradients of `params` in place so that their joint 2-norm is at most
+/// `max_norm`, as `torch.nn.utils.clip_grad_norm_`: every gradient is scaled by
+/// `max_norm / (total + 1e-6)` when that is below 1. Returns the total norm before clipping.
+/// Parameters without a gradient are skipped.
+///
+/// ```
+/// use eingrad::{Tensor, DType};
+/// let p = Tensor::zeros(&[2], DType::F64).requires_grad_(true);
+/// p.set_grad(Some(Tensor::from_vec(vec![3.0f64, 4.0], &[2]).unwrap())).unwrap();
+/// let total = eingrad::optim::clip_grad_norm(&[p.clone()], 1.0).unwrap();
+/// assert_eq!(total, 5.0);
+/// let g = p.grad().unwrap().to_vec::<f64>().unwrap();
+/// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
+/// ```
+pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Result<f64> {
+    if max_norm.is_nan() || max_norm < 0.0 {
+        return Err(Error::arg(
+            "clip_grad_norm",
+            "max_norm",
+            format!("must be ≥ 0, got {max_norm}"),
+        ));
+    }
+    let mut grads = Vec::with_capacity(params.len());
+    let mut sq = 0.0f64;
+    for (i, p) in params.iter().enumerate() {
+        let Some(g) = dense_grad("clip_grad_norm", i, p)? else {
+            continue;
+        };
+        sq += with_dtype!(g.dtype(), T => with_slice::<T, f64>(&g, sum_sq));
+        grads.push((p, g));
+    }
+    let total = sq.sqrt();
+    let coef = max_norm / (total + 1e-6);
+    if coef < 1.0 {
+        for (p, g) in grads {
+            let owned = p.grad().is_some_and(|cur| cur.id() == g.id()) && g.layout().offset() == 0;
+            if owned {
+                with_dtype!(g.dtype(), T => {
+                    let c = T::of(coef);
+                    g.update_data::<T>(|buf| buf.iter_mut().for_each(|v| *v *= c))?
+                });
+            } else {
+                let _ng = NoGradGuard::new();
+                p.set_grad(Some(g.mul_scalar(coef)?))?;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn sum_sq<T: Float>(s: &[T]) -> f64 {
+    let block = |c: &[T]| c.iter().map(|v| v.f64() * v.f64()).sum::<f64>();
+    if parallel(s.len()) {
+        s.par_chunks(CHUNK).map(block).sum()
+    } else {
+        block(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step writes into the parameter's own buffer: no new storage per step.
+    #[test]
+    fn steps_update_in_place() {
+        for dtype in [DType::F32, DType::F64] {
+            let p = Tensor::randn(&[300, 200], dtype, 0).requires_grad_(true);
+            let ptr = |t: &Tensor| std::sync::Arc::as_ptr(&t.storage()) as usize;
+            let before = ptr(&p);
+            let mut adam = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
+            let mut sgd = Sgd::new(
+                vec![p.clone()],
+                SgdConfig {
+                    momentum: 0.9,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            for _ in 0..3 {
+                p.zero_grad();
+                p.mul(&p).unwrap().sum_all().unwrap().backward().unwrap();
+                adam.step().unwrap();
+                sgd.step().unwrap();
+                assert_eq!(ptr(&p), before);
+            }
+        }
+    }
+
+    /// Also while the graph that used the parameters is still alive (the einsum records the
+    /// weight itself, not a view sharing its buffer).
+    #[test]
+    fn linear_weights_update_in_place_with_live_graph() {
+        use crate::nn::{cross_entropy, Linear, Module, Reduction};
+        let lin = Linear::new(8, 3, true, DType::F32, 0).unwrap();
+        let ptrs = |m: &Linear| -> Vec<usize> {
+            m.parameters()
+                .iter()
+                .map(|p| std::sync::Arc::as_ptr(&p.storage()) as usize)
+                .collect()
+        };
+        let before = ptrs(&lin);
+        let mut opt = Adam::new(lin.parameters(), AdamConfig::default()).unwrap();
+        let x = Tensor::randn(&[4, 2, 8], DType::F32, 1);
+        let logits = lin.forward(&x).unwrap().reshape(&[8, 3]).unwrap();
+        let loss = cross_entropy(&logits, &[0, 1, 2, 0, 1, 2, 0, 1], Reduction::Mean).unwrap();
+        loss.backward().unwrap();
+        opt.step().unwrap();
+        assert_eq!(ptrs(&lin), before);
+        drop((logits, loss));
+    }
+}

@@ -1,0 +1,198 @@
+//! Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.
+
+use rayon::prelude::*;
+
+use super::{
+    check_lr, check_params, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer,
+    CHUNK,
+};
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use crate::with_dtype;
+
+/// Hyperparameters of [`Sgd`] (PyTorch's names and defaults, with `lr` = 0.01).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0 disables the momentum buffer).
+    pub momentum: f64,
+    /// Dampening of the gradient added to the momentum buffer.
+    pub dampening: f64,
+    /// L2 penalty: `weight_decay · p` is added to the gradient.
+    pub weight_decay: f64,
+    /// Nesterov momentum (needs momentum > 0 and dampening = 0).
+    pub nesterov: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+}
+
+/// SGD as `torch.optim.SGD`: with `d = g + wd·p`, the momentum buffer is `b = d` at the
+/// first step and `b = μ·b + (1 − dampening)·d` after; the step is `p −= lr·(d + μ·b)` with
+/// Nesterov, `p −= lr·b` without, `p −= lr·d` when μ = 0.
+///
+/// ```
+/// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+/// use eingrad::{DType, Tensor};
+/// let p = Tensor::from_vec(vec![1.0f64, -2.0], &[2]).unwrap().requires_grad_(true);
+/// let mut opt = Sgd::new(vec![p.clone()], SgdConfig { lr: 0.5, ..Default::default() }).unwrap();
+/// p.mul(&p).unwrap().sum_all().unwrap().backward().unwrap(); // grad 2p
+/// opt.step().unwrap();
+/// assert_eq!(p.to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
+/// ```
+pub struct Sgd {
+    params: Vec<Tensor>,
+    cfg: SgdConfig,
+    /// Momentum buffers, created at a parameter's first step.
+    momentum: Vec<Option<Storage>>,
+}
+
+impl Sgd {
+    /// An optimizer over `params` (leaves that require grad); checks the hyperparameters.
+    pub fn new(params: Vec<Tensor>, cfg: SgdConfig) -> Result<Sgd> {
+        check_params("Sgd::new", &params)?;
+        check_lr("Sgd::new", cfg.lr)?;
+        for (name, v) in [
+            ("momentum", cfg.momentum),
+            ("dampening", cfg.dampening),
+            ("weight_decay", cfg.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::arg(
+                    "Sgd::new",
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
+        }
+        if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
+            return Err(Error::arg(
+                "Sgd::new",
+                "nesterov",
+                format!(
+                    "Nesterov momentum needs momentum > 0 and dampening = 0, got momentum = {} \
+                     and dampening = {}",
+                    cfg.momentum, cfg.dampening
+                ),
+            ));
+        }
+        let n = params.len();
+        Ok(Sgd {
+            params,
+            cfg,
+            momentum: (0..n).map(|_| None).collect(),
+        })
+    }
+    /// The hyperparameters.
+    pub fn config(&self) -> &SgdConfig {
+        &self.cfg
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self) -> Result<()> {
+        let c = self.cfg;
+        for (i, p) in self.params.iter().enumerate() {
+            let Some(g) = dense_grad("Sgd::step", i, p)? else {
+                continue;
+            };
+            let first = self.momentum[i].is_none();
+            let buf = if c.momentum != 0.0 {
+                Some(self.momentum[i].get_or_insert_with(|| zero_storage(p.dtype(), p.numel())))
+            } else {
+                None
+            };
+            with_dtype!(p.dtype(), T => {
+                let k = SgdScalars::<T> {
+                    lr: T::of(c.lr),
+                    wd: T::of(c.weight_decay),
+                    mu: T::of(c.momentum),
+                    keep: T::of(1.0 - c.dampening),
+                    first,
+                    nesterov: c.nesterov,
+                };
+                with_slice::<T, Result<()>>(&g, |gs| {
+                    p.update_data::<T>(|ps| match buf {
+                        Some(b) => sgd_momentum(ps, gs, state_mut::<T>(b), &k),
+                        None => sgd_plain(ps, gs, &k),
+                    })
+                })?
+            });
+        }
+        Ok(())
+    }
+    fn parameters(&self) -> &[Tensor] {
+        &self.params
+    }
+    fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        check_lr("Sgd::set_lr", lr)?;
+        self.cfg.lr = lr;
+        Ok(())
+    }
+}
+
+struct SgdScalars<T> {
+    lr: T,
+    wd: T,
+    mu: T,
+    keep: T,
+    first: bool,
+    nesterov: bool,
+}
+
+fn sgd_plain<T: Float>(p: &mut [T], g: &[T], k: &SgdScalars<T>) {
+    let run = |p: &mut [T], g: &[T]| {
+        let neg_lr = -k.lr;
+        if k.wd == T::zero() {
+            for (p, &g) in p.iter_mut().zip(g) {
+                *p += neg_lr * g;
+            }
+        } else {
+            for (p, &g) in p.iter_mut().zip(g) {
+                *p += neg_lr * (g + k.wd * *p);
+            }
+        }
+    };
+    if parallel(p.len()) {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(p, g)| run(p, g));
+    } else {
+        run(p, g);
+    }
+}
+
+fn sgd_momentum<T: Float>(p: &mut [T], g: &[T], b: &mut [T], k: &SgdScalars<T>) {
+    let run = |p: &mut [T], g: &[T], b: &mut [T]| {
+        let neg_lr = -k.lr;
+        for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
+            let d = if k.wd == T::zero() { g } else { g + k.wd * *p };
+            *b = if k.first { d } else { k.mu * *b + k.keep * d };
+            let step = if k.nesterov { d + k.mu * *b } else { *b };
+            *p += neg_lr * step;
+        }
+    };
+    if parallel(p.len()) {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(b.par_chunks_mut(CHUNK))
+            .for_each(|((p, g), b)| run(p, g, b));
+    } else {
+        run(p, g, b);
+    }
+}
