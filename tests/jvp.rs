@@ -132,3 +132,33 @@ mod custom {
         assert_eq!(t[0].to_vec::<f64>().unwrap(), vec![2.0, 2.0]);
     }
 }
+
+mod opaque {
+    use eingrad::autograd::{apply_function1, CustomFunction, FunctionCtx};
+    use eingrad::func::jvp;
+    use eingrad::{DType, Result, Tensor};
+
+    /// A backward that detaches its upstream gradient and no JVP rule: forward mode must
+    /// say it cannot proceed rather than return a zero tangent.
+    struct Opaque;
+    impl CustomFunction for Opaque {
+        fn name(&self) -> &str {
+            "opaque"
+        }
+        fn forward(&self, _: &mut FunctionCtx, x: &[Tensor]) -> Result<Vec<Tensor>> {
+            Ok(vec![x[0].mul_scalar(2.0)?])
+        }
+        fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+            Ok(vec![Some(g[0].detach().mul_scalar(2.0)?)])
+        }
+    }
+
+    #[test]
+    fn untransposable_rule_is_an_error_naming_the_op() {
+        let x = Tensor::ones(&[2], DType::F64);
+        let e = jvp(&|x: &[Tensor]| Ok(vec![apply_function1(Opaque, &[&x[0]])?]), &[x.clone()], &[x])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("opaque") && e.contains("no JVP rule"), "{e}");
+    }
+}

@@ -102,7 +102,9 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
     let since = next_node_id();
     let gs: Vec<Tensor> = metas
         .iter()
-        .map(|(s, d)| Tensor::zeros(s, *d).requires_grad_(true))
+        // Any value works (the rule is linear in g); ones make a rule that detaches g
+        // visible below.
+        .map(|(s, d)| Tensor::ones(s, *d).requires_grad_(true))
         .collect();
     let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
     let grads_in = {
@@ -129,7 +131,20 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
         return Ok(vec![None; gs.len()]);
     };
     if !total.requires_grad() {
-        return Ok(vec![None; gs.len()]);
+        // A linear rule that ignores g is the zero map; anything else detached g and
+        // cannot be transposed.
+        let all_zero = grads_in
+            .iter()
+            .flatten()
+            .all(|g| g.to_vec_f64().iter().all(|v| *v == 0.0));
+        if all_zero {
+            return Ok(vec![None; gs.len()]);
+        }
+        return Err(Error::Autograd(format!(
+            "forward mode through `{}`: it has no JVP rule and its backward rule is not \
+             differentiable in its output gradient (it detaches it), so it cannot be transposed",
+            node.name
+        )));
     }
     let jt = grad_after(
         &[total],

@@ -2,14 +2,14 @@
 //!
 //! `f` is recorded once; the Jacobian is then read off that one graph, row by row (one
 //! reverse pass per output element, `retain_graph`) or column by column (the transpose of
-//! the reverse pass, see [`JacobianMode::Forward`]).
+//! forward mode, see [`JacobianMode::Forward`]).
 //!
 //! Batched rows (one reverse pass with a stacked identity of cotangents, `vmap`-style) would
 //! need every backward rule to accept an extra leading batch dim, which they do not; so each
 //! row is its own reverse pass, and the cost of a pass is the engine's. For an einsum, the
 //! closed form [`einsum_jacobian`](super::einsum_jacobian) is one einsum instead.
 
-use crate::autograd::{grad, GradOptions};
+use crate::autograd::{grad, push_tangents, GradOptions};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
@@ -24,13 +24,12 @@ pub enum JacobianMode {
     /// One reverse pass per output element (a row of the Jacobian each), all on the one
     /// recorded graph (`retain_graph`). Cost: (number of output elements) backward passes.
     Reverse,
-    /// One column per input element. **This is not forward-mode AD yet** (there are no JVP
-    /// rules): each column `J e_j` is computed as the transpose of the reverse pass — the
-    /// "double-backward trick": one reverse pass `u ↦ Jᵀu` is recorded with `create_graph`,
-    /// then differentiating `⟨Jᵀu, e_j⟩` with respect to `u` gives `J e_j`. Cost: one
-    /// recorded reverse pass plus (number of input elements) passes through the backward
-    /// graph; it needs backward rules that are differentiable in their upstream gradient
-    /// (every built-in rule is). The values are the same as `Reverse`'s.
+    /// One column per input element by forward mode: a one-hot tangent is pushed through
+    /// the recorded graph with each op's JVP rule ([`crate::func::jvp`]'s machinery). When
+    /// the result itself must stay differentiable (an input carries gradient history), the
+    /// columns are instead the transpose of a recorded reverse pass (differentiating
+    /// `⟨Jᵀu, e_j⟩` with respect to `u`), since pushed tangents carry no history. The
+    /// values are the same as `Reverse`'s.
     Forward,
     /// Per input: by columns (`Forward`) when the input has several times fewer elements
     /// than all outputs together, else by rows (`Reverse`; the rows of all such inputs come
@@ -294,6 +293,26 @@ fn by_columns(
         return Ok(true);
     }
     let roots: Vec<Tensor> = live.iter().map(|&i| outs[i].clone()).collect();
+    if !nested {
+        // True forward mode: push a one-hot tangent per input element through the recorded
+        // graph (each op's JVP rule), one column of every output block per push.
+        let _g = crate::autograd::NoGradGuard::new();
+        for &j in &cols {
+            let x = &leaves[j];
+            for c in 0..x.numel() {
+                let e = one_hot(x.dims(), x.dtype(), c);
+                // An op that can be pushed forward neither by its own rule nor through its
+                // backward rule: read this input by rows instead.
+                let Ok(tangents) = push_tangents(std::slice::from_ref(x), &[e], &roots) else {
+                    return Ok(false);
+                };
+                for (k, t) in tangents.into_iter().enumerate() {
+                    asm.put(live[k], j, c, t)?;
+                }
+            }
+        }
+        return Ok(true);
+    }
     let col_leaves: Vec<Tensor> = cols.iter().map(|&j| leaves[j].clone()).collect();
     // Random cotangents: the column sums Σ_o u[o]·J[o, c] must reproduce Jᵀu, which checks
     // that no reverse rule dropped its dependence on the upstream gradient.

@@ -30,11 +30,15 @@
 //! let b = Tensor::from_vec(vec![0.0f64, 1.0, 0.0, 1.0, 0.0], &[1, 5]).unwrap();
 //! let x = Tensor::arange(0.0, 5.0, 1.0, DType::F64).unwrap().reshape(&[1, 5, 1]).unwrap();
 //! let null = Tensor::full(&[1], -1.0, DType::F64);
+//! let round = |t: &Tensor| -> Vec<f64> {
+//!     t.to_vec::<f64>().unwrap().iter().map(|v| (v * 1e6).round() / 1e6).collect()
+//! };
 //! let short = downsample(&b, &x, &null).unwrap();
 //! // null group, mean of tokens {0, 1}, mean of tokens {2, 3}; token 4 is dropped.
-//! assert_eq!(short.to_vec::<f64>().unwrap(), vec![-1.0, 0.5, 2.5]);
+//! // (Means are exact up to the seed's 1e-9 in the normaliser.)
+//! assert_eq!(round(&short), vec![-1.0, 0.5, 2.5]);
 //! let up = upsample(&b, &short).unwrap();
-//! assert_eq!(up.to_vec::<f64>().unwrap(), vec![-1.0, 0.5, 0.5, 2.5, 2.5]);
+//! assert_eq!(round(&up), vec![-1.0, 0.5, 0.5, 2.5, 2.5]);
 //! ```
 
 use crate::autograd::{apply_function1, CustomFunction, FunctionCtx};
