@@ -227,11 +227,9 @@ impl Layout {
         }
         let mut shape = Dims::new();
         let mut strides = Strides::new();
-        for i in 0..self.rank() {
-            if !seen[i] {
-                shape.push(self.shape[i]);
-                strides.push(self.strides[i]);
-            }
+        for (i, _) in seen.iter().enumerate().filter(|(_, &s)| !s) {
+            shape.push(self.shape[i]);
+            strides.push(self.strides[i]);
         }
         shape.push(size);
         strides.push(dims.iter().map(|&d| self.strides[d]).sum());

@@ -29,11 +29,11 @@ pub mod storage;
 pub mod tensor;
 
 pub use dtype::{DType, Float};
-#[doc(hidden)]
-pub use num_traits as __num_traits;
 pub use einsum::{einsum, einsum_with_sizes};
 pub use error::{Error, Result};
 pub use layout::Layout;
+#[doc(hidden)]
+pub use num_traits as __num_traits;
 pub use ops::conv::{Conv1dOptions, Padding};
 pub use ops::reduce::Indices;
 pub use tensor::{Tensor, TensorId};

@@ -7,7 +7,11 @@ use eingrad::einsum::{einsum_vjp_pattern, EinsumExpr, PlanStrategy};
 use eingrad::{DType, Tensor};
 
 #[derive(Parser)]
-#[command(name = "eingrad", version, about = "Tensors with autograd built around einsum")]
+#[command(
+    name = "eingrad",
+    version,
+    about = "Tensors with autograd built around einsum"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,11 @@ fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
                 return Ok(vec![]);
             }
             part.split('x')
-                .map(|d| d.trim().parse::<usize>().map_err(|_| format!("--shapes: '{d}' in '{part}' is not a dim size")))
+                .map(|d| {
+                    d.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("--shapes: '{d}' in '{part}' is not a dim size"))
+                })
                 .collect()
         })
         .collect()
@@ -64,22 +72,34 @@ fn parse_sizes(s: &str) -> Result<Vec<(char, usize)>, String> {
     }
     s.split(',')
         .map(|kv| {
-            let (k, v) = kv.split_once('=').ok_or(format!("--sizes: '{kv}' is not label=size"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or(format!("--sizes: '{kv}' is not label=size"))?;
             let mut chars = k.trim().chars();
             let (Some(c), None) = (chars.next(), chars.next()) else {
                 return Err(format!("--sizes: '{k}' is not a single label"));
             };
-            let n = v.trim().parse().map_err(|_| format!("--sizes: '{v}' is not a size"))?;
+            let n = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("--sizes: '{v}' is not a size"))?;
             Ok((c, n))
         })
         .collect()
 }
 
-fn einsum_command(pattern: &str, shapes: &str, sizes: &str, grad: bool, run: bool) -> Result<(), String> {
+fn einsum_command(
+    pattern: &str,
+    shapes: &str,
+    sizes: &str,
+    grad: bool,
+    run: bool,
+) -> Result<(), String> {
     let shapes = parse_shapes(shapes)?;
     let sizes = parse_sizes(sizes)?;
     let refs: Vec<&[usize]> = shapes.iter().map(|s| s.as_slice()).collect();
-    let expr = EinsumExpr::new(pattern, &refs, &sizes, PlanStrategy::Auto).map_err(|e| e.to_string())?;
+    let expr =
+        EinsumExpr::new(pattern, &refs, &sizes, PlanStrategy::Auto).map_err(|e| e.to_string())?;
     println!("output shape: {:?}", expr.output_shape());
     println!("contraction path: {:?}", expr.plan().path.0);
     println!("{}", expr.plan());
@@ -91,11 +111,22 @@ fn einsum_command(pattern: &str, shapes: &str, sizes: &str, grad: bool, run: boo
         }
     }
     if run {
-        let ops: Vec<Tensor> = shapes.iter().enumerate().map(|(i, s)| Tensor::randn(s, DType::F32, i as u64)).collect();
+        let ops: Vec<Tensor> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Tensor::randn(s, DType::F32, i as u64))
+            .collect();
         let r: Vec<&Tensor> = ops.iter().collect();
         let t0 = std::time::Instant::now();
         let out = expr.run(&r).map_err(|e| e.to_string())?;
-        println!("ran in {:.3} ms, output sum {:.6e}", t0.elapsed().as_secs_f64() * 1e3, out.sum_all().map_err(|e| e.to_string())?.item().map_err(|e| e.to_string())?);
+        println!(
+            "ran in {:.3} ms, output sum {:.6e}",
+            t0.elapsed().as_secs_f64() * 1e3,
+            out.sum_all()
+                .map_err(|e| e.to_string())?
+                .item()
+                .map_err(|e| e.to_string())?
+        );
     }
     Ok(())
 }
@@ -109,7 +140,12 @@ fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
         println!();
     }
     for o in &outcomes {
-        println!("seed {} {}: {}", o.id, if o.passed() { "PASS" } else { "FAIL" }, o.title);
+        println!(
+            "seed {} {}: {}",
+            o.id,
+            if o.passed() { "PASS" } else { "FAIL" },
+            o.title
+        );
         for f in &o.failures {
             println!("    failed: {f}");
         }
@@ -117,7 +153,12 @@ fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
     if let Some(dir) = out {
         println!("PNG files written to {}", dir.display());
     }
-    println!("{} of {} seeds passed in {:.1} s", outcomes.iter().filter(|o| o.passed()).count(), outcomes.len(), t0.elapsed().as_secs_f64());
+    println!(
+        "{} of {} seeds passed in {:.1} s",
+        outcomes.iter().filter(|o| o.passed()).count(),
+        outcomes.len(),
+        t0.elapsed().as_secs_f64()
+    );
     if outcomes.iter().all(|o| o.passed()) {
         Ok(())
     } else {
@@ -128,7 +169,13 @@ fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Einsum { pattern, shapes, sizes, grad, run } => einsum_command(&pattern, &shapes, &sizes, grad, run),
+        Command::Einsum {
+            pattern,
+            shapes,
+            sizes,
+            grad,
+            run,
+        } => einsum_command(&pattern, &shapes, &sizes, grad, run),
         Command::Seeds { out } => {
             return match seeds_command(out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -480,7 +480,7 @@ fn no_grad_guard_and_closure() {
     assert!(is_grad_enabled());
     assert!(x.exp().unwrap().requires_grad());
     // grad mode is per thread
-    let other = std::thread::spawn(|| is_grad_enabled());
+    let other = std::thread::spawn(is_grad_enabled);
     let _g = NoGradGuard::new();
     assert!(other.join().unwrap());
 }

@@ -71,7 +71,8 @@ fn check(pattern: &str, shapes: &[Vec<usize>], sizes: &[(char, usize)], seed: u6
 
 #[test]
 fn hand_picked_patterns() {
-    let cases: &[(&str, &[&[usize]], &[(char, usize)])] = &[
+    type Case<'a> = (&'a str, &'a [&'a [usize]], &'a [(char, usize)]);
+    let cases: &[Case] = &[
         ("ij,jk->ik", &[&[2, 3], &[3, 4]], &[]),
         ("ij,jk", &[&[2, 3], &[3, 4]], &[]),
         ("bij,bjk->bik", &[&[2, 3, 4], &[2, 4, 5]], &[]),
@@ -144,7 +145,7 @@ fn arb_case() -> impl Strategy<Value = (String, Vec<Vec<usize>>, Vec<(char, usiz
                 for &li in t {
                     s.push(pool[li]);
                     let bcast =
-                        flags[(fi + 7) % 16] && !t.iter().filter(|&&x| x == li).nth(1).is_some();
+                        flags[(fi + 7) % 16] && t.iter().filter(|&&x| x == li).nth(1).is_none();
                     shape.push(if bcast && fi % 3 == 0 { 1 } else { sizes[li] });
                     fi += 1;
                 }

@@ -6,9 +6,19 @@ fn all_five_seeds_pass_and_write_pngs() {
     let outcomes = eingrad::seeds::run_all(Some(&dir)).unwrap();
     assert_eq!(outcomes.len(), 5);
     for o in &outcomes {
-        assert!(o.passed(), "seed {} failed: {:?}\n{}", o.id, o.failures, o.report);
+        assert!(
+            o.passed(),
+            "seed {} failed: {:?}\n{}",
+            o.id,
+            o.failures,
+            o.report
+        );
     }
-    let mut pngs: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut pngs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     pngs.sort();
     assert!(pngs.len() >= 8, "{pngs:?}");
     for p in &pngs {

@@ -322,7 +322,7 @@ fn make_op(kind: u8, rng: &mut Lcg, shape: &[usize]) -> Option<Op> {
                 }
             } else {
                 while left > 1 && s.len() < 5 {
-                    let divs: Vec<usize> = (2..=left).filter(|k| left % k == 0).collect();
+                    let divs: Vec<usize> = (2..=left).filter(|k| left.is_multiple_of(*k)).collect();
                     let f = divs[rng.next(divs.len())];
                     s.push(f);
                     left /= f;

@@ -267,7 +267,8 @@ fn run_backward(
     // Which nodes lead to something we want? Node ids grow with creation, so a node's
     // inputs' nodes always have smaller ids: ascending id order is a topological order.
     order.sort_unstable();
-    let mut needed: HashMap<u64, bool> = HashMap::with_capacity_and_hasher(order.len(), Default::default());
+    let mut needed: HashMap<u64, bool> =
+        HashMap::with_capacity_and_hasher(order.len(), Default::default());
     for &id in &order {
         let n = &nodes[&id];
         let is_target_slot =

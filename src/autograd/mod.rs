@@ -10,13 +10,13 @@ mod mode;
 mod node;
 
 pub use engine::{backward_many, grad, GradOptions};
+pub(crate) use forward::push_tangents;
 pub use function::{apply_function, apply_function1, function_jvp, CustomFunction, FunctionCtx};
 pub use mode::{
     is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
     EnableGradGuard, NoGradGuard,
 };
-pub use node::{GradFn, Hook, HookHandle, Node};
 pub(crate) use node::next_hook_id as node_next_hook_id;
 #[allow(unused_imports)]
 pub(crate) use node::{record, record1, record1_jvp, record_with_jvp, BackwardFn, JvpFn};
-pub(crate) use forward::push_tangents;
+pub use node::{GradFn, Hook, HookHandle, Node};

@@ -122,21 +122,27 @@ pub(crate) fn contract_pair(
         }
         Ok(acc)
     };
-    let out = record1_jvp("einsum", &[&a, &b], out, move |g, needs| {
-        let ga = if needs[0] {
-            let (r, l) = contract_pair(g, &lo, &bc, &sb, &sa)?;
-            Some(permute_to(&r, &l, &sa)?)
-        } else {
-            None
-        };
-        let gb = if needs[1] {
-            let (r, l) = contract_pair(g, &lo, &ac, &sa, &sb)?;
-            Some(permute_to(&r, &l, &sb)?)
-        } else {
-            None
-        };
-        Ok(vec![ga, gb])
-    }, jvp);
+    let out = record1_jvp(
+        "einsum",
+        &[&a, &b],
+        out,
+        move |g, needs| {
+            let ga = if needs[0] {
+                let (r, l) = contract_pair(g, &lo, &bc, &sb, &sa)?;
+                Some(permute_to(&r, &l, &sa)?)
+            } else {
+                None
+            };
+            let gb = if needs[1] {
+                let (r, l) = contract_pair(g, &lo, &ac, &sa, &sb)?;
+                Some(permute_to(&r, &l, &sb)?)
+            } else {
+                None
+            };
+            Ok(vec![ga, gb])
+        },
+        jvp,
+    );
     Ok((out, out_labels))
 }
 

@@ -19,7 +19,11 @@ use crate::tensor::Tensor;
 /// assert_eq!(y[0].to_vec::<f64>().unwrap(), vec![1.0, 4.0]);
 /// assert_eq!(ty[0].to_vec::<f64>().unwrap(), vec![2.0, 0.0]);
 /// ```
-pub fn jvp(f: &TensorFn, primals: &[Tensor], tangents: &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+pub fn jvp(
+    f: &TensorFn,
+    primals: &[Tensor],
+    tangents: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
     if primals.len() != tangents.len() {
         return Err(Error::arg(
             "jvp",
@@ -32,18 +36,29 @@ pub fn jvp(f: &TensorFn, primals: &[Tensor], tangents: &[Tensor]) -> Result<(Vec
             return Err(Error::arg(
                 "jvp",
                 "tangents",
-                format!("tangent {i} has shape {:?} but primal {i} has shape {:?}", t.dims(), p.dims()),
+                format!(
+                    "tangent {i} has shape {:?} but primal {i} has shape {:?}",
+                    t.dims(),
+                    p.dims()
+                ),
             ));
         }
         if p.dtype() != t.dtype() {
             return Err(Error::arg(
                 "jvp",
                 "tangents",
-                format!("tangent {i} is {:?} but primal {i} is {:?}", t.dtype(), p.dtype()),
+                format!(
+                    "tangent {i} is {:?} but primal {i} is {:?}",
+                    t.dtype(),
+                    p.dtype()
+                ),
             ));
         }
     }
-    let leaves: Vec<Tensor> = primals.iter().map(|p| p.detach().requires_grad_(true)).collect();
+    let leaves: Vec<Tensor> = primals
+        .iter()
+        .map(|p| p.detach().requires_grad_(true))
+        .collect();
     let outputs = {
         let _g = EnableGradGuard::new();
         f(&leaves)?

@@ -62,7 +62,10 @@ pub fn map_binary<T: Float>(
     let (la, lb) = (a.layout(), b.layout());
     if la.shape() == lb.shape() && la.is_contiguous() && lb.is_contiguous() {
         let n = la.numel();
-        let (pa, pb) = (&xa[la.offset()..la.offset() + n], &xb[lb.offset()..lb.offset() + n]);
+        let (pa, pb) = (
+            &xa[la.offset()..la.offset() + n],
+            &xb[lb.offset()..lb.offset() + n],
+        );
         let mut out: Vec<T> = Vec::with_capacity(n);
         if n >= PAR_THRESHOLD {
             pa.par_iter()
@@ -80,7 +83,11 @@ pub fn map_binary<T: Float>(
     let n: usize = shape.iter().product();
     let (cshape, [cs_a, cs_b]) = coalesce(&shape, [ba.strides(), bb.strides()]);
     if cshape.is_empty() {
-        let out = if n == 1 { vec![f(xa[ba.offset()], xb[bb.offset()])] } else { vec![] };
+        let out = if n == 1 {
+            vec![f(xa[ba.offset()], xb[bb.offset()])]
+        } else {
+            vec![]
+        };
         return Ok(Tensor::from_buf(out, &shape));
     }
     // Every element is written exactly once below, so the buffer starts uninitialised.
@@ -94,37 +101,45 @@ pub fn map_binary<T: Float>(
         let oa = ba.offset() as isize + r0 as isize * cs_a[0];
         let ob = bb.offset() as isize + r0 as isize * cs_b[0];
         let mut w = 0usize;
-        for_each_run(&sub, [&cs_a, &cs_b], [oa as usize, ob as usize], |[pa, pb], len, [sa, sb]| {
-            let d = &mut dst[w..w + len];
-            w += len;
-            let (pa, pb) = (pa as usize, pb as usize);
-            match (sa, sb) {
-                (1, 1) => d
-                    .iter_mut()
-                    .zip(xa[pa..pa + len].iter().zip(&xb[pb..pb + len]))
-                    .for_each(|(o, (&u, &v))| {
-                        o.write(f(u, v));
-                    }),
-                (0, 1) => {
-                    let u = xa[pa];
-                    d.iter_mut().zip(&xb[pb..pb + len]).for_each(|(o, &v)| {
-                        o.write(f(u, v));
-                    })
-                }
-                (1, 0) => {
-                    let v = xb[pb];
-                    d.iter_mut().zip(&xa[pa..pa + len]).for_each(|(o, &u)| {
-                        o.write(f(u, v));
-                    })
-                }
-                _ => {
-                    for (i, o) in d.iter_mut().enumerate() {
-                        let i = i as isize;
-                        o.write(f(xa[(pa as isize + i * sa) as usize], xb[(pb as isize + i * sb) as usize]));
+        for_each_run(
+            &sub,
+            [&cs_a, &cs_b],
+            [oa as usize, ob as usize],
+            |[pa, pb], len, [sa, sb]| {
+                let d = &mut dst[w..w + len];
+                w += len;
+                let (pa, pb) = (pa as usize, pb as usize);
+                match (sa, sb) {
+                    (1, 1) => d
+                        .iter_mut()
+                        .zip(xa[pa..pa + len].iter().zip(&xb[pb..pb + len]))
+                        .for_each(|(o, (&u, &v))| {
+                            o.write(f(u, v));
+                        }),
+                    (0, 1) => {
+                        let u = xa[pa];
+                        d.iter_mut().zip(&xb[pb..pb + len]).for_each(|(o, &v)| {
+                            o.write(f(u, v));
+                        })
+                    }
+                    (1, 0) => {
+                        let v = xb[pb];
+                        d.iter_mut().zip(&xa[pa..pa + len]).for_each(|(o, &u)| {
+                            o.write(f(u, v));
+                        })
+                    }
+                    _ => {
+                        for (i, o) in d.iter_mut().enumerate() {
+                            let i = i as isize;
+                            o.write(f(
+                                xa[(pa as isize + i * sa) as usize],
+                                xb[(pb as isize + i * sb) as usize],
+                            ));
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     };
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_THRESHOLD && rows > 1 {

@@ -47,7 +47,10 @@ pub fn batched_gemm<T: Float>(
         for bi in 0..batch {
             for i in 0..m {
                 for j in 0..n {
-                    let o = d.offset as isize + bi as isize * d.batch_stride + i as isize * d.row_stride + j as isize * d.col_stride;
+                    let o = d.offset as isize
+                        + bi as isize * d.batch_stride
+                        + i as isize * d.row_stride
+                        + j as isize * d.col_stride;
                     dst[o as usize].write(T::zero());
                 }
             }
@@ -98,7 +101,9 @@ pub fn batched_gemm<T: Float>(
         }
     };
     if !per_matrix_par && flops > 2e6 && threads > 1 {
-        (0..batch).into_par_iter().for_each(|bi| run(bi, gemm::Parallelism::None));
+        (0..batch)
+            .into_par_iter()
+            .for_each(|bi| run(bi, gemm::Parallelism::None));
     } else {
         for bi in 0..batch {
             run(bi, par);
@@ -125,7 +130,12 @@ mod tests {
         let a = [1.0f64, 2.0, 3.0, 4.0];
         let b = [5.0f64, 6.0, 7.0, 8.0];
         let mut c = [MaybeUninit::<f64>::uninit(); 4];
-        let v = MatView { offset: 0, batch_stride: 4, row_stride: 2, col_stride: 1 };
+        let v = MatView {
+            offset: 0,
+            batch_stride: 4,
+            row_stride: 2,
+            col_stride: 1,
+        };
         batched_gemm(1, 2, 2, 2, &mut c, v, &a, v, &b, v);
         let c: Vec<f64> = c.iter().map(|x| unsafe { x.assume_init() }).collect();
         assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);

@@ -7,7 +7,12 @@ use crate::tensor::Tensor;
 
 /// Folds the elements of `x` over `dims` with `combine`, starting from `init`.
 /// The result keeps reduced dims as size 1.
-pub fn reduce<T: Float>(x: &Tensor, dims: &[usize], init: T, combine: impl Fn(T, T) -> T) -> Tensor {
+pub fn reduce<T: Float>(
+    x: &Tensor,
+    dims: &[usize],
+    init: T,
+    combine: impl Fn(T, T) -> T,
+) -> Tensor {
     let l = x.layout();
     let rank = l.rank();
     let mut reduced = vec![false; rank];
@@ -26,36 +31,47 @@ pub fn reduce<T: Float>(x: &Tensor, dims: &[usize], init: T, combine: impl Fn(T,
     let xs: Vec<isize> = order.iter().map(|&i| l.strides()[i]).collect();
     let os: Vec<isize> = order
         .iter()
-        .map(|&i| if reduced[i] { 0 } else { out_layout.strides()[i] })
+        .map(|&i| {
+            if reduced[i] {
+                0
+            } else {
+                out_layout.strides()[i]
+            }
+        })
         .collect();
     let storage = x.storage();
     let src = T::slice(&storage).expect("caller dispatched on dtype");
-    for_each_run(&shape, [&os, &xs], [0, l.offset()], |[ob, xb], len, [so, sx]| {
-        if so == 0 {
-            let mut acc = out[ob as usize];
-            if sx == 1 {
-                let xb = xb as usize;
-                for &v in &src[xb..xb + len] {
-                    acc = combine(acc, v);
+    for_each_run(
+        &shape,
+        [&os, &xs],
+        [0, l.offset()],
+        |[ob, xb], len, [so, sx]| {
+            if so == 0 {
+                let mut acc = out[ob as usize];
+                if sx == 1 {
+                    let xb = xb as usize;
+                    for &v in &src[xb..xb + len] {
+                        acc = combine(acc, v);
+                    }
+                } else {
+                    for i in 0..len as isize {
+                        acc = combine(acc, src[(xb + i * sx) as usize]);
+                    }
+                }
+                out[ob as usize] = acc;
+            } else if so == 1 && sx == 1 {
+                let (ob, xb) = (ob as usize, xb as usize);
+                for (o, &v) in out[ob..ob + len].iter_mut().zip(&src[xb..xb + len]) {
+                    *o = combine(*o, v);
                 }
             } else {
                 for i in 0..len as isize {
-                    acc = combine(acc, src[(xb + i * sx) as usize]);
+                    let o = (ob + i * so) as usize;
+                    out[o] = combine(out[o], src[(xb + i * sx) as usize]);
                 }
             }
-            out[ob as usize] = acc;
-        } else if so == 1 && sx == 1 {
-            let (ob, xb) = (ob as usize, xb as usize);
-            for (o, &v) in out[ob..ob + len].iter_mut().zip(&src[xb..xb + len]) {
-                *o = combine(*o, v);
-            }
-        } else {
-            for i in 0..len as isize {
-                let o = (ob + i * so) as usize;
-                out[o] = combine(out[o], src[(xb + i * sx) as usize]);
-            }
-        }
-    });
+        },
+    );
     Tensor::from_buf(out, &out_shape)
 }
 
@@ -66,15 +82,23 @@ fn rows_along<T: Float>(x: &Tensor, dim: usize) -> (Vec<T>, Vec<usize>, Vec<usiz
     let l = x.layout().permute(&perm).expect("valid perm");
     let storage = x.storage();
     let src = T::slice(&storage).expect("caller dispatched on dtype");
-    (gather(src, l.shape(), l.strides(), l.offset()), l.shape().to_vec(), perm)
+    (
+        gather(src, l.shape(), l.strides(), l.offset()),
+        l.shape().to_vec(),
+        perm,
+    )
 }
 
 /// Index and value of the best element along `dim` (`better(a, b)`: a beats b; NaN wins,
 /// the first of equals wins). Returns values and indices with `dim` kept as size 1.
-pub fn arg_reduce<T: Float>(x: &Tensor, dim: usize, better: impl Fn(T, T) -> bool) -> (Tensor, Vec<usize>) {
+pub fn arg_reduce<T: Float>(
+    x: &Tensor,
+    dim: usize,
+    better: impl Fn(T, T) -> bool,
+) -> (Tensor, Vec<usize>) {
     let (rows, pshape, _) = rows_along::<T>(x, dim);
     let n = x.dims()[dim];
-    let m = if n == 0 { 0 } else { rows.len() / n };
+    let m = rows.len().checked_div(n).unwrap_or(0);
     let mut vals = Vec::with_capacity(m);
     let mut idx = Vec::with_capacity(m);
     for r in 0..m {

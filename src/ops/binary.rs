@@ -95,7 +95,11 @@ impl Tensor {
             move |g, needs| {
                 Ok(vec![
                     if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                    if needs[1] { Some(g.neg()?.sum_to(&sb)?) } else { None },
+                    if needs[1] {
+                        Some(g.neg()?.sum_to(&sb)?)
+                    } else {
+                        None
+                    },
                 ])
             },
             |t| tangent_sum(&t[0], &t[1], true),
@@ -112,8 +116,16 @@ impl Tensor {
             out,
             move |g, needs| {
                 Ok(vec![
-                    if needs[0] { Some(g.mul(&b)?.sum_to(a.dims())?) } else { None },
-                    if needs[1] { Some(g.mul(&a)?.sum_to(b.dims())?) } else { None },
+                    if needs[0] {
+                        Some(g.mul(&b)?.sum_to(a.dims())?)
+                    } else {
+                        None
+                    },
+                    if needs[1] {
+                        Some(g.mul(&a)?.sum_to(b.dims())?)
+                    } else {
+                        None
+                    },
                 ])
             },
             move |t| {
@@ -130,7 +142,11 @@ impl Tensor {
         Ok(record1("div", &[self, other], out, move |g, needs| {
             let gb = g.div(&b)?;
             Ok(vec![
-                if needs[0] { Some(gb.sum_to(a.dims())?) } else { None },
+                if needs[0] {
+                    Some(gb.sum_to(a.dims())?)
+                } else {
+                    None
+                },
                 if needs[1] {
                     Some(gb.mul(&a.div(&b)?)?.neg()?.sum_to(b.dims())?)
                 } else {
@@ -186,8 +202,16 @@ impl Tensor {
             let wa = wins.add(&ties)?;
             let wb = wa.neg()?.add_scalar(1.0)?;
             Ok(vec![
-                if needs[0] { Some(g.mul(&wa)?.sum_to(a.dims())?) } else { None },
-                if needs[1] { Some(g.mul(&wb)?.sum_to(b.dims())?) } else { None },
+                if needs[0] {
+                    Some(g.mul(&wa)?.sum_to(a.dims())?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(g.mul(&wb)?.sum_to(b.dims())?)
+                } else {
+                    None
+                },
             ])
         }))
     }
@@ -246,8 +270,16 @@ impl Tensor {
         Ok(record1("where_", &[a, b], out, move |g, needs| {
             let zero = Tensor::zeros(&[], g.dtype());
             Ok(vec![
-                if needs[0] { Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?) } else { None },
-                if needs[1] { Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?) } else { None },
+                if needs[0] {
+                    Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?)
+                } else {
+                    None
+                },
             ])
         }))
     }

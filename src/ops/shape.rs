@@ -26,13 +26,22 @@ pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Ten
         out,
         move |g, _| Ok(vec![Some(view_adjoint(g, &in_shape, name, f.clone())?)]),
         // A view is linear: its JVP is the same view of the tangent.
-        move |t| t[0].as_ref().map(|t| view_op(t, name, jf.clone())).transpose(),
+        move |t| {
+            t[0].as_ref()
+                .map(|t| view_op(t, name, jf.clone()))
+                .transpose()
+        },
     ))
 }
 
 /// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
 /// positions accumulate).
-pub(crate) fn view_adjoint(g: &Tensor, in_shape: &[usize], name: &'static str, f: LayoutFn) -> Result<Tensor> {
+pub(crate) fn view_adjoint(
+    g: &Tensor,
+    in_shape: &[usize],
+    name: &'static str,
+    f: LayoutFn,
+) -> Result<Tensor> {
     let target = f(&Layout::contiguous(in_shape))?;
     if target.shape() != g.dims() {
         return Err(Error::shapes(name, g.dims(), target.shape()));
@@ -104,14 +113,28 @@ impl Tensor {
     }
     /// Reshape where at most one entry is −1 (inferred).
     pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
-        let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let known: usize = shape
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .product();
         let infer = shape.iter().filter(|&&d| d < 0).count();
         if infer > 1 || shape.iter().any(|&d| d < -1) {
-            return Err(Error::arg("view", "shape", format!("{shape:?}: at most one −1 allowed")));
+            return Err(Error::arg(
+                "view",
+                "shape",
+                format!("{shape:?}: at most one −1 allowed"),
+            ));
         }
         let resolved: Vec<usize> = shape
             .iter()
-            .map(|&d| if d < 0 { if known == 0 { 0 } else { self.numel() / known } } else { d as usize })
+            .map(|&d| {
+                if d < 0 {
+                    self.numel().checked_div(known).unwrap_or(0)
+                } else {
+                    d as usize
+                }
+            })
             .collect();
         self.reshape(&resolved)
     }
@@ -137,7 +160,10 @@ impl Tensor {
     }
     /// Swaps two dims (negative dims count from the end).
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
-        let (a, b) = (resolve_dim("transpose", a, self.rank())?, resolve_dim("transpose", b, self.rank())?);
+        let (a, b) = (
+            resolve_dim("transpose", a, self.rank())?,
+            resolve_dim("transpose", b, self.rank())?,
+        );
         let mut perm: Vec<usize> = (0..self.rank()).collect();
         perm.swap(a, b);
         self.permute(&perm)
@@ -145,7 +171,11 @@ impl Tensor {
     /// Transpose of a matrix (rank 2).
     pub fn t(&self) -> Result<Tensor> {
         if self.rank() != 2 {
-            return Err(Error::arg("t", "self", format!("needs rank 2, shape is {:?}", self.dims())));
+            return Err(Error::arg(
+                "t",
+                "self",
+                format!("needs rank 2, shape is {:?}", self.dims()),
+            ));
         }
         self.permute(&[1, 0])
     }
@@ -161,7 +191,11 @@ impl Tensor {
             &[self],
             out,
             move |g, _| Ok(vec![Some(g.sum_to(&in_shape)?)]),
-            move |t| t[0].as_ref().map(|t| t.broadcast_to(&out_shape)).transpose(),
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.broadcast_to(&out_shape))
+                    .transpose()
+            },
         ))
     }
     /// Same as [`Tensor::broadcast_to`].
@@ -170,11 +204,19 @@ impl Tensor {
     }
     /// `len` elements from `start` along `dim` (a view).
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
-        view_op(self, "narrow", Arc::new(move |l: &Layout| l.narrow(dim, start, len)))
+        view_op(
+            self,
+            "narrow",
+            Arc::new(move |l: &Layout| l.narrow(dim, start, len)),
+        )
     }
     /// Elements `start..end` every `step` along `dim` (a view).
     pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
-        view_op(self, "slice", Arc::new(move |l: &Layout| l.slice(dim, start, end, step)))
+        view_op(
+            self,
+            "slice",
+            Arc::new(move |l: &Layout| l.slice(dim, start, end, step)),
+        )
     }
     /// The diagonal over `dims` (a view): they are removed and one dim is appended last.
     ///
@@ -184,17 +226,27 @@ impl Tensor {
     /// ```
     pub fn diagonal(&self, dims: &[usize]) -> Result<Tensor> {
         let dims = dims.to_vec();
-        view_op(self, "diagonal", Arc::new(move |l: &Layout| l.diagonal(&dims)))
+        view_op(
+            self,
+            "diagonal",
+            Arc::new(move |l: &Layout| l.diagonal(&dims)),
+        )
     }
     /// Sliding windows of `size` every `step` along `dim`; the window dim is appended (a view).
     pub fn unfold(&self, dim: isize, size: usize, step: usize) -> Result<Tensor> {
-        view_op(self, "unfold", Arc::new(move |l: &Layout| l.unfold(dim, size, step)))
+        view_op(
+            self,
+            "unfold",
+            Arc::new(move |l: &Layout| l.unfold(dim, size, step)),
+        )
     }
     /// Reverses the listed dims (a view with negative strides).
     pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().flip(dims)?);
         let d = dims.to_vec();
-        Ok(record1("flip", &[self], out, move |g, _| Ok(vec![Some(g.flip(&d)?)])))
+        Ok(record1("flip", &[self], out, move |g, _| {
+            Ok(vec![Some(g.flip(&d)?)])
+        }))
     }
     /// Inserts a size-1 dim.
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {

@@ -70,9 +70,15 @@ fn gates() -> Result<(Tensor, Tensor)> {
 
 /// Runs the seed: D̃ values, both gradients of `sum()`, custom backward vs autograd.
 pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
-    let mut s = SeedOutcome::new("002", "xLSTM log-space decay matrix, hand-written backward vs autograd");
+    let mut s = SeedOutcome::new(
+        "002",
+        "xLSTM log-space decay matrix, hand-written backward vs autograd",
+    );
     let (i0, f0) = gates()?;
-    let (i, f) = (i0.detach().requires_grad_(true), f0.detach().requires_grad_(true));
+    let (i, f) = (
+        i0.detach().requires_grad_(true),
+        f0.detach().requires_grad_(true),
+    );
     let d = decay_matrix(&i, &f)?;
     let dv = d.to_vec_f64();
     let head = |h: usize| &dv[h * S * S..(h + 1) * S * S];
@@ -89,8 +95,12 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
             worst = worst.max((head(*h)[4 * S + c] - v).abs());
         }
     }
-    let upper_inf = (0..8).all(|h| (0..S).all(|r| (r + 1..S).all(|c| head(h)[r * S + c] == f64::NEG_INFINITY)));
-    s.check(worst <= ATOL, format!("D~ matches the seed's printed rows (max diff {worst:.1e})"));
+    let upper_inf =
+        (0..8).all(|h| (0..S).all(|r| (r + 1..S).all(|c| head(h)[r * S + c] == f64::NEG_INFINITY)));
+    s.check(
+        worst <= ATOL,
+        format!("D~ matches the seed's printed rows (max diff {worst:.1e})"),
+    );
     s.check(upper_inf, "every entry above the diagonal is -inf");
     let total = d.sum_all()?;
     s.line(format!("  dmat.sum() = {}", total.item()?));
@@ -99,9 +109,20 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
     let gf = f.grad().map(|g| g.to_vec_f64()).unwrap_or_default();
     s.line("  d sum / d f~ per head:");
     s.line(matrix_text(&gf, 8, S, "    ").trim_end());
-    s.check(gi.iter().all(|&g| g == S as f64), format!("every i~ gradient is S = {S} (adding the -inf mask passes gradient 1)"));
-    let fw: f64 = FGRAD.iter().flatten().zip(&gf).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    s.check(fw <= ATOL, format!("f~ gradients match the seed (max diff {fw:.1e})"));
+    s.check(
+        gi.iter().all(|&g| g == S as f64),
+        format!("every i~ gradient is S = {S} (adding the -inf mask passes gradient 1)"),
+    );
+    let fw: f64 = FGRAD
+        .iter()
+        .flatten()
+        .zip(&gf)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    s.check(
+        fw <= ATOL,
+        format!("f~ gradients match the seed (max diff {fw:.1e})"),
+    );
     let formula = (0..8).all(|h| {
         (0..S).all(|k| {
             let x = FGATE[h][k];
@@ -115,11 +136,35 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
         &|x: &[Tensor]| Ok(vec![decay_matrix_custom(&x[0], &x[1])?]),
         &|x: &[Tensor]| Ok(vec![decay_matrix(&x[0], &x[1])?]),
         &[i0, f0],
-        VerifyOptions { atol: Some(1e-6), ..Default::default() },
+        VerifyOptions {
+            atol: Some(1e-6),
+            ..Default::default()
+        },
     )?;
     s.line(format!("  custom backward vs autograd:\n{report}"));
-    s.check(report.passed(), "hand-written backward agrees with autograd within 1e-6");
-    save_heatmap(out, "002_decay_matrix_head00.png", head(0), S, S, "D~ head (0,0)", "j", "i")?;
-    save_heatmap(out, "002_fgate_grad.png", &gf, 8, S, "d sum(D~) / d f~", "k", "head (b,h)")?;
+    s.check(
+        report.passed(),
+        "hand-written backward agrees with autograd within 1e-6",
+    );
+    save_heatmap(
+        out,
+        "002_decay_matrix_head00.png",
+        head(0),
+        S,
+        S,
+        "D~ head (0,0)",
+        "j",
+        "i",
+    )?;
+    save_heatmap(
+        out,
+        "002_fgate_grad.png",
+        &gf,
+        8,
+        S,
+        "d sum(D~) / d f~",
+        "k",
+        "head (b,h)",
+    )?;
     Ok(s)
 }

@@ -100,7 +100,15 @@ pub(crate) fn matrix_text(values: &[f64], rows: usize, cols: usize, indent: &str
         s.push_str(indent);
         for c in 0..cols {
             let v = values[r * cols + c];
-            let _ = write!(s, "{:>8}", if v.is_infinite() { format!("{}inf", if v < 0.0 { "-" } else { "" }) } else { format!("{v:.4}") });
+            let _ = write!(
+                s,
+                "{:>8}",
+                if v.is_infinite() {
+                    format!("{}inf", if v < 0.0 { "-" } else { "" })
+                } else {
+                    format!("{v:.4}")
+                }
+            );
         }
         s.push('\n');
     }
@@ -108,14 +116,29 @@ pub(crate) fn matrix_text(values: &[f64], rows: usize, cols: usize, indent: &str
 }
 
 /// Writes a rows × cols heatmap when `out` is set.
-pub(crate) fn save_heatmap(out: Option<&Path>, file: &str, values: &[f64], rows: usize, cols: usize, title: &str, x: &str, y: &str) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn save_heatmap(
+    out: Option<&Path>,
+    file: &str,
+    values: &[f64],
+    rows: usize,
+    cols: usize,
+    title: &str,
+    x: &str,
+    y: &str,
+) -> Result<()> {
     if let Some(dir) = out {
         heatmap_png(
             &dir.join(file),
             values,
             rows,
             cols,
-            &HeatmapOptions { title: title.into(), x_label: x.into(), y_label: y.into(), cell_px: 0 },
+            &HeatmapOptions {
+                title: title.into(),
+                x_label: x.into(),
+                y_label: y.into(),
+                cell_px: 0,
+            },
         )?;
     }
     Ok(())

@@ -26,11 +26,16 @@ fn segments() -> Vec<Vec<usize>> {
 
 /// Runs the seed for α = 1 and α = −2.
 pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
-    let mut s = SeedOutcome::new("000", "dynamic token pooling: pooling matrix and its Jacobian w.r.t. boundaries");
+    let mut s = SeedOutcome::new(
+        "000",
+        "dynamic token pooling: pooling matrix and its Jacobian w.r.t. boundaries",
+    );
     let b = Tensor::from_f64s(&B, &[1, 10], DType::F64)?;
     let bar = pooling_matrix(&b, 1.0)?;
     let n = bar.dims()[2];
-    s.line(format!("  boundaries {B:?} -> {n} segments; pooling matrix (10 x {n}):"));
+    s.line(format!(
+        "  boundaries {B:?} -> {n} segments; pooling matrix (10 x {n}):"
+    ));
     let bv = bar.to_vec_f64();
     s.line(matrix_text(&bv, 10, n, "    ").trim_end());
     let segs = segments();
@@ -43,11 +48,20 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
             }
         }
     }
-    s.check(ok, "n = 4; bar = 1/3 rows 0-2 col 0, 1 row 3 col 1, 1/2 rows 4-5 col 2, 1/4 rows 6-9 col 3");
+    s.check(
+        ok,
+        "n = 4; bar = 1/3 rows 0-2 col 0, 1 row 3 col 1, 1/2 rows 4-5 col 2, 1/4 rows 6-9 col 3",
+    );
     for alpha in [1.0, -2.0] {
-        let j = jacobian(&move |x: &[Tensor]| Ok(vec![pooling_matrix(&x[0], alpha)?]), &[b.clone()], JacobianMode::Reverse)?;
+        let j = jacobian(
+            &move |x: &[Tensor]| Ok(vec![pooling_matrix(&x[0], alpha)?]),
+            &[b.clone()],
+            JacobianMode::Reverse,
+        )?;
         let jv = j[0][0].to_vec_f64(); // (1, 10, n, 1, 10)
-        s.line(format!("  alpha = {alpha}: Jacobian of each row's nonzero w.r.t. b, per segment:"));
+        s.line(format!(
+            "  alpha = {alpha}: Jacobian of each row's nonzero w.r.t. b, per segment:"
+        ));
         let mut worst: f64 = 0.0;
         let mut full = vec![0.0; 100];
         for (k, seg) in segs.iter().enumerate() {
@@ -60,7 +74,9 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
                     let want = if last {
                         0.0
                     } else {
-                        alpha * ((m < l) as u8 as f64 / nn - seg.iter().filter(|&&q| q > m).count() as f64 / (nn * nn))
+                        alpha
+                            * ((m < l) as u8 as f64 / nn
+                                - seg.iter().filter(|&&q| q > m).count() as f64 / (nn * nn))
                     };
                     worst = worst.max((got - want).abs());
                     block.push(got);
@@ -83,12 +99,33 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
         }
         let outside = outside_max <= 1e-6; // the +1e-9 in the normaliser leaves O(1e-9)
         if !outside {
-            s.line(format!("    largest entry outside the own segment: {outside_max:e}"));
+            s.line(format!(
+                "    largest entry outside the own segment: {outside_max:e}"
+            ));
         }
-        s.check(worst <= 1e-6, format!("alpha = {alpha}: blocks = alpha x the seed's blocks (max diff {worst:.1e})"));
-        s.check(outside, format!("alpha = {alpha}: zero outside each segment's own columns"));
-        let file = if alpha == 1.0 { "000_pooling_jacobian.png" } else { "000_pooling_jacobian_alpha_-2.png" };
-        save_heatmap(out, file, &full, 10, 10, &format!("d bar[l, seg(l)] / d b, alpha {alpha}"), "boundary m", "token l")?;
+        s.check(
+            worst <= 1e-6,
+            format!("alpha = {alpha}: blocks = alpha x the seed's blocks (max diff {worst:.1e})"),
+        );
+        s.check(
+            outside,
+            format!("alpha = {alpha}: zero outside each segment's own columns"),
+        );
+        let file = if alpha == 1.0 {
+            "000_pooling_jacobian.png"
+        } else {
+            "000_pooling_jacobian_alpha_-2.png"
+        };
+        save_heatmap(
+            out,
+            file,
+            &full,
+            10,
+            10,
+            &format!("d bar[l, seg(l)] / d b, alpha {alpha}"),
+            "boundary m",
+            "token l",
+        )?;
     }
     Ok(s)
 }

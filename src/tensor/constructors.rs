@@ -158,7 +158,9 @@ impl Tensor {
     pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, seed: u64) -> Tensor {
         let mut rng = SplitMix64::new(seed);
         let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| low + (high - low) * rng.next_f64()).collect();
+        let v: Vec<f64> = (0..n)
+            .map(|_| low + (high - low) * rng.next_f64())
+            .collect();
         Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
     }
 }
