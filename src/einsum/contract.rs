@@ -6,7 +6,7 @@ use crate::autograd::record1_jvp;
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::kernels::gemm::{batched_gemm, MatView};
-use crate::kernels::strided::gather;
+use crate::kernels::strided::par_gather;
 use crate::layout::Layout;
 use crate::tensor::Tensor;
 use crate::with_dtype;
@@ -167,7 +167,7 @@ fn as_matrix<T: Float>(
     }
     let storage = t.storage();
     let src = T::slice(&storage).expect("dtype");
-    *data = Some(gather(src, l.shape(), l.strides(), l.offset()));
+    *data = Some(par_gather(src, l.shape(), l.strides(), l.offset()));
     (Layout::contiguous(&sizes), sizes)
 }
 

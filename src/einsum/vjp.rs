@@ -29,6 +29,25 @@ pub fn einsum_vjp_pattern(pattern: &str, k: usize) -> Result<String> {
             ),
         ));
     }
+    // Ellipsis dims of operand k that neither the output nor another operand carries would
+    // become output-only dims, but the notation cannot give an ellipsis a size.
+    let has_ellipsis = |t: &[super::parse::Label]| t.contains(&super::parse::Label::Ellipsis);
+    if has_ellipsis(&spec.inputs[k])
+        && !has_ellipsis(&spec.output)
+        && !spec
+            .inputs
+            .iter()
+            .enumerate()
+            .any(|(j, t)| j != k && has_ellipsis(t))
+    {
+        return Err(Error::Einsum {
+            pattern: pattern.to_string(),
+            msg: format!(
+                "the VJP of operand {k} needs its '...' dims as output-only dims, which cannot be \
+                 sized in einsum notation; write the ellipsis dims as letters"
+            ),
+        });
+    }
     let mut terms = vec![term_to_string(&spec.output)];
     for (j, t) in spec.inputs.iter().enumerate() {
         if j != k {

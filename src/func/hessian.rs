@@ -1,6 +1,6 @@
-//! Second derivatives of scalar functions: the full Hessian and Hessian–vector products,
-//! both reverse-over-reverse (`grad` with `create_graph`, then reverse passes through the
-//! recorded gradient).
+//! Second derivatives of scalar functions: the full Hessian (forward over reverse: the
+//! gradient is recorded with `create_graph`, then one-hot tangents are pushed forward
+//! through it) and Hessian–vector products (reverse over reverse).
 
 use crate::autograd::{grad, GradOptions};
 use crate::error::{Error, Result};
@@ -40,8 +40,9 @@ fn value_and_grad(
 /// The Hessian of a scalar function `f` at `x`, of shape `x.shape ++ x.shape`
 /// (`torch.func.hessian`): `H[i, j] = ∂²f / ∂x_i ∂x_j`.
 ///
-/// The gradient is recorded once (`create_graph`) and the rows are reverse passes through
-/// it. `f` must return a one-element tensor. A function linear in `x` gives zeros.
+/// The gradient is recorded once (`create_graph`) and the columns are forward-mode pushes
+/// of one-hot tangents through it (forward over reverse, like `torch.func.hessian`). `f`
+/// must return a one-element tensor. A function linear in `x` gives zeros.
 ///
 /// ```
 /// use eingrad::{Tensor, func::hessian};
@@ -58,7 +59,7 @@ pub fn hessian(f: &ScalarFn<'_>, x: &Tensor) -> Result<Tensor> {
     let Some(g) = g else {
         return Ok(Tensor::zeros(&shape, x.dtype()));
     };
-    let blocks = jacobian_of_recorded(&[g], &[leaf], JacobianMode::Reverse, nested)?;
+    let blocks = jacobian_of_recorded(&[g], &[leaf], JacobianMode::Forward, nested)?;
     blocks
         .into_iter()
         .next()

@@ -97,6 +97,46 @@ pub fn gather<T: Copy>(src: &[T], shape: &[usize], strides: &[isize], offset: us
     out
 }
 
+/// [`gather`] split across rayon threads along the outermost dim when the copy is large.
+pub fn par_gather<T: Copy + Send + Sync>(
+    src: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+) -> Vec<T> {
+    let n: usize = shape.iter().product();
+    if n < super::PAR_THRESHOLD * 4 || shape.is_empty() || shape[0] < 2 {
+        return gather(src, shape, strides, offset);
+    }
+    let rows = shape[0];
+    let row_len = n / rows;
+    let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    {
+        use rayon::prelude::*;
+        let spare = &mut out.spare_capacity_mut()[..n];
+        spare
+            .par_chunks_mut(per * row_len)
+            .enumerate()
+            .for_each(|(c, dst)| {
+                let r0 = c * per;
+                let mut sub = shape.to_vec();
+                sub[0] = dst.len() / row_len;
+                let base = (offset as isize + r0 as isize * strides[0]) as usize;
+                let mut w = 0usize;
+                for_each_run(&sub, [strides], [base], |[b], len, [s]| {
+                    for i in 0..len as isize {
+                        dst[w].write(src[(b + i * s) as usize]);
+                        w += 1;
+                    }
+                });
+            });
+    }
+    // SAFETY: the chunks above cover all n elements, each written once.
+    unsafe { out.set_len(n) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +145,16 @@ mod tests {
     fn coalesce_merges_contiguous_dims() {
         let (s, [st]) = coalesce(&[2, 3, 4], [&[12, 4, 1]]);
         assert_eq!((s, st), (vec![24], vec![1]));
+    }
+
+    #[test]
+    fn par_gather_matches_gather() {
+        let src: Vec<u32> = (0..300_000).collect();
+        let (shape, strides) = ([50, 60, 100], [6000isize, 1, 60]);
+        assert_eq!(
+            par_gather(&src, &shape, &strides, 0),
+            gather(&src, &shape, &strides, 0)
+        );
     }
 
     #[test]

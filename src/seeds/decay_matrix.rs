@@ -107,6 +107,8 @@ pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
     total.backward()?;
     let gi = i.grad().map(|g| g.to_vec_f64()).unwrap_or_default();
     let gf = f.grad().map(|g| g.to_vec_f64()).unwrap_or_default();
+    s.line("  d sum / d i~ per head:");
+    s.line(matrix_text(&gi, 8, S, "    ").trim_end());
     s.line("  d sum / d f~ per head:");
     s.line(matrix_text(&gf, 8, S, "    ").trim_end());
     s.check(
