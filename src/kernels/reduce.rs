@@ -11,7 +11,7 @@ pub fn reduce<T: Float>(
     x: &Tensor,
     dims: &[usize],
     init: T,
-    combine: impl Fn(T, T) -> T,
+    combine: impl Fn(T, T) -> T + Sync,
 ) -> Tensor {
     let l = x.layout();
     let rank = l.rank();
@@ -41,39 +41,78 @@ pub fn reduce<T: Float>(
         .collect();
     let storage = x.storage();
     let src = T::slice(&storage).expect("caller dispatched on dtype");
-    for_each_run(
-        &shape,
-        [&os, &xs],
-        [0, l.offset()],
-        |[ob, xb], len, [so, sx]| {
-            if so == 0 {
-                let mut acc = out[ob as usize];
-                if sx == 1 {
-                    let xb = xb as usize;
-                    for &v in &src[xb..xb + len] {
-                        acc = combine(acc, v);
+    let dst = OutPtr(out.as_mut_ptr());
+    // One block of rows of the outermost walked dim; blocks of a kept dim write disjoint
+    // output elements, so they may run in parallel.
+    let run_block = |r0: usize, r1: usize| {
+        let mut sub = shape.clone();
+        let (ob0, xb0) = if sub.is_empty() {
+            (0, l.offset() as isize)
+        } else {
+            sub[0] = r1 - r0;
+            (
+                r0 as isize * os[0],
+                l.offset() as isize + r0 as isize * xs[0],
+            )
+        };
+        let out = dst;
+        for_each_run(
+            &sub,
+            [&os, &xs],
+            [ob0 as usize, xb0 as usize],
+            |[ob, xb], len, [so, sx]| {
+                // SAFETY: `out` has one element per kept position; `ob + i·so` stays inside it,
+                // and concurrent blocks touch different positions of the kept outer dim.
+                unsafe {
+                    if so == 0 {
+                        let o = out.0.offset(ob);
+                        let mut acc = *o;
+                        if sx == 1 {
+                            let xb = xb as usize;
+                            for &v in &src[xb..xb + len] {
+                                acc = combine(acc, v);
+                            }
+                        } else {
+                            for i in 0..len as isize {
+                                acc = combine(acc, src[(xb + i * sx) as usize]);
+                            }
+                        }
+                        *o = acc;
+                    } else if so == 1 && sx == 1 {
+                        let o = std::slice::from_raw_parts_mut(out.0.offset(ob), len);
+                        let xb = xb as usize;
+                        for (o, &v) in o.iter_mut().zip(&src[xb..xb + len]) {
+                            *o = combine(*o, v);
+                        }
+                    } else {
+                        for i in 0..len as isize {
+                            let o = out.0.offset(ob + i * so);
+                            *o = combine(*o, src[(xb + i * sx) as usize]);
+                        }
                     }
-                } else {
-                    for i in 0..len as isize {
-                        acc = combine(acc, src[(xb + i * sx) as usize]);
-                    }
                 }
-                out[ob as usize] = acc;
-            } else if so == 1 && sx == 1 {
-                let (ob, xb) = (ob as usize, xb as usize);
-                for (o, &v) in out[ob..ob + len].iter_mut().zip(&src[xb..xb + len]) {
-                    *o = combine(*o, v);
-                }
-            } else {
-                for i in 0..len as isize {
-                    let o = (ob + i * so) as usize;
-                    out[o] = combine(out[o], src[(xb + i * sx) as usize]);
-                }
-            }
-        },
-    );
+            },
+        );
+    };
+    let total: usize = shape.iter().product();
+    let rows = shape.first().copied().unwrap_or(1);
+    if total >= 4 * super::PAR_THRESHOLD && rows >= 2 && os.first().is_some_and(|&s| s != 0) {
+        use rayon::prelude::*;
+        let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
+        (0..rows.div_ceil(per))
+            .into_par_iter()
+            .for_each(|c| run_block(c * per, ((c + 1) * per).min(rows)));
+    } else if total > 0 {
+        run_block(0, rows);
+    }
     Tensor::from_buf(out, &out_shape)
 }
+
+#[derive(Clone, Copy)]
+struct OutPtr<T>(*mut T);
+// SAFETY: only used for disjoint writes from parallel blocks (see `reduce`).
+unsafe impl<T> Send for OutPtr<T> {}
+unsafe impl<T> Sync for OutPtr<T> {}
 
 /// Moves `dim` last and returns the rows (contiguous) and the permuted shape.
 fn rows_along<T: Float>(x: &Tensor, dim: usize) -> (Vec<T>, Vec<usize>, Vec<usize>) {
@@ -151,4 +190,41 @@ pub fn cumsum<T: Float>(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
         gather(src, l.shape(), l.strides(), l.offset())
     };
     Tensor::from_buf(v, x.dims())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large enough to take the parallel path: blocks of the kept outer dim in parallel.
+    #[test]
+    fn parallel_reduce_matches_naive_sum() {
+        let (a, b, c) = (64usize, 48usize, 50usize);
+        let v: Vec<f64> = (0..a * b * c)
+            .map(|i| ((i * 7919) % 1000) as f64 / 7.0)
+            .collect();
+        let x = Tensor::from_vec(v.clone(), &[a, b, c]).unwrap();
+        for dims in [vec![1usize], vec![2], vec![1, 2], vec![0]] {
+            let r = reduce::<f64>(&x, &dims, 0.0, |p, q| p + q)
+                .to_vec::<f64>()
+                .unwrap();
+            let keep = |d: usize, i: usize| if dims.contains(&d) { 0 } else { i };
+            let (sb, sc) = (
+                if dims.contains(&1) { 1 } else { b },
+                if dims.contains(&2) { 1 } else { c },
+            );
+            let mut want = vec![0.0; r.len()];
+            for i in 0..a {
+                for j in 0..b {
+                    for k in 0..c {
+                        let o = (keep(0, i) * sb + keep(1, j)) * sc + keep(2, k);
+                        want[o] += v[(i * b + j) * c + k];
+                    }
+                }
+            }
+            for (g, w) in r.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-9 * w.abs().max(1.0), "dims {dims:?}");
+            }
+        }
+    }
 }
