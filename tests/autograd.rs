@@ -900,3 +900,16 @@ fn grad_wrt_an_intermediate_does_not_run_or_free_the_nodes_below_it() {
     grad(&[c], &[b], None, d()).unwrap();
     assert_eq!(fired.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn leaf_gradient_is_stored_dense_even_from_a_broadcast() {
+    let p = eingrad::Tensor::ones(&[3, 4], eingrad::DType::F64).requires_grad_(true);
+    p.sum_all().unwrap().backward().unwrap();
+    let g = p.grad().unwrap();
+    assert!(
+        g.is_contiguous() && g.strides() == [4, 1],
+        "{:?}",
+        g.strides()
+    );
+    assert_eq!(g.to_vec::<f64>().unwrap(), vec![1.0; 12]);
+}

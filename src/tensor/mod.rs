@@ -180,7 +180,9 @@ impl Tensor {
     }
 
     /// Replaces the elements in place (no autograd record; the update an optimizer does).
-    /// Tensors sharing the old buffer (views, saved tensors) keep the old values.
+    /// Views and other handles that share the buffer through another tensor keep the old
+    /// values (copy on write), but the same tensor saved by a recorded op sees the new ones:
+    /// update parameters after backward, as optimizers do (no version counter checks this).
     pub fn update_data<T: Float>(&self, f: impl FnOnce(&mut [T])) -> Result<()> {
         if T::DTYPE != self.dtype() {
             return Err(Error::DTypeMismatch {
