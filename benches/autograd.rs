@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bench, run_peer, threads};
+use common::{bench, run_peer};
 use eingrad::autograd::no_grad;
 use eingrad::{DType, Result, Tensor};
 
@@ -20,14 +20,9 @@ fn chain(mut y: Tensor) -> Result<Tensor> {
 }
 
 fn main() {
-    let th = threads();
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(th)
-        .build_global()
-        .ok();
-    if std::env::args().any(|a| a == "--list") {
+    let Some(th) = common::start() else {
         return;
-    }
+    };
     let shapes: [&[usize]; 2] = [&[10], &[4, 4]];
     let measure = || {
         let mut rows = Vec::new();

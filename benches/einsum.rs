@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bench, by_key, run_peer, threads};
+use common::{bench, by_key, run_peer};
 use eingrad::einsum::{EinsumExpr, PlanStrategy};
 use eingrad::{DType, Tensor};
 
@@ -59,14 +59,9 @@ fn time_case(pattern: &str, shapes: &[&[usize]], dtype: DType, strategy: PlanStr
 }
 
 fn main() {
-    let th = threads();
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(th)
-        .build_global()
-        .ok();
-    if std::env::args().any(|a| a == "--list") {
+    let Some(th) = common::start() else {
         return;
-    }
+    };
     // EINGRAD_BENCH_ONLY=name,name: time just those cases, without the peer.
     if let Ok(only) = std::env::var("EINGRAD_BENCH_ONLY") {
         for (name, pattern, shapes) in CASES.iter().filter(|c| only.split(',').any(|o| o == c.0)) {

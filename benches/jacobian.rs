@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{bench, run_peer, threads};
+use common::{bench, run_peer};
 use eingrad::func::{einsum_jacobian, jacobian, JacobianMode};
 use eingrad::{einsum, DType, Result, Tensor};
 
@@ -164,14 +164,9 @@ fn cross_check(case: &Case) {
 }
 
 fn main() {
-    let th = threads();
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(th)
-        .build_global()
-        .ok();
-    if std::env::args().any(|a| a == "--list") {
+    let Some(th) = common::start() else {
         return;
-    }
+    };
     // EINGRAD_BENCH_ONLY=case[:method]: time just that, without the peer (for profiling).
     if let Ok(only) = std::env::var("EINGRAD_BENCH_ONLY") {
         let (case, method) = only.split_once(':').unwrap_or((&only, ""));

@@ -19,7 +19,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{bench, by_key, run_peer, threads};
+use common::{bench, by_key, run_peer};
 use eingrad::autograd::{no_grad, GradOptions};
 use eingrad::nn::{cross_entropy, Activation, Mlp, Module, Reduction};
 use eingrad::optim::{Adam, AdamConfig, Optimizer};
@@ -246,14 +246,9 @@ fn ops() {
 }
 
 fn main() {
-    let th = threads();
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(th)
-        .build_global()
-        .ok();
-    if std::env::args().any(|a| a == "--list") {
+    let Some(th) = common::start() else {
         return;
-    }
+    };
     if std::env::args().any(|a| a == "--ops") {
         ops();
         return;

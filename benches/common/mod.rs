@@ -88,6 +88,20 @@ pub fn by_key(lines: &[serde_json::Value], key: &str) -> HashMap<String, serde_j
         .collect()
 }
 
+/// Sets up the global rayon pool with [`threads`] threads and returns that count, or `None`
+/// when cargo only asks the bench to list itself (`--list`).
+pub fn start() -> Option<usize> {
+    let th = threads();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(th)
+        .build_global()
+        .ok();
+    if std::env::args().any(|a| a == "--list") {
+        return None;
+    }
+    Some(th)
+}
+
 /// Number of rayon threads to use (RAYON_NUM_THREADS, default 2).
 pub fn threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
