@@ -12,8 +12,10 @@
 //! - `mlp_fwd_bwd`: the same without the step (torch: `mlp_fwd_bwd_no_step`).
 //! - `mlp_forward`: forward under no-grad (torch: `mlp_forward`).
 //! - `adam_step`: the Adam update alone on the 784-256-256-10 parameters (no torch row).
-//! - `mlp_784_256_10_backward`: MLP 784-256-10, batch 128: backward only, replayed on a
-//!   retained graph (no torch row).
+//! - `mlp_784_256_10_fwd_bwd`: the 2-layer MLP 784-256-10, batch 128, forward and
+//!   backward (torch: `benches/peers/extra_py.py`).
+//! - `mlp_784_256_10_backward`: the same, backward only, replayed on a retained graph
+//!   (torch: `benches/peers/extra_py.py`, `loss.backward(retain_graph=True)`).
 
 mod common;
 
@@ -115,8 +117,19 @@ fn run_ours() -> Vec<(&'static str, f64)> {
     let mut s3 = Setup::new(&[784, 256, 256, 10]);
     s3.loss().backward().unwrap();
     rows.push(("adam_step", bench(|| s3.opt.step().unwrap(), 20, 0.5)));
-    // Backward only on a retained graph.
+    // The 2-layer MLP: forward + backward, then backward only on a retained graph.
     let s4 = Setup::new(&[784, 256, 10]);
+    rows.push((
+        "mlp_784_256_10_fwd_bwd",
+        bench(
+            || {
+                s4.mlp.zero_grad();
+                s4.loss().backward().unwrap();
+            },
+            20,
+            0.5,
+        ),
+    ));
     let loss = s4.loss();
     let one = Tensor::ones(&[], DType::F32);
     let keep = GradOptions::default().retain_graph(true);
@@ -264,7 +277,9 @@ fn main() {
     }
     let mut ours = run_ours();
     let ths = th.to_string();
-    let peer = by_key(&run_peer("train_py.py", &[&ths], th), "workload");
+    let mut peer_rows = run_peer("train_py.py", &[&ths], th);
+    peer_rows.extend(run_peer("extra_py.py", &[&ths], th));
+    let peer = by_key(&peer_rows, "workload");
     for (o, r) in ours.iter_mut().zip(run_ours()) {
         o.1 = o.1.min(r.1);
     }
@@ -272,6 +287,8 @@ fn main() {
         "mlp_step" => Some("mlp_784_256_256_10_b128_adam"),
         "mlp_fwd_bwd" => Some("mlp_fwd_bwd_no_step"),
         "mlp_forward" => Some("mlp_forward"),
+        "mlp_784_256_10_fwd_bwd" => Some("mlp_784_256_10_fwd_bwd"),
+        "mlp_784_256_10_backward" => Some("mlp_784_256_10_backward"),
         _ => None,
     };
     println!(

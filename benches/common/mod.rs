@@ -41,14 +41,25 @@ pub fn peer_python() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Runs a peer worker script and returns its JSON lines (as serde_json values).
+/// The repo's own peer scripts (`benches/peers`): torch rows the shared peers do not measure.
+pub fn local_peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers")
+}
+
+/// Runs a peer worker script (from `benches/peers` if it is there, else from the shared
+/// peers) and returns its JSON lines (as serde_json values).
 pub fn run_peer(script: &str, args: &[&str], threads: usize) -> Vec<serde_json::Value> {
     let Some(py) = peer_python() else {
         eprintln!("no peer python (set PEER_PYTHON); skipping {script}");
         return vec![];
     };
+    let dir = if local_peers_dir().join(script).exists() {
+        local_peers_dir()
+    } else {
+        peers_dir()
+    };
     let mut cmd = Command::new(py);
-    cmd.current_dir(peers_dir()).arg(script).args(args);
+    cmd.current_dir(dir).arg(script).args(args);
     for k in [
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
