@@ -1,13 +1,14 @@
 //! einsum workloads of `../shared/bench/WORKLOADS.md`, eingrad vs PyTorch side by side.
 //!
 //! `cargo bench --bench einsum` prints, per workload, eingrad's median time, torch's median
-//! time (from `../shared/bench/peers/einsum_py.py` and `gemm_py.py` run in the same process
-//! tree, same thread count) and the speed ratio torch/eingrad (> 1 means eingrad is faster).
-//! eingrad is timed before and after the peer and the better median is kept.
+//! time (`torch.einsum` on the same shapes in `benches/peers/torch_server.py`, same thread
+//! count) and the speed ratio torch/eingrad (> 1 means eingrad is faster). The two sides are
+//! timed in alternating rounds (`ROUNDS` of each) and the ratio is the median of the
+//! per-round ratios, because this machine's speed drifts by up to 2x within a minute.
 
 mod common;
 
-use common::{bench, by_key, run_peer};
+use common::{bench, interleaved, PeerServer};
 use eingrad::einsum::{EinsumExpr, PlanStrategy};
 use eingrad::{DType, Tensor};
 
@@ -43,12 +44,19 @@ const CASES: &[(&str, &str, &[&[usize]])] = &[
     ("outer_batched", "bi,bj->bij", &[&[64, 256], &[64, 256]]),
 ];
 
-fn time_case(pattern: &str, shapes: &[&[usize]], dtype: DType, strategy: PlanStrategy) -> f64 {
-    let ops: Vec<Tensor> = shapes
+/// Alternating rounds per workload.
+const ROUNDS: usize = 5;
+
+fn operands(shapes: &[&[usize]], dtype: DType) -> Vec<Tensor> {
+    shapes
         .iter()
         .enumerate()
         .map(|(i, s)| Tensor::rand(s, dtype, i as u64).add_scalar(-0.5).unwrap())
-        .collect();
+        .collect()
+}
+
+fn time_case(pattern: &str, shapes: &[&[usize]], dtype: DType, strategy: PlanStrategy) -> f64 {
+    let ops = operands(shapes, dtype);
     let refs: Vec<&Tensor> = ops.iter().collect();
     let expr = EinsumExpr::new(pattern, shapes, &[], strategy).expect("valid case");
     bench(
@@ -56,6 +64,27 @@ fn time_case(pattern: &str, shapes: &[&[usize]], dtype: DType, strategy: PlanStr
         7,
         0.5,
     )
+}
+
+/// eingrad vs torch.einsum on one case, in alternating rounds.
+fn compare_case(
+    peer: &mut Option<PeerServer>,
+    pattern: &str,
+    shapes: &[&[usize]],
+    dtype: DType,
+) -> common::Compared {
+    let ops = operands(shapes, dtype);
+    let refs: Vec<&Tensor> = ops.iter().collect();
+    let expr = EinsumExpr::new(pattern, shapes, &[], PlanStrategy::Auto).expect("valid case");
+    let case = serde_json::json!({
+        "kind": "einsum",
+        "pattern": pattern,
+        "shapes": shapes,
+        "dtype": if dtype == DType::F32 { "float32" } else { "float64" },
+    });
+    interleaved(peer, Some(case), ROUNDS, 0.3, || {
+        drop(std::hint::black_box(expr.run(&refs).unwrap()))
+    })
 }
 
 fn main() {
@@ -70,94 +99,36 @@ fn main() {
         }
         return;
     }
-    let sizes = [256usize, 512, 1024, 2048];
-    let mut ours: Vec<(String, f64)> = Vec::new();
-    let run_ours = |ours: &mut Vec<(String, f64)>| {
-        let mut row = Vec::new();
-        for dt in [DType::F32, DType::F64] {
-            for &n in &sizes {
-                let name = format!(
-                    "gemm_{}_{n}",
-                    if dt == DType::F32 {
-                        "float32"
-                    } else {
-                        "float64"
-                    }
-                );
-                row.push((
-                    name,
-                    time_case("ij,jk->ik", &[&[n, n], &[n, n]], dt, PlanStrategy::Auto),
-                ));
-            }
-        }
-        for (name, pattern, shapes) in CASES {
-            row.push((
-                name.to_string(),
-                time_case(pattern, shapes, DType::F32, PlanStrategy::Auto),
-            ));
-        }
-        let (_, p, s) = CASES[5];
-        row.push((
-            "chain4_skewed_left_to_right".into(),
-            time_case(p, s, DType::F32, PlanStrategy::LeftToRight),
-        ));
-        if ours.is_empty() {
-            *ours = row;
-        } else {
-            for (o, r) in ours.iter_mut().zip(row) {
-                o.1 = o.1.min(r.1);
-            }
-        }
-    };
-    run_ours(&mut ours);
-    let ths = th.to_string();
-    let peer_einsum = by_key(&run_peer("einsum_py.py", &["torch", &ths], th), "case");
-    let peer_gemm: std::collections::HashMap<String, f64> =
-        run_peer("gemm_py.py", &["torch", &ths], th)
-            .iter()
-            .filter_map(|v| {
-                Some((
-                    format!(
-                        "gemm_{}_{}",
-                        v.get("dtype")?.as_str()?,
-                        v.get("n")?.as_u64()?
-                    ),
-                    v.get("median_s")?.as_f64()?,
-                ))
-            })
-            .collect();
-    run_ours(&mut ours);
+    let mut peer = PeerServer::start(th);
     println!(
-        "\n{:<30} {:>12} {:>12} {:>8}",
+        "{:<30} {:>12} {:>12} {:>8}",
         "workload", "eingrad", "torch", "ratio"
     );
+    let show = |name: &str, c: &common::Compared, extra: String| {
+        let ps = c
+            .peer_s
+            .map_or("-".into(), |p| format!("{:.3} ms", p * 1e3));
+        let rs = c.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
+        println!(
+            "{name:<30} {:>9.3} ms {ps:>12} {rs:>8}{extra}",
+            c.ours_s * 1e3
+        );
+    };
+    for dt in [DType::F32, DType::F64] {
+        for n in [256usize, 512, 1024, 2048] {
+            let c = compare_case(&mut peer, "ij,jk->ik", &[&[n, n], &[n, n]], dt);
+            let gflops = 2.0 * (n * n * n) as f64 / c.ours_s / 1e9;
+            let name = format!("gemm_{}_{n}", if dt == DType::F32 { "f32" } else { "f64" });
+            show(&name, &c, format!("  ({gflops:.0} GFLOP/s)"));
+        }
+    }
     let mut logs = Vec::new();
-    for (name, t) in &ours {
-        let peer = peer_gemm.get(name).copied().or_else(|| {
-            peer_einsum
-                .get(name)
-                .and_then(|v| v.get("median_s")?.as_f64())
-        });
-        let (ps, ratio) = match peer {
-            Some(p) => {
-                if !name.starts_with("gemm") {
-                    logs.push((p / t).ln());
-                }
-                (format!("{:.3} ms", p * 1e3), format!("{:.2}x", p / t))
-            }
-            None => ("-".into(), "-".into()),
-        };
-        let extra = if name.starts_with("gemm") {
-            let n: f64 = name
-                .rsplit('_')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0.0);
-            format!("  ({:.0} GFLOP/s)", 2.0 * n * n * n / t / 1e9)
-        } else {
-            String::new()
-        };
-        println!("{name:<30} {:>9.3} ms {ps:>12} {ratio:>8}{extra}", t * 1e3);
+    for (name, pattern, shapes) in CASES {
+        let c = compare_case(&mut peer, pattern, shapes, DType::F32);
+        if let Some(r) = c.ratio {
+            logs.push(r.ln());
+        }
+        show(name, &c, String::new());
     }
     if !logs.is_empty() {
         println!(
@@ -165,15 +136,14 @@ fn main() {
             (logs.iter().sum::<f64>() / logs.len() as f64).exp()
         );
     }
-    let get = |n: &str| {
-        ours.iter()
-            .find(|(k, _)| k == n)
-            .map(|x| x.1)
-            .unwrap_or(f64::NAN)
-    };
+    let (_, p, s) = CASES[5];
+    let planned = time_case(p, s, DType::F32, PlanStrategy::Auto);
+    let ltr = time_case(p, s, DType::F32, PlanStrategy::LeftToRight);
     println!(
-        "chain4_skewed: planned order is {:.1}x faster than left-to-right",
-        get("chain4_skewed_left_to_right") / get("chain4_skewed")
+        "chain4_skewed: planned order is {:.1}x faster than left-to-right ({:.3} vs {:.3} ms)",
+        ltr / planned,
+        planned * 1e3,
+        ltr * 1e3
     );
     println!("threads: {th}");
 }

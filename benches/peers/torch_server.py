@@ -1,0 +1,122 @@
+"""A long-lived PyTorch peer for interleaved benchmarks. Usage: torch_server.py THREADS
+
+The machine this project runs on is noisy (its speed drifts by 2x within a minute), so
+timing eingrad for a minute and then torch for a minute compares two different machines.
+The Rust benches start this server once and alternate short timings of the same workload,
+eingrad then torch then eingrad ..., and report the median of the per-round ratios.
+
+Protocol: one JSON request per line on stdin, {"case": {...}, "min_time": s, "min_reps": n};
+one JSON reply per line on stdout, {"median_s": t} or {"error": "..."}. Cases (kind):
+- einsum:   {"pattern", "shapes", "dtype": "float32"|"float64"} -> torch.einsum
+- chain100: {"shape", "mode": "fwd_bwd"|"fwd_nograd"} -> the WORKLOADS.md chain of 100
+            elementwise ops (x1.01, +0.1, sin, tanh) then sum (and backward)
+- mlp:      {"sizes", "batch", "mode": "step"|"fwd_bwd"|"backward"|"forward"} -> ReLU MLP,
+            cross-entropy, Adam (lr 1e-3) for "step"; "backward" replays a retained graph
+- causal_conv: {"mode": "fwd_bwd"} -> conv1d 64->64, k 3, length 1024, batch 16, left pad 2
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/bench/peers"))
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from _common import bench  # noqa: E402
+
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+
+
+def chain(y):
+    for _ in range(25):
+        y = y * 1.01
+        y = y + 0.1
+        y = torch.sin(y)
+        y = torch.tanh(y)
+    return y
+
+
+def make(case):
+    kind = case["kind"]
+    if kind == "einsum":
+        dt = getattr(torch, case.get("dtype", "float32"))
+        ops = [torch.rand(*s, dtype=dt) - 0.5 for s in case["shapes"]]
+        return lambda: torch.einsum(case["pattern"], *ops)
+    if kind == "chain100":
+        x0 = torch.randn(*case["shape"])
+        if case["mode"] == "fwd_nograd":
+            def f():
+                with torch.no_grad():
+                    return chain(x0).sum()
+            return f
+        x = x0.clone().requires_grad_(True)
+
+        def fb():
+            x.grad = None
+            chain(x).sum().backward()
+        return fb
+    if kind == "mlp":
+        sizes, batch = case["sizes"], case.get("batch", 128)
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i + 2 < len(sizes):
+                layers.append(nn.ReLU())
+        model = nn.Sequential(*layers)
+        x = torch.randn(batch, sizes[0])
+        y = (torch.arange(batch) * 7 + 3) % sizes[-1]
+        mode = case["mode"]
+        if mode == "forward":
+            def fwd():
+                with torch.no_grad():
+                    return model(x)
+            return fwd
+        if mode == "backward":
+            loss = F.cross_entropy(model(x), y)
+
+            def bwd():
+                model.zero_grad(set_to_none=True)
+                loss.backward(retain_graph=True)
+            return bwd
+        if mode == "fwd_bwd":
+            def fb():
+                model.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x), y).backward()
+            return fb
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+        return step
+    if kind == "causal_conv":
+        conv = nn.Conv1d(64, 64, kernel_size=3, padding=0)
+        xc = torch.randn(16, 64, 1024, requires_grad=True)
+
+        def conv_fb():
+            xc.grad = None
+            conv.zero_grad(set_to_none=True)
+            conv(F.pad(xc, (2, 0))).sum().backward()
+        return conv_fb
+    raise ValueError("unknown case kind %r" % kind)
+
+
+cache = {}
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        req = json.loads(line)
+        key = json.dumps(req["case"], sort_keys=True)
+        if key not in cache:
+            cache[key] = make(req["case"])
+        t, _ = bench(cache[key], min_reps=req.get("min_reps", 5), min_time=req.get("min_time", 0.3),
+                     warmup_time=0.05)
+        print(json.dumps({"median_s": t}), flush=True)
+    except Exception as e:  # reply, never die: the bench goes on without this row
+        print(json.dumps({"error": repr(e)}), flush=True)
