@@ -59,13 +59,16 @@ impl Node {
 impl Drop for Node {
     /// Drops long chains iteratively: a 100,000-op graph must not overflow the stack.
     fn drop(&mut self) {
+        // The rules capture input tensors: drop them first so the inputs below are unique.
         drop(self.backward.get_mut().take());
+        drop(self.jvp.take());
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(t) = stack.pop() {
             if let Ok(inner) = Arc::try_unwrap(t.0) {
                 if let Some(gf) = inner.grad_fn {
                     if let Ok(mut node) = Arc::try_unwrap(gf.node) {
                         drop(node.backward.get_mut().take());
+                        drop(node.jvp.take());
                         stack.append(&mut node.inputs);
                     }
                 }
