@@ -4,7 +4,9 @@
 //! its backward rule, which is linear in the output gradient and written in differentiable
 //! ops: for a fresh `g`, `J·t = ∂/∂g ⟨vjp(g), t⟩` (the transpose of the transpose).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::engine::grad_after;
@@ -13,6 +15,41 @@ use super::node::{next_node_id, Node};
 use super::GradOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
+
+thread_local! {
+    /// Per-thread tally of the nodes forward mode pushed through their backward rule.
+    static FALLBACKS: RefCell<BTreeMap<Cow<'static, str>, usize>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// The ops that forward mode pushed through the transpose of their backward rule (no JVP rule
+/// of their own, or a custom function's rule that declined) on this thread since the last
+/// call, with how many nodes of each, sorted by name; the tally is reset.
+///
+/// Every built-in op has a native JVP rule, so outside custom functions this is expected to
+/// be empty; tests use it to prove that. Counting costs one map update per fallback, which
+/// is itself several backward passes.
+///
+/// ```
+/// use eingrad::{Tensor, DType, func::jvp, autograd::take_jvp_fallbacks};
+/// let x = Tensor::ones(&[2], DType::F64);
+/// let _ = take_jvp_fallbacks();
+/// jvp(&|xs: &[Tensor]| Ok(vec![xs[0].exp()?.sum_all()?]), &[x.clone()], &[x]).unwrap();
+/// assert!(take_jvp_fallbacks().is_empty());
+/// ```
+#[doc(hidden)]
+pub fn take_jvp_fallbacks() -> Vec<(String, usize)> {
+    FALLBACKS.with(|f| {
+        std::mem::take(&mut *f.borrow_mut())
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect()
+    })
+}
+
+fn note_fallback(node: &Node) {
+    FALLBACKS.with(|f| *f.borrow_mut().entry(node.name.clone()).or_insert(0) += 1);
+}
 
 /// Tangents of `outputs` given tangents of the leaves `inputs` (zeros where unrelated).
 /// `outputs` must have been computed from `inputs` with recording on.
@@ -70,7 +107,10 @@ pub(crate) fn push_tangents(
         };
         let tout = match native {
             Some(t) => t,
-            None => jvp_through_vjp(node, &tin)?,
+            None => {
+                note_fallback(node);
+                jvp_through_vjp(node, &tin)?
+            }
         };
         for (k, t) in tout.into_iter().enumerate() {
             if let Some(t) = t {

@@ -11,6 +11,8 @@ mod node;
 
 pub use engine::{backward_many, grad, GradOptions};
 pub(crate) use forward::push_tangents;
+#[doc(hidden)]
+pub use forward::take_jvp_fallbacks;
 pub use function::{apply_function, apply_function1, function_jvp, CustomFunction, FunctionCtx};
 pub use mode::{
     is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
