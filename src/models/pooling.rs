@@ -384,6 +384,10 @@ impl CustomFunction for StraightThrough {
     fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(g[0].clone())])
     }
+    /// The identity, like the backward.
+    fn jvp(&self, _: &FunctionCtx, t: &[Option<Tensor>]) -> Option<Result<Vec<Option<Tensor>>>> {
+        Some(Ok(vec![t[0].clone()]))
+    }
 }
 
 /// `1[soft > threshold]` in the forward pass (exact zeros and ones) with the gradient passed

@@ -158,6 +158,48 @@ impl CustomFunction for DecayMatrix {
         };
         Ok(vec![d_igate, d_fgate])
     }
+
+    /// Forward mode, the transpose of `backward`: `tĩ_j` reaches every entry (the −∞ ones
+    /// included) and `tL_i − tL_j` the entries strictly below the diagonal, where
+    /// `tL = cumsum(t_f·σ(−f))` with the first step left out (ℓ_0 enters no entry).
+    fn jvp(
+        &self,
+        ctx: &FunctionCtx,
+        tangents: &[Option<Tensor>],
+    ) -> Option<Result<Vec<Option<Tensor>>>> {
+        let out_shape = ctx.output_shape(0)?.to_vec();
+        let fgate = ctx.saved_tensors().first()?.clone();
+        let rule = move || -> Result<Vec<Option<Tensor>>> {
+            let s = out_shape[2];
+            let t_igate = tangents[0]
+                .as_ref()
+                .map(|t| t.transpose(-2, -1)?.broadcast_to(&out_shape))
+                .transpose()?;
+            let t_fgate = match &tangents[1] {
+                Some(t) => {
+                    let zero = Tensor::zeros(&[], t.dtype());
+                    let first = Tensor::from_f64s(
+                        &(0..s)
+                            .map(|k| if k == 0 { 0.0 } else { 1.0 })
+                            .collect::<Vec<_>>(),
+                        &[s, 1],
+                        t.dtype(),
+                    )?;
+                    let t_ell = Tensor::where_(&first, &t.mul(&fgate.neg()?.sigmoid()?)?, &zero)?;
+                    let t_cum = t_ell.cumsum(2, false)?;
+                    let diff = t_cum.sub(&t_cum.transpose(-2, -1)?)?;
+                    let strict = mask(s, t.dtype(), |i, j| j < i)?;
+                    Some(Tensor::where_(&strict, &diff, &zero)?)
+                }
+                None => None,
+            };
+            Ok(vec![match (t_igate, t_fgate) {
+                (Some(a), Some(b)) => Some(a.add(&b)?),
+                (a, b) => a.or(b),
+            }])
+        };
+        Some(rule())
+    }
 }
 
 /// [`decay_matrix`] with the hand-written backward of [`DecayMatrix`] (same values, same

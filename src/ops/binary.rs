@@ -1,7 +1,7 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
 use super::map1;
-use crate::autograd::{record1, record1_jvp};
+use crate::autograd::record1_jvp;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{map_binary, map_ternary};
@@ -14,14 +14,42 @@ macro_rules! map2 {
     };
 }
 
-/// `a ± b` for optional tangents (`None` = zero), broadcasting like the forward.
-fn tangent_sum(a: &Option<Tensor>, b: &Option<Tensor>, subtract: bool) -> Result<Option<Tensor>> {
-    Ok(match (a, b) {
+/// `a ± b` for optional tangents (`None` = zero), broadcast to the op's output `shape` (a
+/// tangent of a broadcast input alone would otherwise keep the input's shape).
+fn tangent_sum(
+    a: &Option<Tensor>,
+    b: &Option<Tensor>,
+    subtract: bool,
+    shape: &[usize],
+) -> Result<Option<Tensor>> {
+    let t = match (a, b) {
         (Some(a), Some(b)) => Some(if subtract { a.sub(b)? } else { a.add(b)? }),
         (Some(a), None) => Some(a.clone()),
         (None, Some(b)) => Some(if subtract { b.neg()? } else { b.clone() }),
         (None, None) => None,
-    })
+    };
+    t.map(|t| t.broadcast_to(shape)).transpose()
+}
+
+/// ∂aᵇ/∂a = b·a^(b−1).
+fn pow_da(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    b.mul(&a.pow(&b.add_scalar(-1.0)?)?)
+}
+
+/// ∂aᵇ/∂b = aᵇ·ln a, taken as 0 where a = 0.
+fn pow_db(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let d = a.pow(b)?.mul(&a.log()?)?;
+    d.masked_fill(&a.eq_scalar(0.0)?, 0.0)
+}
+
+/// The share of `maximum`/`minimum`'s output that comes from each input: 1 to the winner,
+/// ½ each at a tie (PyTorch's rule), 0/1 where either is NaN.
+fn extremum_weights(a: &Tensor, b: &Tensor, max: bool) -> Result<(Tensor, Tensor)> {
+    let wins = if max { a.gt(b)? } else { a.lt(b)? };
+    let ties = a.eq(b)?.mul_scalar(0.5)?;
+    let wa = wins.add(&ties)?;
+    let wb = wa.neg()?.add_scalar(1.0)?;
+    Ok((wa, wb))
 }
 
 fn bool_to<T: Float>(b: bool) -> T {
@@ -71,6 +99,7 @@ impl Tensor {
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("add", self, other, |u, v| u + v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
+        let so = out.dims().to_vec();
         Ok(record1_jvp(
             "add",
             &[self, other],
@@ -81,13 +110,14 @@ impl Tensor {
                     if needs[1] { Some(g.sum_to(&sb)?) } else { None },
                 ])
             },
-            |t| tangent_sum(&t[0], &t[1], false),
+            move |t| tangent_sum(&t[0], &t[1], false, &so),
         ))
     }
     /// a − b with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("sub", self, other, |u, v| u - v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
+        let so = out.dims().to_vec();
         Ok(record1_jvp(
             "sub",
             &[self, other],
@@ -102,7 +132,7 @@ impl Tensor {
                     },
                 ])
             },
-            |t| tangent_sum(&t[0], &t[1], true),
+            move |t| tangent_sum(&t[0], &t[1], true, &so),
         ))
     }
     /// a ⊙ b with broadcasting.
@@ -110,6 +140,7 @@ impl Tensor {
         let out = map2!("mul", self, other, |u, v| u * v)?;
         let (a, b) = (self.clone(), other.clone());
         let (ja, jb) = (self.clone(), other.clone());
+        let so = out.dims().to_vec();
         Ok(record1_jvp(
             "mul",
             &[self, other],
@@ -131,52 +162,85 @@ impl Tensor {
             move |t| {
                 let ta = t[0].as_ref().map(|t| t.mul(&jb)).transpose()?;
                 let tb = t[1].as_ref().map(|t| ja.mul(t)).transpose()?;
-                tangent_sum(&ta, &tb, false)
+                tangent_sum(&ta, &tb, false, &so)
             },
         ))
     }
     /// a / b with broadcasting.
+    ///
+    /// JVP: `ta/b − tb·(a/b)/b`.
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("div", self, other, |u, v| u / v)?;
         let (a, b) = (self.clone(), other.clone());
-        Ok(record1("div", &[self, other], out, move |g, needs| {
-            let gb = g.div(&b)?;
-            Ok(vec![
-                if needs[0] {
-                    Some(gb.sum_to(a.dims())?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(gb.mul(&a.div(&b)?)?.neg()?.sum_to(b.dims())?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        let (ja, jb) = (self.clone(), other.clone());
+        let so = out.dims().to_vec();
+        Ok(record1_jvp(
+            "div",
+            &[self, other],
+            out,
+            move |g, needs| {
+                let gb = g.div(&b)?;
+                Ok(vec![
+                    if needs[0] {
+                        Some(gb.sum_to(a.dims())?)
+                    } else {
+                        None
+                    },
+                    if needs[1] {
+                        Some(gb.mul(&a.div(&b)?)?.neg()?.sum_to(b.dims())?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+            move |t| {
+                let ta = t[0].as_ref().map(|t| t.div(&jb)).transpose()?;
+                let tb = t[1]
+                    .as_ref()
+                    .map(|t| t.mul(&ja.div(&jb)?)?.div(&jb))
+                    .transpose()?;
+                tangent_sum(&ta, &tb, true, &so)
+            },
+        ))
     }
     /// aᵇ elementwise with broadcasting. ∂/∂b uses log a (NaN for negative a, like PyTorch).
+    ///
+    /// JVP: `ta·b·a^(b−1) + tb·aᵇ·ln a` (the second term 0 where a = 0, as in the VJP).
     pub fn pow(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("pow", self, other, |u, v| u.powf(v))?;
         let (a, b) = (self.clone(), other.clone());
-        Ok(record1("pow", &[self, other], out, move |g, needs| {
-            Ok(vec![
-                if needs[0] {
-                    let d = b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?;
-                    Some(g.mul(&d)?.sum_to(a.dims())?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    // a^b · ln a, with 0^b·ln 0 taken as 0 where a = 0
-                    let d = a.pow(&b)?.mul(&a.log()?)?;
-                    let d = d.masked_fill(&a.eq_scalar(0.0)?, 0.0)?;
-                    Some(g.mul(&d)?.sum_to(b.dims())?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        let (ja, jb) = (self.clone(), other.clone());
+        let so = out.dims().to_vec();
+        Ok(record1_jvp(
+            "pow",
+            &[self, other],
+            out,
+            move |g, needs| {
+                Ok(vec![
+                    if needs[0] {
+                        Some(g.mul(&pow_da(&a, &b)?)?.sum_to(a.dims())?)
+                    } else {
+                        None
+                    },
+                    if needs[1] {
+                        Some(g.mul(&pow_db(&a, &b)?)?.sum_to(b.dims())?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+            move |t| {
+                let ta = t[0]
+                    .as_ref()
+                    .map(|t| t.mul(&pow_da(&ja, &jb)?))
+                    .transpose()?;
+                let tb = t[1]
+                    .as_ref()
+                    .map(|t| t.mul(&pow_db(&ja, &jb)?))
+                    .transpose()?;
+                tangent_sum(&ta, &tb, false, &so)
+            },
+        ))
     }
     /// Elementwise maximum; at ties the gradient is split evenly (PyTorch's rule).
     pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
@@ -196,24 +260,39 @@ impl Tensor {
             v
         })?;
         let (a, b) = (self.clone(), other.clone());
-        Ok(record1(name, &[self, other], out, move |g, needs| {
-            let wins = if max { a.gt(&b)? } else { a.lt(&b)? };
-            let ties = a.eq(&b)?.mul_scalar(0.5)?;
-            let wa = wins.add(&ties)?;
-            let wb = wa.neg()?.add_scalar(1.0)?;
-            Ok(vec![
-                if needs[0] {
-                    Some(g.mul(&wa)?.sum_to(a.dims())?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(g.mul(&wb)?.sum_to(b.dims())?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        let (ja, jb) = (self.clone(), other.clone());
+        let so = out.dims().to_vec();
+        Ok(record1_jvp(
+            name,
+            &[self, other],
+            out,
+            move |g, needs| {
+                let (wa, wb) = extremum_weights(&a, &b, max)?;
+                Ok(vec![
+                    if needs[0] {
+                        Some(g.mul(&wa)?.sum_to(a.dims())?)
+                    } else {
+                        None
+                    },
+                    if needs[1] {
+                        Some(g.mul(&wb)?.sum_to(b.dims())?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+            // The same weights on the tangents: at a tie the output moves by the mean of the
+            // two tangents, the transpose of the split gradient.
+            move |t| {
+                if t.iter().all(Option::is_none) {
+                    return Ok(None);
+                }
+                let (wa, wb) = extremum_weights(&ja, &jb, max)?;
+                let ta = t[0].as_ref().map(|t| t.mul(&wa)).transpose()?;
+                let tb = t[1].as_ref().map(|t| t.mul(&wb)).transpose()?;
+                tangent_sum(&ta, &tb, false, &so)
+            },
+        ))
     }
 
     /// x + c.
@@ -267,21 +346,39 @@ impl Tensor {
         }
         let out = with_dtype!(a.dtype(), T => map_ternary::<T>("where_", mask, a, b, |m, u, v| if m != T::zero() { u } else { v }))?;
         let (m, sa, sb) = (mask.detach(), a.dims().to_vec(), b.dims().to_vec());
-        Ok(record1("where_", &[a, b], out, move |g, needs| {
-            let zero = Tensor::zeros(&[], g.dtype());
-            Ok(vec![
-                if needs[0] {
-                    Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        let (jm, so) = (m.clone(), out.dims().to_vec());
+        Ok(record1_jvp(
+            "where_",
+            &[a, b],
+            out,
+            move |g, needs| {
+                let zero = Tensor::zeros(&[], g.dtype());
+                Ok(vec![
+                    if needs[0] {
+                        Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?)
+                    } else {
+                        None
+                    },
+                    if needs[1] {
+                        Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+            // Selected, not multiplied by the mask: a non-finite tangent in the unselected
+            // branch never leaks.
+            move |t| {
+                let dtype = match (&t[0], &t[1]) {
+                    (Some(x), _) | (None, Some(x)) => x.dtype(),
+                    (None, None) => return Ok(None),
+                };
+                let zero = Tensor::zeros(&[], dtype);
+                let ta = t[0].as_ref().unwrap_or(&zero);
+                let tb = t[1].as_ref().unwrap_or(&zero);
+                Ok(Some(Tensor::where_(&jm, ta, tb)?.broadcast_to(&so)?))
+            },
+        ))
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {

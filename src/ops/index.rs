@@ -1,12 +1,14 @@
 //! Joining, padding and indexing ops: `cat`, `stack`, `pad`, `index_select`, `index_add`,
 //! `gather`, `scatter_add`, `repeat`, `tril`/`triu` and `one_hot`.
 //!
-//! Each op's backward rule sits right after its forward and is written with public tensor
-//! ops, so gradients built with `create_graph` are differentiable again. The adjoint pairs
+//! Each op's backward and forward-mode (JVP) rules sit right after its forward and are
+//! written with public tensor ops, so gradients built with `create_graph` are
+//! differentiable again. Every op here is linear in its tensor inputs, so its JVP is the op
+//! itself applied to the tangents (zeros for an input without one). The adjoint pairs
 //! are: `cat` ↔ `narrow`, `pad` ↔ `narrow`, `index_select` ↔ `index_add`, `gather` ↔
 //! `scatter_add`. Index arguments (`&[usize]`, [`Indices`]) have no gradient.
 
-use crate::autograd::record1;
+use crate::autograd::record1_jvp;
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
@@ -108,19 +110,41 @@ impl Tensor {
                 Some(piece)
             })
             .collect();
-        Ok(record1("cat", tensors, out, move |g, needs| {
-            pieces
-                .iter()
-                .zip(needs)
-                .map(|(&(start, len), &need)| {
-                    if need {
-                        g.narrow(d as isize, start, len).map(Some)
-                    } else {
-                        Ok(None)
-                    }
-                })
-                .collect()
-        }))
+        let (shapes, dtype): (Vec<Vec<usize>>, DType) = (
+            tensors.iter().map(|t| t.dims().to_vec()).collect(),
+            first.dtype(),
+        );
+        Ok(record1_jvp(
+            "cat",
+            tensors,
+            out,
+            move |g, needs| {
+                pieces
+                    .iter()
+                    .zip(needs)
+                    .map(|(&(start, len), &need)| {
+                        if need {
+                            g.narrow(d as isize, start, len).map(Some)
+                        } else {
+                            Ok(None)
+                        }
+                    })
+                    .collect()
+            },
+            // Linear: the tangents concatenated (zeros for pieces without one).
+            move |t| {
+                if t.iter().all(Option::is_none) {
+                    return Ok(None);
+                }
+                let parts: Vec<Tensor> = t
+                    .iter()
+                    .zip(&shapes)
+                    .map(|(t, s)| t.clone().unwrap_or_else(|| Tensor::zeros(s, dtype)))
+                    .collect();
+                let refs: Vec<&Tensor> = parts.iter().collect();
+                Tensor::cat(&refs, d as isize).map(Some)
+            },
+        ))
     }
 
     /// Stacks same-shape tensors along a new dim `dim` (in `0..=rank`; negative counts from
@@ -197,15 +221,23 @@ impl Tensor {
             with_dtype!(self.dtype(), T => pad_kernel::<T>(self, pads, &out_shape, T::of(value)));
         let pads_v = pads.to_vec();
         let in_shape = self.dims().to_vec();
-        Ok(record1("pad", &[self], out, move |g, _| {
-            let mut inner = g.clone();
-            for (i, (&(b, a), &n)) in pads_v.iter().zip(&in_shape).enumerate() {
-                if b != 0 || a != 0 {
-                    inner = inner.narrow(i as isize, b, n)?;
+        let jpads = pads_v.clone();
+        Ok(record1_jvp(
+            "pad",
+            &[self],
+            out,
+            move |g, _| {
+                let mut inner = g.clone();
+                for (i, (&(b, a), &n)) in pads_v.iter().zip(&in_shape).enumerate() {
+                    if b != 0 || a != 0 {
+                        inner = inner.narrow(i as isize, b, n)?;
+                    }
                 }
-            }
-            Ok(vec![Some(inner)])
-        }))
+                Ok(vec![Some(inner)])
+            },
+            // The padding value is a constant: the tangent is padded with zeros.
+            move |t| t[0].as_ref().map(|t| t.pad(&jpads, 0.0)).transpose(),
+        ))
     }
 
     /// Constant padding of one dim: `before` and `after` elements of `value` around `dim`.
@@ -240,10 +272,21 @@ impl Tensor {
         check_range("index_select", index, d, self.dims()[d])?;
         let out = with_dtype!(self.dtype(), T => index_select_kernel::<T>(self, d, index))?;
         let (idx, in_shape) = (index.to_vec(), self.dims().to_vec());
-        Ok(record1("index_select", &[self], out, move |g, _| {
-            let zeros = Tensor::zeros(&in_shape, g.dtype());
-            Ok(vec![Some(zeros.index_add(d as isize, &idx, g)?)])
-        }))
+        let jidx = idx.clone();
+        Ok(record1_jvp(
+            "index_select",
+            &[self],
+            out,
+            move |g, _| {
+                let zeros = Tensor::zeros(&in_shape, g.dtype());
+                Ok(vec![Some(zeros.index_add(d as isize, &idx, g)?)])
+            },
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.index_select(d as isize, &jidx))
+                    .transpose()
+            },
+        ))
     }
 
     /// `self` with `source`'s slices added at `index` along `dim` (out of place; repeated
@@ -277,7 +320,8 @@ impl Tensor {
         check_range("index_add", index, d, self.dims()[d])?;
         let out = with_dtype!(self.dtype(), T => index_add_kernel::<T>(self, d, index, source))?;
         let idx = index.to_vec();
-        Ok(record1(
+        let (jidx, self_shape) = (idx.clone(), self.dims().to_vec());
+        Ok(record1_jvp(
             "index_add",
             &[self, source],
             out,
@@ -290,6 +334,19 @@ impl Tensor {
                         None
                     },
                 ])
+            },
+            // Linear in (self, source): the same index_add of the tangents.
+            move |t| {
+                Ok(match (&t[0], &t[1]) {
+                    (ts, Some(tsrc)) => {
+                        let base = match ts {
+                            Some(ts) => ts.clone(),
+                            None => Tensor::zeros(&self_shape, tsrc.dtype()),
+                        };
+                        Some(base.index_add(d as isize, &jidx, tsrc)?)
+                    }
+                    (ts, None) => ts.clone(),
+                })
             },
         ))
     }
@@ -312,10 +369,21 @@ impl Tensor {
         check_indices("gather", index, self.dims(), d, None)?;
         let out = with_dtype!(self.dtype(), T => gather_kernel::<T>(self, d, index))?;
         let (idx, in_shape) = (index.clone(), self.dims().to_vec());
-        Ok(record1("gather", &[self], out, move |g, _| {
-            let zeros = Tensor::zeros(&in_shape, g.dtype());
-            Ok(vec![Some(zeros.scatter_add(d as isize, &idx, g)?)])
-        }))
+        let jidx = idx.clone();
+        Ok(record1_jvp(
+            "gather",
+            &[self],
+            out,
+            move |g, _| {
+                let zeros = Tensor::zeros(&in_shape, g.dtype());
+                Ok(vec![Some(zeros.scatter_add(d as isize, &idx, g)?)])
+            },
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.gather(d as isize, &jidx))
+                    .transpose()
+            },
+        ))
     }
 
     /// torch.scatter_add (out of place): `self` with `out[index[i][j][k]][j][k] +=
@@ -348,7 +416,8 @@ impl Tensor {
         check_indices("scatter_add", index, self.dims(), d, Some(src.dims()))?;
         let out = with_dtype!(self.dtype(), T => scatter_add_kernel::<T>(self, d, index, src))?;
         let (idx, src_shape) = (index.clone(), src.dims().to_vec());
-        Ok(record1(
+        let (jidx, self_shape) = (idx.clone(), self.dims().to_vec());
+        Ok(record1_jvp(
             "scatter_add",
             &[self, src],
             out,
@@ -370,6 +439,19 @@ impl Tensor {
                     None
                 };
                 Ok(vec![if needs[0] { Some(g.clone()) } else { None }, gs])
+            },
+            // Linear in (self, src): the same scatter_add of the tangents.
+            move |t| {
+                Ok(match (&t[0], &t[1]) {
+                    (ts, Some(tsrc)) => {
+                        let base = match ts {
+                            Some(ts) => ts.clone(),
+                            None => Tensor::zeros(&self_shape, tsrc.dtype()),
+                        };
+                        Some(base.scatter_add(d as isize, &jidx, tsrc)?)
+                    }
+                    (ts, None) => ts.clone(),
+                })
             },
         ))
     }

@@ -1,6 +1,6 @@
 //! Reductions (sum, mean, max/min, var, logsumexp, softmax, log_softmax) and cumsum.
 
-use crate::autograd::record1;
+use crate::autograd::record1_jvp;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
 use crate::layout::resolve_dim;
@@ -70,7 +70,7 @@ impl Tensor {
         };
         let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
         let jdims = dims.to_vec();
-        Ok(crate::autograd::record1_jvp(
+        Ok(record1_jvp(
             "sum",
             &[self],
             out,
@@ -124,10 +124,26 @@ impl Tensor {
             shape: out_shape,
         };
         let in_shape = self.dims().to_vec();
-        let out = record1(name, &[self], vals, move |g, _| {
-            let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
-            Ok(vec![Some(g.reshape(&kshape)?.mul(&onehot)?)])
-        });
+        let at = Indices {
+            values: idx.clone(),
+            shape: kshape.clone(),
+        };
+        let jshape = indices.shape.clone();
+        let out = record1_jvp(
+            name,
+            &[self],
+            vals,
+            move |g, _| {
+                let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
+                Ok(vec![Some(g.reshape(&kshape)?.mul(&onehot)?)])
+            },
+            // The tangent at the chosen index (the first of ties, as the gradient).
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.gather(d as isize, &at)?.reshape(&jshape))
+                    .transpose()
+            },
+        );
         Ok((out, indices))
     }
     /// Maximum along `dim` and its index (first of ties); the gradient goes to that index.
@@ -183,11 +199,27 @@ impl Tensor {
             kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
         };
         let (x, kept_d) = (self.clone(), kept.detach());
-        Ok(record1(name, &[self], out, move |g, _| {
-            let mask = x.eq(&kept_d)?;
-            let count = mask.sum(&dims_isize(&kshape, &d), true)?;
-            Ok(vec![Some(g.reshape(&kshape)?.mul(&mask)?.div(&count)?)])
-        }))
+        let (jx, jkept, jd) = (x.clone(), kept_d.clone(), dims_isize(&kshape, &d));
+        Ok(record1_jvp(
+            name,
+            &[self],
+            out,
+            move |g, _| {
+                let mask = x.eq(&kept_d)?;
+                let count = mask.sum(&dims_isize(&kshape, &d), true)?;
+                Ok(vec![Some(g.reshape(&kshape)?.mul(&mask)?.div(&count)?)])
+            },
+            // The mean tangent over the tied extrema (the gradient is split evenly).
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| {
+                        let mask = jx.eq(&jkept)?;
+                        let count = mask.sum(&jd, keepdim)?;
+                        t.mul(&mask)?.sum(&jd, keepdim)?.div(&count)
+                    })
+                    .transpose()
+            },
+        ))
     }
 
     /// log Σ exp over `dims`, stable; a slice that is all −∞ gives −∞ (no NaN), and its
@@ -204,10 +236,22 @@ impl Tensor {
             lse_k.reshape(&squeezed_shape(self.dims(), &d))?
         };
         let (xs, dv) = (self.clone(), dims.to_vec());
-        Ok(record1("logsumexp", &[self], out, move |g, _| {
-            let p = xs.softmax_over(&dv)?;
-            Ok(vec![Some(g.reshape(&kshape)?.mul(&p)?)])
-        }))
+        let (jx, jd) = (xs.clone(), dv.clone());
+        Ok(record1_jvp(
+            "logsumexp",
+            &[self],
+            out,
+            move |g, _| {
+                let p = xs.softmax_over(&dv)?;
+                Ok(vec![Some(g.reshape(&kshape)?.mul(&p)?)])
+            },
+            // Σ softmax(x)·t: 0 on a slice that is all −∞ (its softmax is 0).
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.mul(&jx.softmax_over(&jd)?)?.sum(&jd, keepdim))
+                    .transpose()
+            },
+        ))
     }
     /// softmax along `dim`; a row that is all −∞ gives zeros (no NaN).
     ///
@@ -228,11 +272,27 @@ impl Tensor {
         let y = e.div(&s_safe)?;
         let (yd, dv) = (y.detach(), dims.to_vec());
         let xs = self.clone();
-        Ok(record1("softmax", &[self], y, move |g, _| {
-            let y = super::saved_output(&yd, || xs.softmax_over(&dv))?;
-            let inner = g.mul(&y)?.sum(&dv, true)?;
-            Ok(vec![Some(y.mul(&g.sub(&inner)?)?)])
-        }))
+        let (jyd, jx, jd) = (yd.clone(), xs.clone(), dv.clone());
+        Ok(record1_jvp(
+            "softmax",
+            &[self],
+            y,
+            move |g, _| {
+                let y = super::saved_output(&yd, || xs.softmax_over(&dv))?;
+                let inner = g.mul(&y)?.sum(&dv, true)?;
+                Ok(vec![Some(y.mul(&g.sub(&inner)?)?)])
+            },
+            // y ⊙ (t − Σ y·t), the same (self-adjoint) map as the VJP.
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| {
+                        let y = super::saved_output(&jyd, || jx.softmax_over(&jd))?;
+                        let inner = t.mul(&y)?.sum(&jd, true)?;
+                        y.mul(&t.sub(&inner)?)
+                    })
+                    .transpose()
+            },
+        ))
     }
     /// log softmax along `dim`; a row that is all −∞ gives −∞ (no NaN) and gradient g.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
@@ -240,10 +300,25 @@ impl Tensor {
         let lse_safe = lse.masked_fill(&lse.eq_scalar(f64::NEG_INFINITY)?, 0.0)?;
         let y = self.detach().sub(&lse_safe)?;
         let xs = self.clone();
-        Ok(record1("log_softmax", &[self], y, move |g, _| {
-            let p = xs.softmax(dim)?;
-            Ok(vec![Some(g.sub(&p.mul(&g.sum(&[dim], true)?)?)?)])
-        }))
+        let (jx, jyd) = (xs.clone(), y.detach());
+        Ok(record1_jvp(
+            "log_softmax",
+            &[self],
+            y,
+            move |g, _| {
+                let p = xs.softmax(dim)?;
+                Ok(vec![Some(g.sub(&p.mul(&g.sum(&[dim], true)?)?)?)])
+            },
+            // t − Σ softmax(x)·t, softmax = exp(y): t itself on a row that is all −∞.
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| {
+                        let p = super::saved_output(&jyd, || jx.log_softmax(dim))?.exp()?;
+                        t.sub(&t.mul(&p)?.sum(&[dim], true)?)
+                    })
+                    .transpose()
+            },
+        ))
     }
     /// Running sum along `dim`, inclusive; from the end when `reverse`.
     ///
@@ -255,9 +330,17 @@ impl Tensor {
     pub fn cumsum(&self, dim: isize, reverse: bool) -> Result<Tensor> {
         let d = resolve_dim("cumsum", dim, self.rank())?;
         let out = with_dtype!(self.dtype(), T => cumsum::<T>(self, d, reverse));
-        Ok(record1("cumsum", &[self], out, move |g, _| {
-            Ok(vec![Some(g.cumsum(d as isize, !reverse)?)])
-        }))
+        Ok(record1_jvp(
+            "cumsum",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.cumsum(d as isize, !reverse)?)]),
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.cumsum(d as isize, reverse))
+                    .transpose()
+            },
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::autograd::{record1, record1_jvp};
+use crate::autograd::record1_jvp;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, gather};
@@ -58,9 +58,19 @@ pub(crate) fn view_adjoint(
         });
         Tensor::from_buf(buf, in_shape)
     });
-    Ok(record1("view_adjoint", &[g], out, move |gg, _| {
-        Ok(vec![Some(view_op(gg, name, f.clone())?)])
-    }))
+    let (jf, jshape) = (f.clone(), in_shape.to_vec());
+    Ok(record1_jvp(
+        "view_adjoint",
+        &[g],
+        out,
+        move |gg, _| Ok(vec![Some(view_op(gg, name, f.clone())?)]),
+        // Linear: the same scatter-add of the tangent.
+        move |t| {
+            t[0].as_ref()
+                .map(|t| view_adjoint(t, &jshape, name, jf.clone()))
+                .transpose()
+        },
+    ))
 }
 
 /// Row-major copy of a strided tensor; gradient passes unchanged.
@@ -71,7 +81,13 @@ pub(crate) fn contiguous_copy(x: &Tensor) -> Tensor {
         let l = x.layout();
         Tensor::from_buf(gather(src, l.shape(), l.strides(), l.offset()), l.shape())
     });
-    record1("contiguous", &[x], out, |g, _| Ok(vec![Some(g.clone())]))
+    record1_jvp(
+        "contiguous",
+        &[x],
+        out,
+        |g, _| Ok(vec![Some(g.clone())]),
+        |t| Ok(t[0].clone()),
+    )
 }
 
 impl Tensor {
@@ -244,9 +260,14 @@ impl Tensor {
     pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().flip(dims)?);
         let d = dims.to_vec();
-        Ok(record1("flip", &[self], out, move |g, _| {
-            Ok(vec![Some(g.flip(&d)?)])
-        }))
+        let jd = d.clone();
+        Ok(record1_jvp(
+            "flip",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.flip(&d)?)]),
+            move |t| t[0].as_ref().map(|t| t.flip(&jd)).transpose(),
+        ))
     }
     /// Inserts a size-1 dim.
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
