@@ -1,6 +1,6 @@
 //! Forward mode: ⟨J·t, c⟩ = ⟨t, Jᵀ·c⟩ for every op family, and J·t against finite differences.
 
-use eingrad::autograd::{grad, GradOptions};
+use eingrad::autograd::{grad, take_jvp_fallbacks, GradOptions};
 use eingrad::func::jvp;
 use eingrad::{einsum, DType, Result, Tensor};
 
@@ -307,4 +307,211 @@ mod opaque {
         .to_string();
         assert!(e.contains("opaque") && e.contains("no JVP rule"), "{e}");
     }
+}
+
+fn v(t: &Tensor) -> Vec<f64> {
+    t.to_vec_f64()
+}
+
+fn f64s(data: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_f64s(data, shape, DType::F64).unwrap()
+}
+
+/// The tangent of one output of `f` at `x` along `t`, and the ops that fell back.
+fn tangent(
+    f: impl Fn(&Tensor) -> Result<Tensor>,
+    x: &Tensor,
+    t: &Tensor,
+) -> (Tensor, Vec<(String, usize)>) {
+    let _ = take_jvp_fallbacks();
+    let (_, ts) = jvp(
+        &|xs: &[Tensor]| Ok(vec![f(&xs[0])?]),
+        &[x.clone()],
+        &[t.clone()],
+    )
+    .unwrap();
+    (ts[0].clone(), take_jvp_fallbacks())
+}
+
+#[test]
+fn tangent_of_a_broadcast_binary_op_has_the_output_shape() {
+    let x = f64s(&[1.0, 2.0, 3.0], &[3]);
+    let t = f64s(&[1.0, 10.0, 100.0], &[3]);
+    let c = f64s(&[0.5; 6], &[2, 3]);
+    for (name, f) in [
+        (
+            "add",
+            Box::new(|x: &Tensor| x.add(&c)) as Box<dyn Fn(&Tensor) -> Result<Tensor>>,
+        ),
+        ("sub", Box::new(|x: &Tensor| c.sub(x))),
+        ("mul", Box::new(|x: &Tensor| x.mul(&c))),
+        ("div", Box::new(|x: &Tensor| c.div(x))),
+        ("pow", Box::new(|x: &Tensor| x.pow(&c))),
+        ("maximum", Box::new(|x: &Tensor| x.maximum(&c))),
+        (
+            "where_",
+            Box::new(|x: &Tensor| Tensor::where_(&c.gt_scalar(0.0)?, x, &c)),
+        ),
+    ] {
+        let (ty, fb) = tangent(f, &x, &t);
+        assert_eq!(ty.dims(), &[2, 3], "{name}");
+        assert!(fb.is_empty(), "{name}: {fb:?}");
+    }
+    let (ty, _) = tangent(|x| x.add(&c), &x, &t);
+    assert_eq!(v(&ty), vec![1.0, 10.0, 100.0, 1.0, 10.0, 100.0]);
+}
+
+/// Softmax, log_softmax and logsumexp on a row that is all −∞ give no NaN tangent, and
+/// `where_`/`masked_fill` never leak an infinite tangent from the branch they do not select.
+#[test]
+fn tangents_are_finite_on_minus_infinity_rows_and_unselected_branches() {
+    let ninf = f64::NEG_INFINITY;
+    let x = f64s(&[ninf, ninf, ninf, 0.5, ninf, -1.0], &[2, 3]);
+    let t = f64s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    let (ts, _) = tangent(|x| x.softmax(-1), &x, &t);
+    let y = v(&x.softmax(-1).unwrap());
+    let tv = v(&ts);
+    assert_eq!(&tv[..3], &[0.0, 0.0, 0.0]);
+    // the second row: y ⊙ (t − Σ y·t), with y = 0 at −∞
+    let mean = y[3] * 4.0 + y[5] * 6.0;
+    assert!((tv[3] - y[3] * (4.0 - mean)).abs() < 1e-15 && tv[4] == 0.0);
+    let (tl, _) = tangent(|x| x.log_softmax(-1), &x, &t);
+    let tl = v(&tl);
+    assert_eq!(
+        &tl[..3],
+        &[1.0, 2.0, 3.0],
+        "an all −∞ row passes t (its gradient is g)"
+    );
+    assert!(tl.iter().all(|v| v.is_finite()), "{tl:?}");
+    let (te, _) = tangent(|x| x.logsumexp(&[1], false), &x, &t);
+    let te = v(&te);
+    assert_eq!(te[0], 0.0);
+    assert!((te[1] - mean).abs() < 1e-15);
+    // log x at 0 has tangent t/0 = ∞, unselected by the mask
+    let z = f64s(&[0.0, 2.0], &[2]);
+    let tz = f64s(&[1.0, 1.0], &[2]);
+    let m = f64s(&[1.0, 0.0], &[2]);
+    let (tw, fb) = tangent(|x| Tensor::where_(&m, x, &x.log()?), &z, &tz);
+    assert_eq!(v(&tw), vec![1.0, 0.5]);
+    assert!(fb.is_empty(), "{fb:?}");
+    let (tm, _) = tangent(|x| x.log()?.masked_fill(&m, 3.0), &z, &tz);
+    assert_eq!(v(&tm), vec![0.0, 0.5]);
+}
+
+/// At kinks the JVP follows the same convention as the VJP (PyTorch's): maximum/minimum
+/// and amax/amin split ties evenly, max_dim takes the first of tied indices, relu'(0) = 0.
+#[test]
+fn tangents_at_kinks_follow_the_gradient_conventions() {
+    let a = f64s(&[1.0, 2.0, 3.0], &[3]);
+    let b = f64s(&[1.0, 0.0, 5.0], &[3]);
+    let f = |xs: &[Tensor]| Ok(vec![xs[0].maximum(&xs[1])?, xs[0].minimum(&xs[1])?]);
+    let ta = f64s(&[2.0, 2.0, 2.0], &[3]);
+    let tb = f64s(&[4.0, 4.0, 4.0], &[3]);
+    let (_, ts) = jvp(&f, &[a.clone(), b.clone()], &[ta, tb]).unwrap();
+    assert_eq!(v(&ts[0]), vec![3.0, 2.0, 4.0]);
+    assert_eq!(v(&ts[1]), vec![3.0, 4.0, 2.0]);
+    let x = f64s(&[1.0, 3.0, 3.0, 0.0], &[4]);
+    let t = f64s(&[1.0, 2.0, 4.0, 8.0], &[4]);
+    assert_eq!(v(&tangent(|x| x.amax(&[0], false), &x, &t).0), vec![3.0]);
+    assert_eq!(v(&tangent(|x| x.amin(&[0], false), &x, &t).0), vec![8.0]);
+    assert_eq!(
+        v(&tangent(|x| Ok(x.max_dim(0, false)?.0), &x, &t).0),
+        vec![2.0]
+    );
+    assert_eq!(
+        v(&tangent(|x| Ok(x.min_dim(0, true)?.0), &x, &t).0),
+        vec![8.0]
+    );
+    let r = f64s(&[-1.0, 0.0, 2.0], &[3]);
+    let tr = f64s(&[1.0, 1.0, 1.0], &[3]);
+    assert_eq!(v(&tangent(|x| x.relu(), &r, &tr).0), vec![0.0, 0.0, 1.0]);
+}
+
+/// `autograd::take_jvp_fallbacks` reports the ops forward mode pushed through their
+/// backward rule: none for built-in ops with rules, the function's name for a custom
+/// function without a JVP rule.
+#[test]
+fn fallbacks_are_observable() {
+    use eingrad::autograd::{apply_function1, CustomFunction, FunctionCtx};
+    struct NoRule;
+    impl CustomFunction for NoRule {
+        fn name(&self) -> &str {
+            "no_rule"
+        }
+        fn forward(&self, _: &mut FunctionCtx, x: &[Tensor]) -> Result<Vec<Tensor>> {
+            Ok(vec![x[0].mul_scalar(2.0)?])
+        }
+        fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+            Ok(vec![Some(g[0].mul_scalar(2.0)?)])
+        }
+    }
+    let x = f64s(&[1.0, 2.0], &[2]);
+    let (_, fb) = tangent(|x| x.div(&x.exp()?)?.cumsum(0, false)?.softmax(0), &x, &x);
+    assert!(fb.is_empty(), "{fb:?}");
+    let (t, fb) = tangent(
+        |x| apply_function1(NoRule, &[&apply_function1(NoRule, &[x])?]),
+        &x,
+        &x,
+    );
+    assert_eq!(v(&t), vec![4.0, 8.0]);
+    assert_eq!(fb, vec![("no_rule".to_string(), 2)]);
+    assert!(take_jvp_fallbacks().is_empty(), "taking resets the tally");
+}
+
+/// The model custom functions' JVP rules: the xLSTM decay matrix (−∞ above the diagonal)
+/// agrees with forward mode through the plain-op version, and straight-through passes t.
+#[test]
+fn model_custom_functions_have_jvp_rules() {
+    use eingrad::models::pooling::straight_through;
+    use eingrad::models::xlstm::{decay_matrix, decay_matrix_custom};
+    let ig = Tensor::randn(&[1, 2, 5, 1], DType::F64, 1);
+    let fg = Tensor::randn(&[1, 2, 5, 1], DType::F64, 2);
+    let ti = Tensor::randn(&[1, 2, 5, 1], DType::F64, 3);
+    let tf = Tensor::randn(&[1, 2, 5, 1], DType::F64, 4);
+    let prim = [ig, fg];
+    let tans = [ti, tf];
+    let _ = take_jvp_fallbacks();
+    let (_, custom) = jvp(
+        &|x: &[Tensor]| Ok(vec![decay_matrix_custom(&x[0], &x[1])?]),
+        &prim,
+        &tans,
+    )
+    .unwrap();
+    assert!(take_jvp_fallbacks().is_empty());
+    let (_, plain) = jvp(
+        &|x: &[Tensor]| Ok(vec![decay_matrix(&x[0], &x[1])?]),
+        &prim,
+        &tans,
+    )
+    .unwrap();
+    let (c, p) = (v(&custom[0]), v(&plain[0]));
+    assert!(c.iter().all(|x| x.is_finite()), "{c:?}");
+    for (a, b) in c.iter().zip(&p) {
+        assert!((a - b).abs() < 1e-12, "{c:?} vs {p:?}");
+    }
+    let s = f64s(&[0.2, 0.7], &[2]);
+    let (t, fb) = tangent(|x| straight_through(x, 0.5), &s, &f64s(&[3.0, 4.0], &[2]));
+    assert_eq!(v(&t), vec![3.0, 4.0]);
+    assert!(fb.is_empty(), "{fb:?}");
+}
+
+/// JVP rules hold their inputs, like backward rules: dropping a deep chain of such ops
+/// (`div`, `exp`/`log`) must stay iterative.
+#[test]
+fn deep_chain_with_jvp_rules_drops_without_stack_overflow() {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+            let one = Tensor::ones(&[2], DType::F64);
+            let mut y = x.clone();
+            for _ in 0..50_000 {
+                y = y.div(&one).unwrap().exp().unwrap().log().unwrap();
+            }
+            assert_eq!(v(&y), vec![1.0, 1.0]);
+            drop(y);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
