@@ -683,6 +683,7 @@ fn verify_backward_passes_a_correct_custom_function() {
             if dtype == DType::F64 { 2 } else { 0 }
         );
         assert_eq!(r.cotangents, 4 + 7, "4 random + all 7 one-hot");
+        assert!(r.all().all(|d| d.skipped == 0), "finite outputs: {r}");
         let table = r.to_string();
         assert!(
             table.contains("passed") && table.contains("gradient of input 1"),
@@ -763,6 +764,56 @@ fn verify_backward_forward_checks_and_nonfinite_values() {
     let r = verify_backward(&off, &id, &x, VerifyOptions::default()).unwrap();
     assert!(!r.forward[0].passed && r.gradients[0].passed, "{r}");
     assert!(r.forward[0].max_abs_err > 9e-4 && r.forward[0].max_abs_err < 1.1e-3);
+}
+
+/// Finite differences where the reference holds −∞ (the xLSTM decay matrix, −∞ above the
+/// diagonal): a difference quotient there is ∞ − ∞, so those output entries are left out of
+/// the comparison on both sides and counted, in the full-Jacobian and the directional
+/// probes; a wrong custom gradient is still caught.
+#[test]
+fn verify_backward_finite_differences_skip_nonfinite_outputs() {
+    use eingrad::models::xlstm::{decay_matrix, decay_matrix_custom};
+    let xs = [
+        Tensor::randn(&[1, 2, 4, 1], DType::F64, 11),
+        Tensor::randn(&[1, 2, 4, 1], DType::F64, 12),
+    ];
+    let custom =
+        |x: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![decay_matrix_custom(&x[0], &x[1])?]) };
+    let reference = |x: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![decay_matrix(&x[0], &x[1])?]) };
+    let fd = VerifyOptions::default().finite_differences(true);
+    let directional = VerifyOptions {
+        fd_max_elements: 0,
+        ..fd
+    };
+    for opts in [fd, directional] {
+        let r = verify_backward(&custom, &reference, &xs, opts).unwrap();
+        assert!(r.passed(), "{r}");
+        assert_eq!(r.finite_differences.len(), 2);
+        for d in &r.finite_differences {
+            // 2 heads × the 6 entries above the diagonal of a 4×4
+            assert_eq!(d.skipped, 12, "{r}");
+            assert!(d.compared > 0 && d.max_abs_err.is_finite(), "{r}");
+        }
+        assert!(r.forward.iter().chain(&r.gradients).all(|d| d.skipped == 0));
+        let table = r.to_string();
+        assert!(
+            table.contains("12 non-finite output entries skipped"),
+            "{table}"
+        );
+    }
+    // a gradient 10% too large is caught by the finite differences too
+    let wrong = |x: &[Tensor]| -> Result<Vec<Tensor>> {
+        let y = decay_matrix_custom(&x[0], &x[1])?;
+        y.register_hook(|g| Ok(Some(g.mul_scalar(1.1)?)));
+        Ok(vec![y])
+    };
+    let r = verify_backward(&wrong, &reference, &xs, fd).unwrap();
+    assert!(
+        r.finite_differences
+            .iter()
+            .all(|d| !d.passed && d.skipped == 12),
+        "{r}"
+    );
 }
 
 #[test]

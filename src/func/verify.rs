@@ -113,6 +113,11 @@ pub struct Discrepancy {
     pub reference: f64,
     /// True when every entry satisfied |c − r| ≤ atol + rtol·|r| (NaN = NaN, ±∞ = ±∞).
     pub passed: bool,
+    /// For a finite-difference comparison: how many output entries were left out because the
+    /// reference was not finite there (±∞ or NaN) at the inputs or at a perturbed point,
+    /// where a difference quotient means nothing (∞ − ∞). Their cotangent entries are zeroed
+    /// on both sides. Always 0 for the other comparisons.
+    pub skipped: usize,
     rank: Option<(bool, f64)>,
 }
 
@@ -128,6 +133,7 @@ impl Discrepancy {
             custom: 0.0,
             reference: 0.0,
             passed: true,
+            skipped: 0,
             rank: None,
         }
     }
@@ -265,6 +271,13 @@ impl fmt::Display for VerifyReport {
                 d.reference,
                 if d.passed { "ok" } else { "FAIL" }
             )?;
+            if d.skipped > 0 {
+                writeln!(
+                    f,
+                    "{:<34} ({} non-finite output entries skipped)",
+                    "", d.skipped
+                )?;
+            }
         }
         Ok(())
     }
@@ -353,7 +366,9 @@ fn run(f: &TensorFn<'_>, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)
 /// (2) their gradients — vector–Jacobian products for `opts.random_cotangents` random
 /// cotangents and for one-hot cotangents (all of them when the outputs are small, a sample
 /// otherwise) — and, with `opts.finite_differences` (f64 only), (3) the custom gradients
-/// against central differences of the reference.
+/// against central differences of the reference. Output entries where the reference is not
+/// finite (e.g. the −∞ of a masked score matrix) have no meaningful difference quotient: (3)
+/// leaves them out on both sides and reports how many in [`Discrepancy::skipped`].
 ///
 /// Values compare like `allclose(equal_nan = true)`: NaN equals NaN and ±∞ equals itself.
 /// The two functions must return the same number of outputs with the same shapes and dtypes
@@ -468,7 +483,21 @@ pub fn verify_backward(
     }
 
     let finite_differences = if opts.finite_differences {
-        finite_difference_checks(reference, inputs, &cots, &custom_vjps, &opts)?
+        let custom_graph = CustomGraph {
+            outs: &outs_c,
+            leaves: &leaves_c,
+            opts: keep,
+        };
+        let base: Vec<f64> = outs_r.iter().flat_map(|o| o.to_vec_f64()).collect();
+        finite_difference_checks(
+            reference,
+            inputs,
+            &cots,
+            &custom_vjps,
+            &custom_graph,
+            &base,
+            &opts,
+        )?
     } else {
         Vec::new()
     };
@@ -507,11 +536,74 @@ fn perturbed(
     Ok(outs.iter().flat_map(|o| o.to_vec_f64()).collect())
 }
 
+/// The custom function's recorded outputs, so that its VJP can be taken again with other
+/// cotangents.
+struct CustomGraph<'a> {
+    outs: &'a [Tensor],
+    leaves: &'a [Tensor],
+    opts: GradOptions,
+}
+
+impl CustomGraph<'_> {
+    /// The custom VJP of input `j` for `cot` with the output entries where `keep` is false
+    /// zeroed (`keep` runs over all outputs, flattened).
+    fn masked_vjp(&self, cot: &Cotangent, keep: &[bool], j: usize) -> Result<Vec<f64>> {
+        let mut at = 0;
+        let masked = cot
+            .tensors
+            .iter()
+            .map(|c| {
+                let v: Vec<f64> = c
+                    .to_vec_f64()
+                    .into_iter()
+                    .zip(&keep[at..])
+                    .map(|(u, &k)| if k { u } else { 0.0 })
+                    .collect();
+                at += v.len();
+                Tensor::from_f64s(&v, c.dims(), c.dtype())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let gs = vjp_of_recorded(self.outs, self.leaves, &masked, self.opts)?;
+        Ok(gs[j].to_vec_f64())
+    }
+}
+
+/// Central differences `(p − m)/2h`, marking in `keep` the output entries where either
+/// evaluation is not finite.
+fn central(p: &[f64], m: &[f64], h: f64, keep: &mut [bool]) -> Vec<f64> {
+    p.iter()
+        .zip(m)
+        .zip(keep.iter_mut())
+        .map(|((a, b), k)| {
+            if !(a.is_finite() && b.is_finite()) {
+                *k = false;
+            }
+            (a - b) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// Σ u·col over the kept entries (a skipped entry's NaN never enters).
+fn masked_dot(col: &[f64], u: &[f64], keep: &[bool]) -> f64 {
+    col.iter()
+        .zip(u)
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|((a, u), _)| a * u)
+        .sum()
+}
+
+/// Compares the custom gradients with central differences of the reference. Output entries
+/// where the reference is not finite (at `base`, its values at the inputs, or at any
+/// perturbed point of the input being checked) are left out on both sides and counted in
+/// [`Discrepancy::skipped`].
 fn finite_difference_checks(
     reference: &TensorFn<'_>,
     inputs: &[Tensor],
     cots: &[Cotangent],
     custom_vjps: &[Vec<Vec<f64>>],
+    custom: &CustomGraph<'_>,
+    base: &[f64],
     opts: &VerifyOptions,
 ) -> Result<Vec<Discrepancy>> {
     let h = opts.fd_eps;
@@ -524,48 +616,61 @@ fn finite_difference_checks(
     for (j, x) in inputs.iter().enumerate() {
         let mut d = Discrepancy::new(format!("input {j} vs finite differences"));
         let n = x.numel();
-        if total_in <= opts.fd_max_elements {
-            // Full numerical Jacobian column by column, then each cotangent's row.
-            let mut cols: Vec<Vec<f64>> = Vec::with_capacity(n);
-            for e in 0..n {
-                let mut dir = vec![0.0; n];
-                dir[e] = 1.0;
-                let p = perturbed(reference, inputs, j, &dir, h)?;
-                let m = perturbed(reference, inputs, j, &dir, -h)?;
-                cols.push(p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect());
-            }
-            for (ci, cot) in cots.iter().enumerate() {
+        let mut keep: Vec<bool> = base.iter().map(|v| v.is_finite()).collect();
+        let full = total_in <= opts.fd_max_elements;
+        // Full numerical Jacobian column by column, or J·dir for random directions.
+        let dirs: Vec<Vec<f64>> = if full {
+            (0..n)
+                .map(|e| {
+                    let mut dir = vec![0.0; n];
+                    dir[e] = 1.0;
+                    dir
+                })
+                .collect()
+        } else {
+            (0..opts.fd_directions)
+                .map(|k| {
+                    Tensor::randn(
+                        x.dims(),
+                        DType::F64,
+                        opts.seed.wrapping_add(7919 * (k as u64 + 1) + j as u64),
+                    )
+                    .to_vec_f64()
+                })
+                .collect()
+        };
+        let mut cols: Vec<Vec<f64>> = Vec::with_capacity(dirs.len());
+        for dir in &dirs {
+            let p = perturbed(reference, inputs, j, dir, h)?;
+            let m = perturbed(reference, inputs, j, dir, -h)?;
+            cols.push(central(&p, &m, h, &mut keep));
+        }
+        d.skipped = keep.iter().filter(|k| !**k).count();
+        for (ci, cot) in cots.iter().enumerate() {
+            let masked;
+            let analytic_all: &[f64] = if d.skipped == 0 {
+                &custom_vjps[ci][j]
+            } else {
+                masked = custom.masked_vjp(cot, &keep, j)?;
+                &masked
+            };
+            if full {
                 let numeric: Vec<f64> = cols
                     .iter()
-                    .map(|col| col.iter().zip(&flat_cots[ci]).map(|(a, u)| a * u).sum())
+                    .map(|col| masked_dot(col, &flat_cots[ci], &keep))
                     .collect();
                 d.compare(
-                    &custom_vjps[ci][j],
+                    analytic_all,
                     &numeric,
                     x.dims(),
                     Some(&cot.name),
                     opts.fd_atol,
                     opts.fd_rtol,
                 );
-            }
-        } else {
-            for k in 0..opts.fd_directions {
-                let dir = Tensor::randn(
-                    x.dims(),
-                    DType::F64,
-                    opts.seed.wrapping_add(7919 * (k as u64 + 1) + j as u64),
-                )
-                .to_vec_f64();
-                let p = perturbed(reference, inputs, j, &dir, h)?;
-                let m = perturbed(reference, inputs, j, &dir, -h)?;
-                let jv: Vec<f64> = p.iter().zip(&m).map(|(a, b)| (a - b) / (2.0 * h)).collect();
-                for (ci, cot) in cots.iter().enumerate() {
-                    let numeric: f64 = jv.iter().zip(&flat_cots[ci]).map(|(a, u)| a * u).sum();
-                    let analytic: f64 = custom_vjps[ci][j]
-                        .iter()
-                        .zip(&dir)
-                        .map(|(a, v)| a * v)
-                        .sum();
+            } else {
+                for (k, (col, dir)) in cols.iter().zip(&dirs).enumerate() {
+                    let numeric = masked_dot(col, &flat_cots[ci], &keep);
+                    let analytic: f64 = analytic_all.iter().zip(dir).map(|(a, v)| a * v).sum();
                     let label = format!("{}, direction {k}", cot.name);
                     d.compare(
                         &[analytic],
