@@ -1,9 +1,13 @@
 //! Autograd overhead (WORKLOADS.md "chain100"): 100 elementwise ops (×1.01, +0.1, sin, tanh,
-//! repeated) on a tiny tensor, then sum and backward; eingrad vs PyTorch eager side by side.
+//! repeated) on a tiny tensor, then sum and backward; eingrad vs PyTorch eager, timed in
+//! alternating rounds against `benches/peers/torch_server.py` (median of per-round ratios).
 
 mod common;
 
-use common::{bench, run_peer};
+use common::{interleaved, PeerServer};
+
+/// Alternating rounds per workload.
+const ROUNDS: usize = 7;
 use eingrad::autograd::no_grad;
 use eingrad::{DType, Result, Tensor};
 
@@ -23,20 +27,28 @@ fn main() {
     let Some(th) = common::start() else {
         return;
     };
+    let mut peer = PeerServer::start(th);
+    println!(
+        "{:<26} {:>8} {:>14} {:>14} {:>8}",
+        "workload", "shape", "eingrad µs/op", "torch µs/op", "ratio"
+    );
     let shapes: [&[usize]; 2] = [&[10], &[4, 4]];
-    let measure = || {
-        let mut rows = Vec::new();
-        for shape in shapes {
-            let x0 = Tensor::randn(shape, DType::F32, 0);
-            let t = bench(
-                || drop(no_grad(|| chain(x0.clone()).unwrap().sum_all().unwrap())),
-                20,
-                0.5,
-            );
-            rows.push(("chain100_fwd_nograd", shape, t));
-            let x = x0.detach().requires_grad_(true);
-            let t = bench(
-                || {
+    for shape in shapes {
+        let x0 = Tensor::randn(shape, DType::F32, 0);
+        let x = x0.detach().requires_grad_(true);
+        let case = |mode: &str| {
+            Some(serde_json::json!({"kind": "chain100", "shape": shape, "mode": mode}))
+        };
+        let rows = [
+            (
+                "chain100_fwd_nograd",
+                interleaved(&mut peer, case("fwd_nograd"), ROUNDS, 0.3, || {
+                    drop(no_grad(|| chain(x0.clone()).unwrap().sum_all().unwrap()))
+                }),
+            ),
+            (
+                "chain100_fwd_bwd",
+                interleaved(&mut peer, case("fwd_bwd"), ROUNDS, 0.3, || {
                     x.zero_grad();
                     chain(x.clone())
                         .unwrap()
@@ -44,48 +56,19 @@ fn main() {
                         .unwrap()
                         .backward()
                         .unwrap();
-                },
-                20,
-                0.5,
+                }),
+            ),
+        ];
+        for (name, c) in rows {
+            let per_op = |t: f64| t / NOPS as f64 * 1e6;
+            let ts = c.peer_s.map_or("-".into(), |p| format!("{:.3}", per_op(p)));
+            let rs = c.ratio.map_or("-".into(), |r| format!("{r:.1}x"));
+            println!(
+                "{name:<26} {:>8} {:>14.3} {ts:>14} {rs:>8}",
+                format!("{shape:?}"),
+                per_op(c.ours_s)
             );
-            rows.push(("chain100_fwd_bwd", shape, t));
-            let t = bench(
-                || drop(chain(x.clone()).unwrap().sum_all().unwrap()),
-                20,
-                0.5,
-            );
-            rows.push(("chain100_fwd_recording", shape, t));
         }
-        rows
-    };
-    let first = measure();
-    let peer = run_peer("autograd_py.py", &["torch", &th.to_string()], th);
-    let second = measure();
-    println!(
-        "\n{:<26} {:>8} {:>14} {:>14} {:>8}",
-        "workload", "shape", "eingrad µs/op", "torch µs/op", "ratio"
-    );
-    for ((name, shape, a), (_, _, b)) in first.iter().zip(&second) {
-        let ours = a.min(*b) / NOPS as f64 * 1e6;
-        let theirs = peer
-            .iter()
-            .find(|v| {
-                v.get("test").and_then(|t| t.as_str()) == Some(*name)
-                    && v.get("shape").and_then(|s| s.as_array()).map(|s| {
-                        s.iter()
-                            .filter_map(|d| d.as_u64())
-                            .map(|d| d as usize)
-                            .collect::<Vec<_>>()
-                    }) == Some(shape.to_vec())
-            })
-            .and_then(|v| v.get("per_op_us")?.as_f64());
-        let (ts, ratio) = match theirs {
-            Some(p) => (format!("{p:.3}"), format!("{:.1}x", p / ours)),
-            None => ("-".into(), "-".into()),
-        };
-        println!(
-            "{name:<26} {:>8} {ours:>14.3} {ts:>14} {ratio:>8}",
-            format!("{shape:?}")
-        );
     }
+    println!("threads: {th}");
 }

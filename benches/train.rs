@@ -1,27 +1,26 @@
 //! Training workloads of `../shared/bench/WORKLOADS.md`, eingrad vs PyTorch side by side.
 //!
 //! `cargo bench --bench train` prints, per workload, eingrad's median time, torch's median
-//! time (from `../shared/bench/peers/train_py.py`, run in between two eingrad passes with the
-//! same thread count) and the ratio torch/eingrad (> 1 means eingrad is faster); eingrad's
-//! better median of the two passes is kept. It then times the sections of one `mlp_step`
-//! (forward, loss, backward, optimizer step) to show where the time goes.
+//! time (the same workload in `benches/peers/torch_server.py`, same thread count) and the
+//! ratio torch/eingrad (> 1 means eingrad is faster). The sides are timed in alternating
+//! rounds and the ratio is the median of the per-round ratios. It then times the sections of
+//! one `mlp_step` (forward, loss, backward, optimizer step) to show where the time goes.
 //!
-//! Workloads:
-//! - `mlp_step`: MLP 784-256-256-10, batch 128, ReLU, cross-entropy, Adam (lr 1e-3):
-//!   zero_grad + forward + backward + step (torch: `mlp_784_256_256_10_b128_adam`).
-//! - `mlp_fwd_bwd`: the same without the step (torch: `mlp_fwd_bwd_no_step`).
-//! - `mlp_forward`: forward under no-grad (torch: `mlp_forward`).
+//! Workloads (batch 128, ReLU, cross-entropy; torch builds the same `nn.Sequential`):
+//! - `mlp_step`: MLP 784-256-256-10 with Adam (lr 1e-3): zero_grad + forward + backward + step.
+//! - `mlp_fwd_bwd`: the same without the step.
+//! - `mlp_forward`: forward under no-grad.
 //! - `adam_step`: the Adam update alone on the 784-256-256-10 parameters (no torch row).
-//! - `mlp_784_256_10_fwd_bwd`: the 2-layer MLP 784-256-10, batch 128, forward and
-//!   backward (torch: `benches/peers/extra_py.py`).
+//! - `mlp_784_256_10_fwd_bwd`: the autograd issue's 2-layer MLP 784-256-10, forward and
+//!   backward.
 //! - `mlp_784_256_10_backward`: the same, backward only, replayed on a retained graph
-//!   (torch: `benches/peers/extra_py.py`, `loss.backward(retain_graph=True)`).
+//!   (torch: `loss.backward(retain_graph=True)`).
 
 mod common;
 
 use std::time::Instant;
 
-use common::{bench, by_key, run_peer};
+use common::{bench, interleaved, PeerServer};
 use eingrad::autograd::{no_grad, GradOptions};
 use eingrad::nn::{cross_entropy, Activation, Mlp, Module, Reduction};
 use eingrad::optim::{Adam, AdamConfig, Optimizer};
@@ -75,74 +74,65 @@ impl Setup {
     }
 }
 
-/// One pass over eingrad's workloads: (name, median seconds).
-fn run_ours() -> Vec<(&'static str, f64)> {
+/// Alternating rounds per workload.
+const ROUNDS: usize = 5;
+
+/// eingrad vs torch on every workload, in alternating rounds: (name, comparison).
+fn compare_all(peer: &mut Option<PeerServer>) -> Vec<(&'static str, common::Compared)> {
+    let mlp = |sizes: &[usize], mode: &str| {
+        Some(serde_json::json!({"kind": "mlp", "sizes": sizes, "batch": BATCH, "mode": mode}))
+    };
+    let big = [784usize, 256, 256, 10];
+    let small = [784usize, 256, 10];
     let mut rows = Vec::new();
-    let mut s = Setup::new(&[784, 256, 256, 10]);
+    let mut s = Setup::new(&big);
     rows.push((
         "mlp_step",
-        bench(
-            || {
-                std::hint::black_box(s.step());
-            },
-            20,
-            1.0,
-        ),
+        interleaved(peer, mlp(&big, "step"), ROUNDS, 0.5, || {
+            std::hint::black_box(s.step());
+        }),
     ));
-    let s2 = Setup::new(&[784, 256, 256, 10]);
+    let s2 = Setup::new(&big);
     rows.push((
         "mlp_fwd_bwd",
-        bench(
-            || {
-                s2.mlp.zero_grad();
-                s2.loss().backward().unwrap();
-            },
-            20,
-            0.5,
-        ),
+        interleaved(peer, mlp(&big, "fwd_bwd"), ROUNDS, 0.3, || {
+            s2.mlp.zero_grad();
+            s2.loss().backward().unwrap();
+        }),
     ));
     rows.push((
         "mlp_forward",
-        bench(
-            || {
-                drop(std::hint::black_box(no_grad(|| {
-                    s2.mlp.forward(&s2.x).unwrap()
-                })))
-            },
-            20,
-            0.5,
-        ),
+        interleaved(peer, mlp(&big, "forward"), ROUNDS, 0.3, || {
+            drop(std::hint::black_box(no_grad(|| {
+                s2.mlp.forward(&s2.x).unwrap()
+            })))
+        }),
     ));
     // Adam alone: gradients stay in place, so each call is one full update.
-    let mut s3 = Setup::new(&[784, 256, 256, 10]);
+    let mut s3 = Setup::new(&big);
     s3.loss().backward().unwrap();
-    rows.push(("adam_step", bench(|| s3.opt.step().unwrap(), 20, 0.5)));
+    rows.push((
+        "adam_step",
+        interleaved(peer, None, 1, 0.5, || s3.opt.step().unwrap()),
+    ));
     // The 2-layer MLP: forward + backward, then backward only on a retained graph.
-    let s4 = Setup::new(&[784, 256, 10]);
+    let s4 = Setup::new(&small);
     rows.push((
         "mlp_784_256_10_fwd_bwd",
-        bench(
-            || {
-                s4.mlp.zero_grad();
-                s4.loss().backward().unwrap();
-            },
-            20,
-            0.5,
-        ),
+        interleaved(peer, mlp(&small, "fwd_bwd"), ROUNDS, 0.3, || {
+            s4.mlp.zero_grad();
+            s4.loss().backward().unwrap();
+        }),
     ));
     let loss = s4.loss();
     let one = Tensor::ones(&[], DType::F32);
     let keep = GradOptions::default().retain_graph(true);
     rows.push((
         "mlp_784_256_10_backward",
-        bench(
-            || {
-                s4.mlp.zero_grad();
-                loss.backward_with(&one, keep).unwrap();
-            },
-            20,
-            0.5,
-        ),
+        interleaved(peer, mlp(&small, "backward"), ROUNDS, 0.3, || {
+            s4.mlp.zero_grad();
+            loss.backward_with(&one, keep).unwrap();
+        }),
     ));
     rows
 }
@@ -275,43 +265,17 @@ fn main() {
         }
         return;
     }
-    let mut ours = run_ours();
-    let ths = th.to_string();
-    let mut peer_rows = run_peer("train_py.py", &[&ths], th);
-    peer_rows.extend(run_peer("extra_py.py", &[&ths], th));
-    let peer = by_key(&peer_rows, "workload");
-    for (o, r) in ours.iter_mut().zip(run_ours()) {
-        o.1 = o.1.min(r.1);
-    }
-    let peer_name = |n: &str| match n {
-        "mlp_step" => Some("mlp_784_256_256_10_b128_adam"),
-        "mlp_fwd_bwd" => Some("mlp_fwd_bwd_no_step"),
-        "mlp_forward" => Some("mlp_forward"),
-        "mlp_784_256_10_fwd_bwd" => Some("mlp_784_256_10_fwd_bwd"),
-        "mlp_784_256_10_backward" => Some("mlp_784_256_10_backward"),
-        _ => None,
-    };
+    let mut peer = PeerServer::start(th);
     println!(
-        "\n{:<26} {:>12} {:>12} {:>8}",
+        "{:<26} {:>12} {:>12} {:>8}",
         "workload", "eingrad", "torch", "ratio"
     );
-    for (name, t) in &ours {
-        let p = peer_name(name)
-            .and_then(|k| peer.get(k))
-            .and_then(|v| v.get("median_s")?.as_f64());
-        let (ps, ratio) = match p {
-            Some(p) => (format!("{:.3} ms", p * 1e3), format!("{:.2}x", p / t)),
-            None => ("-".into(), "-".into()),
-        };
-        println!("{name:<26} {:>9.3} ms {ps:>12} {ratio:>8}", t * 1e3);
-    }
-    for k in [
-        "mlp_784_256_256_10_b128_adam{'foreach': False}",
-        "mlp_784_256_256_10_b128_adam{'fused': True}",
-    ] {
-        if let Some(p) = peer.get(k).and_then(|v| v.get("median_s")?.as_f64()) {
-            println!("  torch variant {k}: {:.3} ms", p * 1e3);
-        }
+    for (name, c) in compare_all(&mut peer) {
+        let ps = c
+            .peer_s
+            .map_or("-".into(), |p| format!("{:.3} ms", p * 1e3));
+        let rs = c.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
+        println!("{name:<26} {:>9.3} ms {ps:>12} {rs:>8}", c.ours_s * 1e3);
     }
     println!("\nmlp_step sections (median of 200 steps):");
     for (n, t) in sections(200) {

@@ -830,10 +830,11 @@ fn broadcasting_errors_name_the_op_and_dim() {
     assert!(e.to_string().contains("masked_fill"), "{e}");
 }
 
-/// Tensors above the kernels' parallel threshold (2^15 elements) go through the chunked
-/// parallel paths; they must agree with plain index loops.
+/// Tensors above the kernels' parallel threshold (lowered here to 2^12 elements) go through
+/// the chunked parallel paths; they must agree with plain index loops.
 #[test]
 fn large_tensors_match_naive_loops() {
+    eingrad::kernels::set_min_parallel_elements(1 << 12);
     let (r, c) = (180usize, 250usize); // 45,000 elements
     let a = Tensor::randn(&[r, c], DType::F64, 1);
     let av = a.to_vec_f64();

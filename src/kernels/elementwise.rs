@@ -4,8 +4,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::min_parallel_elements;
 use super::strided::{coalesce, for_each_run};
-use super::PAR_THRESHOLD;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::layout::broadcast_shapes;
@@ -28,7 +28,7 @@ pub fn map_unary<T: Float>(x: &Tensor, f: impl Fn(T) -> T + Sync) -> Tensor {
     let mut out: Vec<T> = Vec::with_capacity(n);
     if l.is_contiguous() {
         let s = &src[l.offset()..l.offset() + n];
-        if n >= PAR_THRESHOLD {
+        if n >= min_parallel_elements() {
             s.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
         } else {
             out.extend(s.iter().map(|&v| f(v)));
@@ -67,7 +67,7 @@ pub fn map_binary<T: Float>(
             &xb[lb.offset()..lb.offset() + n],
         );
         let mut out: Vec<T> = Vec::with_capacity(n);
-        if n >= PAR_THRESHOLD {
+        if n >= min_parallel_elements() {
             pa.par_iter()
                 .zip(pb.par_iter())
                 .map(|(&u, &v)| f(u, v))
@@ -142,7 +142,7 @@ pub fn map_binary<T: Float>(
         );
     };
     let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= PAR_THRESHOLD && rows > 1 {
+    if n >= min_parallel_elements() && rows > 1 {
         let per = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
         spare
             .par_chunks_mut(per * row_len)

@@ -5,5 +5,36 @@ pub mod gemm;
 pub mod reduce;
 pub mod strided;
 
-/// Element count above which kernels split work across rayon threads.
-pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Default of [`min_parallel_elements`].
+/// 2¹⁷: profiling the MLP forward at the old 2¹⁵ showed 15% of its time in thread wake-ups
+/// (`sched_yield`, task switches) for its 128×256 bias adds and ReLUs.
+pub const DEFAULT_MIN_PARALLEL_ELEMENTS: usize = 1 << 17;
+
+static MIN_PARALLEL_ELEMENTS: AtomicUsize = AtomicUsize::new(DEFAULT_MIN_PARALLEL_ELEMENTS);
+
+/// Element count from which elementwise kernels, reductions, strided copies and optimizer
+/// updates split their work across rayon threads (GEMM decides by FLOPs on its own).
+///
+/// ```
+/// assert!(eingrad::kernels::min_parallel_elements() > 0);
+/// ```
+pub fn min_parallel_elements() -> usize {
+    MIN_PARALLEL_ELEMENTS.load(Ordering::Relaxed)
+}
+
+/// Sets [`min_parallel_elements`] for the whole process (at least 1). Waking a second
+/// thread costs a few microseconds, so below some size one thread is faster; the best value
+/// depends on the machine.
+///
+/// ```
+/// use eingrad::kernels::{min_parallel_elements, set_min_parallel_elements};
+/// let before = min_parallel_elements();
+/// set_min_parallel_elements(1 << 17);
+/// assert_eq!(min_parallel_elements(), 1 << 17);
+/// set_min_parallel_elements(before);
+/// ```
+pub fn set_min_parallel_elements(n: usize) {
+    MIN_PARALLEL_ELEMENTS.store(n.max(1), Ordering::Relaxed);
+}

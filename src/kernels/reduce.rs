@@ -118,7 +118,10 @@ pub fn reduce<T: Float>(
     };
     let total: usize = shape.iter().product();
     let rows = shape.first().copied().unwrap_or(1);
-    if total >= 4 * super::PAR_THRESHOLD && rows >= 2 && os.first().is_some_and(|&s| s != 0) {
+    if total >= 4 * super::min_parallel_elements()
+        && rows >= 2
+        && os.first().is_some_and(|&s| s != 0)
+    {
         use rayon::prelude::*;
         let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
         (0..rows.div_ceil(per))
@@ -279,9 +282,11 @@ mod tests {
         }
     }
 
-    /// Large enough to take the parallel path: blocks of the kept outer dim in parallel.
+    /// Large enough to take the parallel path (threshold lowered to 2^12): blocks of the kept
+    /// outer dim in parallel.
     #[test]
     fn parallel_reduce_matches_naive_sum() {
+        crate::kernels::set_min_parallel_elements(1 << 12);
         let (a, b, c) = (64usize, 48usize, 50usize);
         let v: Vec<f64> = (0..a * b * c)
             .map(|i| ((i * 7919) % 1000) as f64 / 7.0)

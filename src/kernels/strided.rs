@@ -105,7 +105,7 @@ pub fn par_gather<T: Copy + Send + Sync>(
     offset: usize,
 ) -> Vec<T> {
     let n: usize = shape.iter().product();
-    if n < super::PAR_THRESHOLD * 4 || shape.is_empty() || shape[0] < 2 {
+    if n < super::min_parallel_elements() * 4 || shape.is_empty() || shape[0] < 2 {
         return gather(src, shape, strides, offset);
     }
     let rows = shape[0];

@@ -58,12 +58,12 @@ pub trait Optimizer {
 }
 
 /// Elements per parallel chunk of an update loop; parameters smaller than
-/// [`crate::kernels::PAR_THRESHOLD`] are updated on the calling thread.
+/// [`crate::kernels::min_parallel_elements`] are updated on the calling thread.
 pub(crate) const CHUNK: usize = 1 << 14;
 
 /// True when an update over `n` elements should be split across threads.
 pub(crate) fn parallel(n: usize) -> bool {
-    n >= crate::kernels::PAR_THRESHOLD && rayon::current_num_threads() > 1
+    n >= crate::kernels::min_parallel_elements() && rayon::current_num_threads() > 1
 }
 
 /// Checks an optimizer's parameter list: leaves that require grad, contiguous with their
