@@ -593,25 +593,6 @@ fn every_op_passes_gradcheck_orders_1_and_2() {
     );
 }
 
-/// Ops recorded in `src/ops/unary.rs` that have no native JVP rule yet (forward mode still
-/// pushes them through their backward rule). That file is outside this change; once one of
-/// these gets a rule, the test below says to remove it from here.
-const UNARY_WITHOUT_JVP: &[&str] = &[
-    "abs",
-    "clamp",
-    "erf",
-    "gelu",
-    "log1p",
-    "logsigmoid",
-    "neg",
-    "powf",
-    "rsqrt",
-    "silu",
-    "softplus",
-    "sqrt",
-    "to_dtype",
-];
-
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -619,11 +600,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Forward mode on every table entry: (a) ⟨J·t, c⟩ = ⟨t, Jᵀ·c⟩ with seeded random t and c
 /// (`func::jvp` against `func::vjp`), (b) J·t against central differences along t, (c) no op
 /// of the entry fell back to transposing its backward rule (custom functions, which may lack
-/// a rule, and `UNARY_WITHOUT_JVP` excepted).
+/// a rule, excepted).
 #[test]
 fn every_op_has_a_native_jvp_matching_vjp_and_finite_differences() {
     let mut failures = Vec::new();
-    let mut fell_back_in_own_entry: BTreeSet<&str> = BTreeSet::new();
     let table = table();
     for (k, e) in table.iter().enumerate() {
         let what = format!("{} [{}]", e.op, e.label);
@@ -644,19 +624,11 @@ fn every_op_has_a_native_jvp_matching_vjp_and_finite_differences() {
         };
         let fallbacks = take_jvp_fallbacks();
         // (c)
-        if e.op != "custom_function" {
-            for (name, _) in &fallbacks {
-                match UNARY_WITHOUT_JVP.iter().find(|u| **u == name.as_str()) {
-                    Some(u) if *u == e.op => {
-                        fell_back_in_own_entry.insert(u);
-                    }
-                    Some(_) => {}
-                    None => failures.push(format!(
-                        "{what}: `{name}` was pushed forward through its backward rule \
-                         (no native JVP rule); all fallbacks: {fallbacks:?}"
-                    )),
-                }
-            }
+        if e.op != "custom_function" && !fallbacks.is_empty() {
+            failures.push(format!(
+                "{what}: ops pushed forward through their backward rule (no native JVP rule): \
+                 {fallbacks:?}"
+            ));
         }
         for (o, t) in outs.iter().zip(&jt) {
             if o.dims() != t.dims() {
@@ -727,21 +699,7 @@ fn every_op_has_a_native_jvp_matching_vjp_and_finite_differences() {
             ));
         }
     }
-    let stale: Vec<&&str> = UNARY_WITHOUT_JVP
-        .iter()
-        .filter(|u| !fell_back_in_own_entry.contains(**u))
-        .collect();
-    if !stale.is_empty() {
-        failures.push(format!(
-            "{stale:?} no longer fall back in their own table entries: they have a native JVP \
-             rule now, remove them from UNARY_WITHOUT_JVP"
-        ));
-    }
-    eprintln!(
-        "forward mode checked on {} table entries (ops still without a native rule: {:?})",
-        table.len(),
-        UNARY_WITHOUT_JVP
-    );
+    eprintln!("forward mode checked on {} table entries", table.len());
     assert!(
         failures.is_empty(),
         "{} forward-mode checks failed:\n  {}",

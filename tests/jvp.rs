@@ -23,11 +23,7 @@ fn table() -> Vec<(&'static str, Vec<Vec<usize>>, F)> {
             vec![vec![5]],
             Box::new(|x| Ok(vec![x[0].sigmoid()?, x[0].relu()?])),
         ),
-        (
-            "gelu (fallback rule)",
-            vec![vec![5]],
-            Box::new(|x| Ok(vec![x[0].gelu()?])),
-        ),
+        ("gelu", vec![vec![5]], Box::new(|x| Ok(vec![x[0].gelu()?]))),
         (
             "mul/div broadcast",
             vec![vec![2, 3], vec![3]],
@@ -425,6 +421,121 @@ fn tangents_at_kinks_follow_the_gradient_conventions() {
     let r = f64s(&[-1.0, 0.0, 2.0], &[3]);
     let tr = f64s(&[1.0, 1.0, 1.0], &[3]);
     assert_eq!(v(&tangent(|x| x.relu(), &r, &tr).0), vec![0.0, 0.0, 1.0]);
+}
+
+fn one_hot(n: usize, i: usize) -> Tensor {
+    let mut e = vec![0.0; n];
+    e[i] = 1.0;
+    f64s(&e, &[n])
+}
+
+/// Equal, or both NaN.
+fn same(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+/// The Jacobian of the elementwise `f` at `x` twice: column i is J·eᵢ by forward mode (its
+/// native rule: no fallback), row j is Jᵀ·eⱼ by reverse mode. Entry (j, i) must agree,
+/// ⟨J·eᵢ, eⱼ⟩ = ⟨eᵢ, Jᵀ·eⱼ⟩; returns the diagonal.
+fn jacobian_both_ways(name: &str, f: impl Fn(&Tensor) -> Result<Tensor>, x: &Tensor) -> Vec<f64> {
+    let n = x.numel();
+    let cols: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            let (t, fb) = tangent(&f, x, &one_hot(n, i));
+            assert!(fb.is_empty(), "{name}: fell back {fb:?}");
+            v(&t)
+        })
+        .collect();
+    for j in 0..n {
+        let leaf = x.detach().requires_grad_(true);
+        let y = f(&leaf).unwrap();
+        let row = grad(
+            &[y],
+            &[leaf],
+            Some(&[one_hot(n, j)]),
+            GradOptions::default(),
+        )
+        .unwrap()[0]
+            .clone()
+            .unwrap();
+        for (i, col) in cols.iter().enumerate() {
+            let (fwd, rev) = (col[j], v(&row)[i]);
+            assert!(
+                same(fwd, rev),
+                "{name} at {:?}: <J e{i}, e{j}> = {fwd} but <e{i}, J' e{j}> = {rev}",
+                v(x)
+            );
+        }
+    }
+    (0..n).map(|i| cols[i][i]).collect()
+}
+
+/// The unary ops' JVP rules at exactly their kinks follow the backward rule's conventions:
+/// abs'(0) = 0; clamp passes only strictly inside a given bound (0 at a bound) and everything
+/// (±∞ included) on a side with no bound; sqrt'(0) = +∞ as in PyTorch.
+#[test]
+fn unary_tangents_at_kinks_match_the_vjp() {
+    let x = f64s(&[-1.5, 0.0, 2.0], &[3]);
+    assert_eq!(
+        jacobian_both_ways("abs", |x| x.abs(), &x),
+        vec![-1.0, 0.0, 1.0]
+    );
+    let x = f64s(&[-1.0, 0.0, 0.5, 1.0, 2.0], &[5]);
+    assert_eq!(
+        jacobian_both_ways("clamp(0, 1)", |x| x.clamp(Some(0.0), Some(1.0)), &x),
+        vec![0.0, 0.0, 1.0, 0.0, 0.0]
+    );
+    let x = f64s(&[f64::NEG_INFINITY, 0.0, 1.0, 3.0], &[4]);
+    assert_eq!(
+        jacobian_both_ways("clamp(-, 1)", |x| x.clamp(None, Some(1.0)), &x),
+        vec![1.0, 1.0, 0.0, 0.0]
+    );
+    let x = f64s(&[-3.0, 0.0, 1.0, f64::INFINITY], &[4]);
+    assert_eq!(
+        jacobian_both_ways("clamp(0, -)", |x| x.clamp(Some(0.0), None), &x),
+        vec![0.0, 0.0, 1.0, 1.0]
+    );
+    // NaN passes nothing
+    let x = f64s(&[f64::NAN, 0.5], &[2]);
+    let (t, _) = tangent(
+        |x| x.clamp(Some(0.0), Some(1.0)),
+        &x,
+        &f64s(&[1.0, 1.0], &[2]),
+    );
+    assert_eq!(v(&t), vec![0.0, 1.0]);
+
+    // sqrt at 0: t/(2·0) = ±∞ for t ≠ 0, like the gradient. A zero tangent entry there gives
+    // 0/0 = NaN (as the gradient does for a zero cotangent there, and as in PyTorch), which
+    // is not a Jacobian entry: the one-hot comparison is on a one-element input.
+    let x = f64s(&[0.0, 4.0], &[2]);
+    let (t, fb) = tangent(|x| x.sqrt(), &x, &f64s(&[1.0, 1.0], &[2]));
+    assert!(fb.is_empty(), "{fb:?}");
+    assert_eq!(v(&t), vec![f64::INFINITY, 0.25]);
+    let (t, _) = tangent(|x| x.sqrt(), &x, &f64s(&[-2.0, 1.0], &[2]));
+    assert_eq!(v(&t), vec![f64::NEG_INFINITY, 0.25]);
+    let (t, _) = tangent(|x| x.sqrt(), &x, &f64s(&[0.0, 1.0], &[2]));
+    assert!(t.to_vec_f64()[0].is_nan());
+    assert_eq!(
+        jacobian_both_ways("sqrt", |x| x.sqrt(), &f64s(&[0.0], &[1])),
+        vec![f64::INFINITY]
+    );
+}
+
+/// to_dtype pushes the tangent into the target dtype; powf(0) has a zero tangent.
+#[test]
+fn to_dtype_converts_the_tangent_and_powf_zero_is_flat() {
+    let x = f64s(&[1.0, -2.0], &[2]);
+    let t = f64s(&[0.5, 3.0], &[2]);
+    let (ty, fb) = tangent(|x| x.to_dtype(DType::F32), &x, &t);
+    assert!(fb.is_empty(), "{fb:?}");
+    assert_eq!(ty.dtype(), DType::F32);
+    assert_eq!(ty.to_vec::<f32>().unwrap(), vec![0.5f32, 3.0]);
+    let (ty, _) = tangent(|x| x.to_dtype(DType::F32)?.to_dtype(DType::F64), &x, &t);
+    assert_eq!(ty.dtype(), DType::F64);
+    assert_eq!(v(&ty), vec![0.5, 3.0]);
+    let (ty, fb) = tangent(|x| x.powf(0.0), &x, &t);
+    assert!(fb.is_empty(), "{fb:?}");
+    assert_eq!(v(&ty), vec![0.0, 0.0]);
 }
 
 /// `autograd::take_jvp_fallbacks` reports the ops forward mode pushed through their

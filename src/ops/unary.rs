@@ -1,7 +1,7 @@
 //! Unary elementwise math and activations, each with its derivative rule.
 
 use super::{map1, saved_output};
-use crate::autograd::record1;
+use crate::autograd::record1_jvp;
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -30,16 +30,17 @@ fn erf<T: Float>(x: T) -> T {
     T::of(libm::erf(x.f64()))
 }
 
+/// Defines a unary elementwise op with its backward and forward-mode (JVP) rules.
+///
+/// `$rule` is `g·f'(x)` written in public tensor ops (`$x` the input, `$y()` the output,
+/// `$g` the incoming gradient). An elementwise op's Jacobian is diagonal, hence its own
+/// transpose: the JVP rule is the same expression with the tangent in place of `g`, so the
+/// conventions at kinks (abs'(0) = 0) and at ±∞ are exactly the backward rule's. With a
+/// `fused` rule, both directions take one fused pass `g·f'(x, y)` when nothing is being
+/// recorded (first order), and the differentiable `$rule` otherwise.
 macro_rules! unary_op {
-    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr) => {
-        unary_op!($(#[$doc])* $name, |$v| $fwd, |$x, $y, $g| $rule, fused None::<fn(f64, f64, f64) -> f64>);
-    };
-    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr,
-     fused |$gv:ident, $xv:ident, $yv:ident| $d:expr) => {
-        unary_op!($(#[$doc])* $name, |$v| $fwd, |$x, $y, $g| $rule, fused Some(()), |$gv, $xv, $yv| $d);
-    };
-    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr,
-     fused $has:expr $(, |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
+    ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr
+     $(, fused |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
         $(#[$doc])*
         pub fn $name(&self) -> Result<Tensor> {
             let out = map1!(self, |$v| $fwd);
@@ -55,7 +56,6 @@ macro_rules! unary_op {
                         return Ok(vec![Some(fused)]);
                     }
                 )?
-                let _ = &$has;
                 #[allow(unused_variables)]
                 let $x = &saved_in;
                 #[allow(unused_variables)]
@@ -63,19 +63,25 @@ macro_rules! unary_op {
                 #[allow(clippy::redundant_closure_call)]
                 Ok(vec![Some($rule?)])
             };
-            $(
-                // Forward mode: the same fused pass with the tangent in place of g.
-                let (jx, jy) = (self.clone(), out.detach());
-                let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
-                    let Some(t) = &t[0] else { return Ok(None) };
-                    Ok(Some(crate::with_dtype!(t.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
-                        stringify!($name), t, &jx, &jy,
-                        #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?))
-                };
-                return Ok(crate::autograd::record1_jvp(stringify!($name), &[self], out, backward, jvp));
-            )?
-            #[allow(unreachable_code)]
-            Ok(record1(stringify!($name), &[self], out, backward))
+            // Forward mode: the same rule with the tangent in place of g (None stays None).
+            let (jx, jy) = (self.clone(), out.detach());
+            let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
+                let Some($g) = &t[0] else { return Ok(None) };
+                $(
+                    if !crate::autograd::is_grad_enabled() {
+                        return Ok(Some(crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
+                            stringify!($name), $g, &jx, &jy,
+                            #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?));
+                    }
+                )?
+                #[allow(unused_variables)]
+                let $x = &jx;
+                #[allow(unused_variables)]
+                let $y = || saved_output(&jy, || jx.$name());
+                #[allow(clippy::redundant_closure_call)]
+                Ok(Some($rule?))
+            };
+            Ok(record1_jvp(stringify!($name), &[self], out, backward, jvp))
         }
     };
 }
@@ -159,28 +165,31 @@ impl Tensor {
 
     /// xᵖ for a scalar exponent.
     ///
+    /// JVP: `t·p·x^(p−1)` (`t·2x` for p = 2, zero for p = 0), the backward rule's factor.
+    ///
     /// ```
     /// let t = eingrad::Tensor::from_vec(vec![2.0f64, 3.0], &[2]).unwrap();
     /// assert_eq!(t.powf(2.0).unwrap().to_vec::<f64>().unwrap(), vec![4.0, 9.0]);
     /// ```
     pub fn powf(&self, p: f64) -> Result<Tensor> {
         let out = map1!(self, |v| if p == 2.0 { v * v } else { v.powf(T::of(p)) });
-        let x = self.clone();
-        Ok(record1("powf", &[self], out, move |g, _| {
-            if p == 0.0 {
-                return Ok(vec![Some(g.zeros_like())]);
-            }
-            let d = if p == 2.0 {
-                x.mul_scalar(2.0)?
-            } else {
-                x.powf(p - 1.0)?.mul_scalar(p)?
-            };
-            Ok(vec![Some(g.mul(&d)?)])
-        }))
+        let (x, jx) = (self.clone(), self.clone());
+        Ok(record1_jvp(
+            "powf",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(powf_times_derivative(g, &x, p)?)]),
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| powf_times_derivative(t, &jx, p))
+                    .transpose()
+            },
+        ))
     }
 
     /// Clamps into [min, max] (either bound optional). The gradient passes where
-    /// min < x < max strictly (0 at a bound), as in PyTorch for scalar bounds.
+    /// min < x < max strictly (0 at a bound), as in PyTorch for scalar bounds; the JVP
+    /// passes the tangent through the same mask.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
         let (lo, hi) = (
             min.unwrap_or(f64::NEG_INFINITY),
@@ -191,25 +200,22 @@ impl Tensor {
         } else {
             v.max(T::of(lo)).min(T::of(hi))
         });
-        let x = self.clone();
-        Ok(record1("clamp", &[self], out, move |g, _| {
-            // strict at a given bound; an absent bound (±∞) passes every value, ±∞ included
-            let above = if min.is_some() {
-                x.gt_scalar(lo)?
-            } else {
-                x.ge_scalar(lo)?
-            };
-            let below = if max.is_some() {
-                x.lt_scalar(hi)?
-            } else {
-                x.le_scalar(hi)?
-            };
-            let mask = above.mul(&below)?;
-            Ok(vec![Some(g.mul(&mask)?)])
-        }))
+        let (x, jx) = (self.clone(), self.clone());
+        Ok(record1_jvp(
+            "clamp",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.mul(&clamp_mask(&x, min, max)?)?)]),
+            move |t| {
+                t[0].as_ref()
+                    .map(|t| t.mul(&clamp_mask(&jx, min, max)?))
+                    .transpose()
+            },
+        ))
     }
 
-    /// Converts to another dtype (differentiable: the gradient is converted back).
+    /// Converts to another dtype (differentiable: the gradient is converted back, a tangent
+    /// is converted forward).
     pub fn to_dtype(&self, dtype: crate::DType) -> Result<Tensor> {
         if dtype == self.dtype() {
             return Ok(self.clone());
@@ -217,8 +223,40 @@ impl Tensor {
         let v = self.to_vec_f64();
         let out = Tensor::from_f64s(&v, self.dims(), dtype)?;
         let from = self.dtype();
-        Ok(record1("to_dtype", &[self], out, move |g, _| {
-            Ok(vec![Some(g.to_dtype(from)?)])
-        }))
+        Ok(record1_jvp(
+            "to_dtype",
+            &[self],
+            out,
+            move |g, _| Ok(vec![Some(g.to_dtype(from)?)]),
+            move |t| t[0].as_ref().map(|t| t.to_dtype(dtype)).transpose(),
+        ))
     }
+}
+
+/// `g·∂xᵖ/∂x` for [`Tensor::powf`]: `g·p·x^(p−1)`, `g·2x` for p = 2, zeros for p = 0. Shared
+/// by the backward rule (g the gradient) and the JVP (g the tangent).
+fn powf_times_derivative(g: &Tensor, x: &Tensor, p: f64) -> Result<Tensor> {
+    if p == 0.0 {
+        return Ok(g.zeros_like());
+    }
+    let d = if p == 2.0 {
+        x.mul_scalar(2.0)?
+    } else {
+        x.powf(p - 1.0)?.mul_scalar(p)?
+    };
+    g.mul(&d)
+}
+
+/// Where [`Tensor::clamp`] passes derivatives: strictly inside a given bound; an absent bound
+/// (±∞) passes every value, ±∞ included. 1/0 in `x`'s dtype.
+fn clamp_mask(x: &Tensor, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+    let above = match min {
+        Some(lo) => x.gt_scalar(lo)?,
+        None => x.ge_scalar(f64::NEG_INFINITY)?,
+    };
+    let below = match max {
+        Some(hi) => x.lt_scalar(hi)?,
+        None => x.le_scalar(f64::INFINITY)?,
+    };
+    above.mul(&below)
 }
