@@ -30,7 +30,7 @@ pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<IdHasher>>;
 use std::sync::Arc;
 
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
-use super::node::Node;
+use super::node::{BackwardFn, Node};
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
 
@@ -102,7 +102,7 @@ pub fn grad(
         }
     }
     let roots = pair_roots("grad", outputs, grad_outputs)?;
-    let found = run_backward(&roots, Some(inputs), opts, 0)?;
+    let found = run_backward(&roots, Some(inputs), opts, 0, None)?;
     let mut result = Vec::with_capacity(inputs.len());
     for (i, g) in found.into_iter().enumerate() {
         if g.is_none() && !opts.allow_unused {
@@ -131,7 +131,7 @@ pub fn grad(
 /// ```
 pub fn backward_many(outputs: &[Tensor], grads: &[Tensor], opts: GradOptions) -> Result<()> {
     let roots = pair_roots("backward", outputs, Some(grads))?;
-    run_backward(&roots, None, opts, 0).map(|_| ())
+    run_backward(&roots, None, opts, 0, None).map(|_| ())
 }
 
 /// [`grad`] restricted to the nodes created at or after `min_node` (older history is not
@@ -144,7 +144,96 @@ pub(crate) fn grad_after(
     min_node: u64,
 ) -> Result<Vec<Option<Tensor>>> {
     let roots = pair_roots("grad", outputs, None)?;
-    run_backward(&roots, Some(inputs), opts, min_node)
+    run_backward(&roots, Some(inputs), opts, min_node, None)
+}
+
+/// Gradients of `outputs` with respect to `inputs` for a whole batch of cotangents at once:
+/// `batched_grad_outputs[i]` has shape `[batch] ++ outputs[i].shape`, and each returned
+/// gradient has shape `[batch] ++ inputs[j].shape` (`None`: unused). The graph is walked once;
+/// each node runs its vectorised rule if it has one, else its plain rule once per batch
+/// entry. Graphs are retained; no graph is recorded (first order only). Returns an error when
+/// the graph holds hooks or retained gradients, which would see batched gradients: callers
+/// then go row by row.
+pub(crate) fn grad_batched(
+    outputs: &[Tensor],
+    inputs: &[Tensor],
+    batched_grad_outputs: &[Tensor],
+    batch: usize,
+) -> Result<Vec<Option<Tensor>>> {
+    if outputs.len() != batched_grad_outputs.len() {
+        return Err(Error::Autograd(format!(
+            "grad_batched: {} outputs but {} grad_outputs",
+            outputs.len(),
+            batched_grad_outputs.len()
+        )));
+    }
+    let roots: Vec<(Tensor, Tensor)> = outputs
+        .iter()
+        .cloned()
+        .zip(batched_grad_outputs.iter().cloned())
+        .collect();
+    for (o, g) in &roots {
+        if !o.requires_grad() || g.dims().first() != Some(&batch) || g.dims()[1..] != *o.dims() {
+            return Err(Error::Autograd(format!(
+                "grad_batched: output of shape {:?} (requires grad: {}) with batched \
+                 grad_output of shape {:?}, batch {batch}",
+                o.dims(),
+                o.requires_grad(),
+                g.dims()
+            )));
+        }
+    }
+    let opts = GradOptions::default().retain_graph(true).allow_unused(true);
+    run_backward(&roots, Some(inputs), opts, 0, Some(batch))
+}
+
+/// `[batch] ++ shape`.
+fn batched_shape(batch: Option<usize>, shape: &[usize]) -> Vec<usize> {
+    batch.into_iter().chain(shape.iter().copied()).collect()
+}
+
+/// Runs a plain backward `rule` once per entry of the leading batch dim of `grads` and
+/// stacks the results (a missing gradient in some entries is zeros there).
+fn rule_per_entry(
+    rule: &BackwardFn,
+    grads: &[Tensor],
+    needs: &[bool],
+    inputs: &[Tensor],
+    batch: usize,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut per_input: Vec<Vec<Option<Tensor>>> = vec![Vec::with_capacity(batch); inputs.len()];
+    for r in 0..batch {
+        let g_r: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.narrow(0, r, 1)?.squeeze(Some(0)))
+            .collect::<Result<_>>()?;
+        let got = rule(&g_r, needs)?;
+        if got.len() != inputs.len() {
+            return Err(Error::Autograd(format!(
+                "a backward rule returned {} gradients for {} inputs",
+                got.len(),
+                inputs.len()
+            )));
+        }
+        for (acc, g) in per_input.iter_mut().zip(got) {
+            acc.push(g);
+        }
+    }
+    per_input
+        .into_iter()
+        .zip(inputs)
+        .map(|(rows, inp)| {
+            if rows.iter().all(|g| g.is_none()) {
+                return Ok(None);
+            }
+            let rows: Vec<Tensor> = rows
+                .into_iter()
+                .map(|g| g.unwrap_or_else(|| Tensor::zeros(inp.dims(), inp.dtype())))
+                .collect();
+            let refs: Vec<&Tensor> = rows.iter().collect();
+            Tensor::stack(&refs, 0).map(Some)
+        })
+        .collect()
 }
 
 fn pair_roots(
@@ -216,6 +305,7 @@ fn run_backward(
     targets: Option<&[Tensor]>,
     opts: GradOptions,
     min_node: u64,
+    batch: Option<usize>,
 ) -> Result<Vec<Option<Tensor>>> {
     let retain = opts.effective_retain_graph();
     let _mode: (Option<NoGradGuard>, Option<EnableGradGuard>) = if opts.create_graph {
@@ -305,11 +395,22 @@ fn run_backward(
         for (k, meta) in metas.iter().enumerate() {
             let mut g = buffers.remove(&(id, k));
             if let (Some(gv), Some(inner)) = (&g, meta.tensor.upgrade()) {
+                if batch.is_some()
+                    && (!inner.hooks.lock().is_empty()
+                        || inner
+                            .retains_grad
+                            .load(std::sync::atomic::Ordering::Relaxed))
+                {
+                    return Err(Error::Autograd(format!(
+                        "a batched reverse pass met a hook or retain_grad on an output of `{}`",
+                        node.name
+                    )));
+                }
                 let mut gv = gv.clone();
                 let hooks: Vec<_> = inner.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
                 for h in hooks {
                     if let Some(r) = h(&gv)? {
-                        check_same(&node.name, "hook result", &gv, &r)?;
+                        check_same(&node.name, "hook result", None, &gv, &r)?;
                         gv = r;
                     }
                 }
@@ -339,7 +440,9 @@ fn run_backward(
         let filled: Vec<Tensor> = grads_out
             .into_iter()
             .zip(metas.iter())
-            .map(|(g, m)| g.unwrap_or_else(|| Tensor::zeros(&m.shape, m.dtype)))
+            .map(|(g, m)| {
+                g.unwrap_or_else(|| Tensor::zeros(&batched_shape(batch, &m.shape), m.dtype))
+            })
             .collect();
         drop(metas);
         let needs: Vec<bool> = node
@@ -367,7 +470,11 @@ fn run_backward(
                     node.name
                 ))
             })?;
-            rule(&filled, &needs)?
+            match (batch, &node.batched) {
+                (None, _) => rule(&filled, &needs)?,
+                (Some(_), Some(vectorised)) => vectorised(&filled, &needs)?,
+                (Some(b), None) => rule_per_entry(rule, &filled, &needs, &node.inputs, b)?,
+            }
         };
         if !retain {
             drop(node.backward.lock().take());
@@ -385,7 +492,7 @@ fn run_backward(
             if !need {
                 continue;
             }
-            check_same(&node.name, "gradient", inp, &g)?;
+            check_same(&node.name, "gradient", batch, inp, &g)?;
             if is_anomaly_enabled() {
                 check_finite(node, &g)?;
             }
@@ -398,11 +505,16 @@ fn run_backward(
 
     // Leaves: hooks see the total gradient, then it is returned or accumulated.
     for (_, (leaf, g)) in leaf_grads {
+        if batch.is_some() && !leaf.0.hooks.lock().is_empty() {
+            return Err(Error::Autograd(
+                "a batched reverse pass met a hook on a leaf".into(),
+            ));
+        }
         let mut g = g;
         let hooks: Vec<_> = leaf.0.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
         for h in hooks {
             if let Some(r) = h(&g)? {
-                check_same("leaf", "hook result", &g, &r)?;
+                check_same("leaf", "hook result", None, &g, &r)?;
                 g = r;
             }
         }
@@ -454,14 +566,22 @@ fn add_leaf(map: &mut HashMap<TensorId, (Tensor, Tensor)>, leaf: &Tensor, g: Ten
     Ok(())
 }
 
-fn check_same(op: &str, what: &str, expected: &Tensor, got: &Tensor) -> Result<()> {
-    if expected.dims() != got.dims() || expected.dtype() != got.dtype() {
+/// `got` must have `expected`'s dtype and shape (with the leading `batch` dim, if any).
+fn check_same(
+    op: &str,
+    what: &str,
+    batch: Option<usize>,
+    expected: &Tensor,
+    got: &Tensor,
+) -> Result<()> {
+    let want = batched_shape(batch, expected.dims());
+    if got.dims() != want.as_slice() || expected.dtype() != got.dtype() {
         return Err(Error::Autograd(format!(
             "backward of `{op}`: {what} has shape {:?} ({:?}) but the tensor it is for has \
              shape {:?} ({:?})",
             got.dims(),
             got.dtype(),
-            expected.dims(),
+            want,
             expected.dtype()
         )));
     }

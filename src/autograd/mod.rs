@@ -9,6 +9,7 @@ mod function;
 mod mode;
 mod node;
 
+pub(crate) use engine::grad_batched;
 pub use engine::{backward_many, grad, GradOptions};
 pub(crate) use forward::push_tangents;
 #[doc(hidden)]
@@ -20,5 +21,8 @@ pub use mode::{
 };
 pub(crate) use node::next_hook_id as node_next_hook_id;
 #[allow(unused_imports)]
-pub(crate) use node::{record, record1, record1_jvp, record_with_jvp, BackwardFn, JvpFn};
+pub(crate) use node::{
+    batched_sum_to, record, record1, record1_batched, record1_jvp, record_with_jvp,
+    record_with_rules, BackwardFn, JvpFn,
+};
 pub use node::{GradFn, Hook, HookHandle, Node};

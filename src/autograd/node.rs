@@ -42,6 +42,11 @@ pub struct Node {
     /// The op's own forward-mode rule; ops without one are pushed forward through their
     /// (linear, differentiable) backward rule instead.
     pub(crate) jvp: Option<JvpFn>,
+    /// The op's backward rule vectorised over cotangents: every gradient it is given and
+    /// returns carries one extra leading dim (the batch of cotangents). Used by batched
+    /// reverse passes ([`crate::func::jacobian`]); ops without one run their plain rule once
+    /// per batch entry.
+    pub(crate) batched: Option<BackwardFn>,
     pub(crate) outputs: Mutex<Vec<OutputMeta>>,
 }
 
@@ -62,6 +67,7 @@ impl Drop for Node {
         // The rules capture input tensors: drop them first so the inputs below are unique.
         drop(self.backward.get_mut().take());
         drop(self.jvp.take());
+        drop(self.batched.take());
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(t) = stack.pop() {
             if let Ok(inner) = Arc::try_unwrap(t.0) {
@@ -69,6 +75,7 @@ impl Drop for Node {
                     if let Ok(mut node) = Arc::try_unwrap(gf.node) {
                         drop(node.backward.get_mut().take());
                         drop(node.jvp.take());
+                        drop(node.batched.take());
                         stack.append(&mut node.inputs);
                     }
                 }
@@ -129,6 +136,19 @@ pub(crate) fn record_with_jvp(
     backward: BackwardFn,
     jvp: Option<JvpFn>,
 ) -> Vec<Tensor> {
+    record_with_rules(name, inputs, outputs, backward, jvp, None)
+}
+
+/// [`record_with_jvp`] plus the backward rule vectorised over a leading batch of cotangents
+/// (see [`Node`]'s `batched`).
+pub(crate) fn record_with_rules(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    inputs: &[&Tensor],
+    outputs: Vec<Tensor>,
+    backward: BackwardFn,
+    jvp: Option<JvpFn>,
+    batched: Option<BackwardFn>,
+) -> Vec<Tensor> {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return outputs;
     }
@@ -138,6 +158,7 @@ pub(crate) fn record_with_jvp(
         inputs: inputs.iter().map(|&t| t.clone()).collect(),
         backward: Mutex::new(Some(backward)),
         jvp,
+        batched,
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs
@@ -186,6 +207,46 @@ pub(crate) fn record1_jvp(
         Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
     );
     v.pop().expect("one output")
+}
+
+/// [`record1_jvp`] plus the backward rule vectorised over a leading batch of cotangents:
+/// `batched(g, needs)` gets `g` shaped `[batch] ++ output.shape` and returns gradients shaped
+/// `[batch] ++ input.shape` (see [`Node`]'s `batched`).
+pub(crate) fn record1_batched(
+    name: &'static str,
+    inputs: &[&Tensor],
+    output: Tensor,
+    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
+    batched: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return output;
+    }
+    let mut v = record_with_rules(
+        name,
+        inputs,
+        vec![output],
+        Box::new(move |g, needs| backward(&g[0], needs)),
+        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
+        Some(Box::new(move |g, needs| batched(&g[0], needs))),
+    );
+    v.pop().expect("one output")
+}
+
+/// `g` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
+/// broadcasts to `out`: the batched form of [`Tensor::sum_to`].
+pub(crate) fn batched_sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let out_rank = g.rank().saturating_sub(1);
+    let pad = out_rank.saturating_sub(shape.len());
+    let padded: Vec<usize> = std::iter::once(g.dims().first().copied().unwrap_or(1))
+        .chain(std::iter::repeat_n(1, pad))
+        .chain(shape.iter().copied())
+        .collect();
+    let full: Vec<usize> = std::iter::once(padded[0])
+        .chain(shape.iter().copied())
+        .collect();
+    g.sum_to(&padded)?.reshape(&full)
 }
 
 /// [`record`] for the common one-output op.

@@ -2,7 +2,11 @@
 //! labels, lowered to broadcasting multiply or one strided batched GEMM. Its VJP with
 //! respect to each operand is again a pairwise contraction.
 
-use crate::autograd::record1_jvp;
+use crate::autograd::{record_with_rules, BackwardFn};
+
+/// The label a batched backward gives the leading batch of cotangents (a private-use code
+/// point: parsed patterns use ASCII letters, and ellipsis dims get labels from U+0100 up).
+const BATCH_LABEL: char = '\u{E000}';
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::kernels::gemm::{batched_gemm, MatView};
@@ -122,27 +126,56 @@ pub(crate) fn contract_pair(
         }
         Ok(acc)
     };
-    let out = record1_jvp(
+    // The same rule for a leading batch of cotangents: one more label carried through.
+    let (vlo, vsa, vsb, va, vb) = (lo.clone(), sa.clone(), sb.clone(), ac.clone(), bc.clone());
+    let batched: BackwardFn = Box::new(move |g: &[Tensor], needs: &[bool]| {
+        let with_batch = |ls: &[char]| -> Vec<char> {
+            std::iter::once(BATCH_LABEL)
+                .chain(ls.iter().copied())
+                .collect()
+        };
+        let gl = with_batch(&vlo);
+        let side = |other: &Tensor, other_l: &[char], mine: &[char]| -> Result<Tensor> {
+            let keep = with_batch(mine);
+            let (r, l) = contract_pair(&g[0], &gl, other, other_l, &keep)?;
+            permute_to(&r, &l, &keep)
+        };
+        let ga = if needs[0] {
+            Some(side(&vb, &vsb, &vsa)?)
+        } else {
+            None
+        };
+        let gb = if needs[1] {
+            Some(side(&va, &vsa, &vsb)?)
+        } else {
+            None
+        };
+        Ok(vec![ga, gb])
+    });
+    let backward: BackwardFn = Box::new(move |g: &[Tensor], needs: &[bool]| {
+        let ga = if needs[0] {
+            let (r, l) = contract_pair(&g[0], &lo, &bc, &sb, &sa)?;
+            Some(permute_to(&r, &l, &sa)?)
+        } else {
+            None
+        };
+        let gb = if needs[1] {
+            let (r, l) = contract_pair(&g[0], &lo, &ac, &sa, &sb)?;
+            Some(permute_to(&r, &l, &sb)?)
+        } else {
+            None
+        };
+        Ok(vec![ga, gb])
+    });
+    let mut outs = record_with_rules(
         "einsum",
         &[&a, &b],
-        out,
-        move |g, needs| {
-            let ga = if needs[0] {
-                let (r, l) = contract_pair(g, &lo, &bc, &sb, &sa)?;
-                Some(permute_to(&r, &l, &sa)?)
-            } else {
-                None
-            };
-            let gb = if needs[1] {
-                let (r, l) = contract_pair(g, &lo, &ac, &sa, &sb)?;
-                Some(permute_to(&r, &l, &sb)?)
-            } else {
-                None
-            };
-            Ok(vec![ga, gb])
-        },
-        jvp,
+        vec![out],
+        backward,
+        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
+        Some(batched),
     );
+    let out = outs.pop().expect("one output");
     Ok((out, out_labels))
 }
 

@@ -21,8 +21,11 @@ use super::vjp::{check_nonempty, prepare, TensorFn};
 /// How [`jacobian`] reads the Jacobian off the recorded graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum JacobianMode {
-    /// One reverse pass per output element (a row of the Jacobian each), all on the one
-    /// recorded graph (`retain_graph`). Cost: (number of output elements) backward passes.
+    /// By rows: every output element's cotangent at once, in batched reverse passes over the
+    /// one recorded graph (each op's backward rule vectorised over a leading batch of
+    /// cotangents; ops without a vectorised rule run once per row inside the pass). Graphs
+    /// with hooks or `retain_grad`, and nested (differentiable) Jacobians, take one reverse
+    /// pass per row instead.
     Reverse,
     /// One column per input element by forward mode: a one-hot tangent is pushed through
     /// the recorded graph with each op's JVP rule ([`crate::func::jvp`]'s machinery). When
@@ -165,6 +168,21 @@ impl Assembler {
         Ok(())
     }
 
+    /// Stores rows `r0..r0 + g.dims()[0]` of block (i, j) at once from `g`, shaped
+    /// `[rows] ++ in.shape` (plain values, input `j` planned by rows).
+    fn put_rows(&mut self, i: usize, j: usize, r0: usize, g: &Tensor) -> Result<()> {
+        let cols: usize = self.in_shapes[j].iter().product();
+        match &mut self.blocks {
+            Blocks::Values(b) => match &mut b[i][j] {
+                Buf::F32(d) => scatter_into(d, r0 * cols, 1, g),
+                Buf::F64(d) => scatter_into(d, r0 * cols, 1, g),
+            },
+            Blocks::Tracked(_) => Err(Error::Autograd(
+                "jacobian: batched rows are for plain values only".into(),
+            )),
+        }
+    }
+
     fn finish(self) -> Result<Vec<Vec<Tensor>>> {
         let mut result = Vec::with_capacity(self.out_shapes.len());
         let (outs, ins) = (&self.out_shapes, &self.in_shapes);
@@ -220,6 +238,57 @@ fn one_hot(shape: &[usize], dtype: DType, r: usize) -> Tensor {
     })
 }
 
+/// Most cotangent elements (or gradient elements) one batched reverse pass may hold.
+const BATCH_ELEMENTS: usize = 1 << 22;
+
+/// `[batch] ++ shape` one-hot cotangents for output rows `r0..r0 + batch`.
+fn one_hot_rows(shape: &[usize], dtype: DType, r0: usize, batch: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    let full: Vec<usize> = std::iter::once(batch)
+        .chain(shape.iter().copied())
+        .collect();
+    with_dtype!(dtype, T => {
+        let mut v = vec![T::zero(); batch * n];
+        for k in 0..batch {
+            v[k * n + r0 + k] = T::one();
+        }
+        Tensor::from_buf(v, &full)
+    })
+}
+
+/// Fills the row-planned blocks with batched reverse passes: one walk of the graph per chunk
+/// of output rows, each node running its rule vectorised over the chunk
+/// ([`crate::autograd::grad_batched`]). Errors (e.g. a hook in the graph) leave the caller
+/// to go row by row, which overwrites every row.
+fn rows_batched(
+    outs: &[Tensor],
+    row_leaves: &[Tensor],
+    rows: &[usize],
+    asm: &mut Assembler,
+) -> Result<()> {
+    let widest = row_leaves.iter().map(|x| x.numel()).max().unwrap_or(1);
+    for (i, out) in outs.iter().enumerate() {
+        if !out.requires_grad() {
+            continue;
+        }
+        let n = out.numel();
+        let chunk = (BATCH_ELEMENTS / n.max(widest).max(1)).clamp(1, n.max(1));
+        let mut r0 = 0;
+        while r0 < n {
+            let b = chunk.min(n - r0);
+            let e = one_hot_rows(out.dims(), out.dtype(), r0, b);
+            let gs = crate::autograd::grad_batched(std::slice::from_ref(out), row_leaves, &[e], b)?;
+            for (&j, g) in rows.iter().zip(gs) {
+                if let Some(g) = g {
+                    asm.put_rows(i, j, r0, &g)?;
+                }
+            }
+            r0 += b;
+        }
+    }
+    Ok(())
+}
+
 /// The Jacobian blocks of recorded `outs` with respect to `leaves`.
 pub(crate) fn jacobian_of_recorded(
     outs: &[Tensor],
@@ -253,6 +322,9 @@ pub(crate) fn jacobian_of_recorded(
         return asm.finish();
     }
     let row_leaves: Vec<Tensor> = rows.iter().map(|&j| leaves[j].clone()).collect();
+    if !nested && rows_batched(outs, &row_leaves, &rows, &mut asm).is_ok() {
+        return asm.finish();
+    }
     let opts = GradOptions::default()
         .retain_graph(true)
         .allow_unused(true)

@@ -1,7 +1,9 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
 use super::map1;
-use crate::autograd::record1_jvp;
+use std::sync::Arc;
+
+use crate::autograd::{batched_sum_to, record1_batched, record1_jvp};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{map_binary, map_ternary};
@@ -60,6 +62,16 @@ fn bool_to<T: Float>(b: bool) -> T {
     }
 }
 
+/// `g` summed down to `shape` ([`Tensor::sum_to`]), or with `batched` its leading batch dim
+/// kept: `[batch] ++ out` down to `[batch] ++ shape`.
+fn sum_to(g: &Tensor, shape: &[usize], batched: bool) -> Result<Tensor> {
+    if batched {
+        batched_sum_to(g, shape)
+    } else {
+        g.sum_to(shape)
+    }
+}
+
 impl Tensor {
     /// Sums `self` (a gradient of the broadcast shape) down to `shape`, undoing broadcasting.
     ///
@@ -100,17 +112,28 @@ impl Tensor {
         let out = map2!("add", self, other, |u, v| u + v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
         let so = out.dims().to_vec();
-        Ok(record1_jvp(
+        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
+            Ok(vec![
+                if needs[0] {
+                    Some(sum_to(g, &sa, batched)?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(sum_to(g, &sb, batched)?)
+                } else {
+                    None
+                },
+            ])
+        });
+        let r = rule.clone();
+        Ok(record1_batched(
             "add",
             &[self, other],
             out,
-            move |g, needs| {
-                Ok(vec![
-                    if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                    if needs[1] { Some(g.sum_to(&sb)?) } else { None },
-                ])
-            },
+            move |g, needs| r(g, needs, false),
             move |t| tangent_sum(&t[0], &t[1], false, &so),
+            move |g, needs| rule(g, needs, true),
         ))
     }
     /// a − b with broadcasting.
@@ -118,21 +141,28 @@ impl Tensor {
         let out = map2!("sub", self, other, |u, v| u - v)?;
         let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
         let so = out.dims().to_vec();
-        Ok(record1_jvp(
+        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
+            Ok(vec![
+                if needs[0] {
+                    Some(sum_to(g, &sa, batched)?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(sum_to(&g.neg()?, &sb, batched)?)
+                } else {
+                    None
+                },
+            ])
+        });
+        let r = rule.clone();
+        Ok(record1_batched(
             "sub",
             &[self, other],
             out,
-            move |g, needs| {
-                Ok(vec![
-                    if needs[0] { Some(g.sum_to(&sa)?) } else { None },
-                    if needs[1] {
-                        Some(g.neg()?.sum_to(&sb)?)
-                    } else {
-                        None
-                    },
-                ])
-            },
+            move |g, needs| r(g, needs, false),
             move |t| tangent_sum(&t[0], &t[1], true, &so),
+            move |g, needs| rule(g, needs, true),
         ))
     }
     /// a ⊙ b with broadcasting.
@@ -141,29 +171,32 @@ impl Tensor {
         let (a, b) = (self.clone(), other.clone());
         let (ja, jb) = (self.clone(), other.clone());
         let so = out.dims().to_vec();
-        Ok(record1_jvp(
+        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
+            Ok(vec![
+                if needs[0] {
+                    Some(sum_to(&g.mul(&b)?, a.dims(), batched)?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(sum_to(&g.mul(&a)?, b.dims(), batched)?)
+                } else {
+                    None
+                },
+            ])
+        });
+        let r = rule.clone();
+        Ok(record1_batched(
             "mul",
             &[self, other],
             out,
-            move |g, needs| {
-                Ok(vec![
-                    if needs[0] {
-                        Some(g.mul(&b)?.sum_to(a.dims())?)
-                    } else {
-                        None
-                    },
-                    if needs[1] {
-                        Some(g.mul(&a)?.sum_to(b.dims())?)
-                    } else {
-                        None
-                    },
-                ])
-            },
+            move |g, needs| r(g, needs, false),
             move |t| {
                 let ta = t[0].as_ref().map(|t| t.mul(&jb)).transpose()?;
                 let tb = t[1].as_ref().map(|t| ja.mul(t)).transpose()?;
                 tangent_sum(&ta, &tb, false, &so)
             },
+            move |g, needs| rule(g, needs, true),
         ))
     }
     /// a / b with broadcasting.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::autograd::record1_jvp;
+use crate::autograd::{batched_sum_to, record1_batched, record1_jvp, record_with_rules};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, gather};
@@ -19,19 +19,66 @@ pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Ten
     let layout = f(x.layout())?;
     let out = x.with_layout(layout);
     let in_shape = x.dims().to_vec();
-    let jf = f.clone();
-    Ok(record1_jvp(
+    let (jf, bf, b_shape) = (f.clone(), f.clone(), in_shape.clone());
+    let mut outs = record_with_rules(
         name,
         &[x],
-        out,
-        move |g, _| Ok(vec![Some(view_adjoint(g, &in_shape, name, f.clone())?)]),
+        vec![out],
+        Box::new(move |g: &[Tensor], _: &[bool]| {
+            Ok(vec![Some(view_adjoint(&g[0], &in_shape, name, f.clone())?)])
+        }),
         // A view is linear: its JVP is the same view of the tangent.
-        move |t| {
-            t[0].as_ref()
+        Some(Box::new(move |t: &[Option<Tensor>]| {
+            Ok(Some(vec![t[0]
+                .as_ref()
                 .map(|t| view_op(t, name, jf.clone()))
-                .transpose()
-        },
-    ))
+                .transpose()?]))
+        })),
+        Some(Box::new(move |g: &[Tensor], _: &[bool]| {
+            Ok(vec![Some(batched_view_adjoint(
+                &g[0], &b_shape, name, &bf,
+            )?)])
+        })),
+    );
+    Ok(outs.pop().expect("one output"))
+}
+
+/// [`view_adjoint`] for a leading batch of gradients, `g` shaped `[batch] ++ view.shape`:
+/// every batch entry scattered into its own zeros of `in_shape`. Unrecorded (batched reverse
+/// passes are first order).
+fn batched_view_adjoint(
+    g: &Tensor,
+    in_shape: &[usize],
+    name: &'static str,
+    f: &LayoutFn,
+) -> Result<Tensor> {
+    let target = f(&Layout::contiguous(in_shape))?;
+    let batch = g.dims().first().copied().unwrap_or(0);
+    if g.rank() == 0 || target.shape() != &g.dims()[1..] {
+        return Err(Error::shapes(name, g.dims(), target.shape()));
+    }
+    let m: usize = in_shape.iter().product();
+    let shape: Vec<usize> = std::iter::once(batch)
+        .chain(target.shape().iter().copied())
+        .collect();
+    let strides: Vec<isize> = std::iter::once(m as isize)
+        .chain(target.strides().iter().copied())
+        .collect();
+    let full: Vec<usize> = std::iter::once(batch)
+        .chain(in_shape.iter().copied())
+        .collect();
+    Ok(with_dtype!(g.dtype(), T => {
+        let mut buf = vec![T::zero(); batch * m];
+        let storage = g.storage();
+        let src = T::slice(&storage).expect("dtype");
+        let gl = g.layout();
+        for_each_run(&shape, [&strides, gl.strides()], [target.offset(), gl.offset()], |[o, s], len, [so, ss]| {
+            for i in 0..len as isize {
+                buf[(o + i * so) as usize] += src[(s + i * ss) as usize];
+            }
+        });
+        Tensor::from_buf(buf, &full)
+    }))
 }
 
 /// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
@@ -81,12 +128,13 @@ pub(crate) fn contiguous_copy(x: &Tensor) -> Tensor {
         let l = x.layout();
         Tensor::from_buf(gather(src, l.shape(), l.strides(), l.offset()), l.shape())
     });
-    record1_jvp(
+    record1_batched(
         "contiguous",
         &[x],
         out,
         |g, _| Ok(vec![Some(g.clone())]),
         |t| Ok(t[0].clone()),
+        |g, _| Ok(vec![Some(g.clone())]),
     )
 }
 
@@ -166,12 +214,16 @@ impl Tensor {
             inv[p] = i;
         }
         let fwd = perm.to_vec();
-        Ok(record1_jvp(
+        let binv: Vec<usize> = std::iter::once(0)
+            .chain(inv.iter().map(|&p| p + 1))
+            .collect();
+        Ok(record1_batched(
             "permute",
             &[self],
             out,
             move |g, _| Ok(vec![Some(g.permute(&inv)?)]),
             move |t| t[0].as_ref().map(|t| t.permute(&fwd)).transpose(),
+            move |g, _| Ok(vec![Some(g.permute(&binv)?)]),
         ))
     }
     /// Swaps two dims (negative dims count from the end).
@@ -202,7 +254,8 @@ impl Tensor {
         }
         let out = self.with_layout(self.layout().broadcast_to(shape)?);
         let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
-        Ok(record1_jvp(
+        let b_shape = in_shape.clone();
+        Ok(record1_batched(
             "broadcast_to",
             &[self],
             out,
@@ -212,6 +265,7 @@ impl Tensor {
                     .map(|t| t.broadcast_to(&out_shape))
                     .transpose()
             },
+            move |g, _| Ok(vec![Some(batched_sum_to(g, &b_shape)?)]),
         ))
     }
     /// Same as [`Tensor::broadcast_to`].

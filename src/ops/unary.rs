@@ -37,7 +37,8 @@ fn erf<T: Float>(x: T) -> T {
 /// transpose: the JVP rule is the same expression with the tangent in place of `g`, so the
 /// conventions at kinks (abs'(0) = 0) and at ±∞ are exactly the backward rule's. With a
 /// `fused` rule, both directions take one fused pass `g·f'(x, y)` when nothing is being
-/// recorded (first order), and the differentiable `$rule` otherwise.
+/// recorded (first order), and the differentiable `$rule` otherwise. Both broadcast, so the
+/// backward rule also serves batched reverse passes (gradients `[batch] ++ x.shape`).
 macro_rules! unary_op {
     ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr
      $(, fused |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
@@ -81,7 +82,18 @@ macro_rules! unary_op {
                 #[allow(clippy::redundant_closure_call)]
                 Ok(Some($rule?))
             };
-            Ok(record1_jvp(stringify!($name), &[self], out, backward, jvp))
+            // `g·f'(x)` in broadcasting ops is the same rule for a leading batch of
+            // gradients `[batch] ++ x.shape`: it serves as the vectorised rule too.
+            let backward = std::sync::Arc::new(backward);
+            let batched = backward.clone();
+            Ok(crate::autograd::record1_batched(
+                stringify!($name),
+                &[self],
+                out,
+                move |g, needs| backward(g, needs),
+                jvp,
+                move |g, needs| batched(g, needs),
+            ))
         }
     };
 }
