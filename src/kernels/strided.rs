@@ -1,5 +1,7 @@
 //! Walking N strided operands that share one logical shape, a contiguous run at a time.
 
+use std::mem::MaybeUninit;
+
 /// Merges adjacent dims that are contiguous with each other in every operand, and drops
 /// size-1 dims. Returns the reduced shape and per-operand strides.
 pub fn coalesce<const N: usize>(
@@ -84,17 +86,63 @@ pub fn for_each_run<const N: usize>(
 pub fn gather<T: Copy>(src: &[T], shape: &[usize], strides: &[isize], offset: usize) -> Vec<T> {
     let n: usize = shape.iter().product();
     let mut out = Vec::with_capacity(n);
-    for_each_run(shape, [strides], [offset], |[b], len, [s]| {
+    gather_into(
+        &mut out.spare_capacity_mut()[..n],
+        src,
+        shape,
+        strides,
+        offset,
+    );
+    // SAFETY: `gather_into` wrote all n elements.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// Writes the elements of `src` that `shape`/`strides`/`offset` select into `dst`, in
+/// row-major order. Short contiguous innermost runs (e.g. the 3×3 kernel window of an
+/// unfolded image) are copied as rows of a 2-d tile, one loop over the next dim out, instead
+/// of one run callback each.
+fn gather_into<T: Copy>(
+    dst: &mut [MaybeUninit<T>],
+    src: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+) {
+    let (cshape, [cstrides]) = coalesce(shape, [strides]);
+    let r = cshape.len();
+    let mut w = 0usize;
+    if r >= 2 && cstrides[r - 1] == 1 && cshape[r - 1] < 64 && !cshape.contains(&0) {
+        let inner = cshape[r - 1];
+        for_each_run(
+            &cshape[..r - 1],
+            [&cstrides[..r - 1]],
+            [offset],
+            |[b], len, [s]| {
+                for i in 0..len as isize {
+                    let start = (b + i * s) as usize;
+                    for (o, &v) in dst[w..w + inner].iter_mut().zip(&src[start..start + inner]) {
+                        o.write(v);
+                    }
+                    w += inner;
+                }
+            },
+        );
+        return;
+    }
+    for_each_run(&cshape, [&cstrides], [offset], |[b], len, [s]| {
         if s == 1 {
             let b = b as usize;
-            out.extend_from_slice(&src[b..b + len]);
+            for (o, &v) in dst[w..w + len].iter_mut().zip(&src[b..b + len]) {
+                o.write(v);
+            }
         } else {
-            for i in 0..len as isize {
-                out.push(src[(b + i * s) as usize]);
+            for (i, o) in dst[w..w + len].iter_mut().enumerate() {
+                o.write(src[(b + i as isize * s) as usize]);
             }
         }
+        w += len;
     });
-    out
 }
 
 /// [`gather`] split across rayon threads along the outermost dim when the copy is large.
@@ -123,13 +171,7 @@ pub fn par_gather<T: Copy + Send + Sync>(
                 let mut sub = shape.to_vec();
                 sub[0] = dst.len() / row_len;
                 let base = (offset as isize + r0 as isize * strides[0]) as usize;
-                let mut w = 0usize;
-                for_each_run(&sub, [strides], [base], |[b], len, [s]| {
-                    for i in 0..len as isize {
-                        dst[w].write(src[(b + i * s) as usize]);
-                        w += 1;
-                    }
-                });
+                gather_into(dst, src, &sub, strides, base);
             });
     }
     // SAFETY: the chunks above cover all n elements, each written once.
@@ -145,6 +187,33 @@ mod tests {
     fn coalesce_merges_contiguous_dims() {
         let (s, [st]) = coalesce(&[2, 3, 4], [&[12, 4, 1]]);
         assert_eq!((s, st), (vec![24], vec![1]));
+    }
+
+    /// Short contiguous inner runs take the 2-d tile path; compare with index arithmetic.
+    #[test]
+    fn gather_with_short_inner_runs_matches_indexing() {
+        // A (3,5,4,9) contiguous buffer viewed as (3,4,5,9): inner runs of 9.
+        let src: Vec<u32> = (0..3 * 5 * 4 * 9).collect();
+        let (shape, strides) = ([3usize, 4, 5, 9], [180isize, 9, 36, 1]);
+        let mut want = Vec::new();
+        for a in 0..3 {
+            for b in 0..4 {
+                for c in 0..5 {
+                    for d in 0..9 {
+                        want.push(src[a * 180 + b * 9 + c * 36 + d]);
+                    }
+                }
+            }
+        }
+        assert_eq!(gather(&src, &shape, &strides, 0), want);
+        crate::kernels::set_min_parallel_elements(16);
+        assert_eq!(par_gather(&src, &shape, &strides, 0), want);
+        // An offset view with a size-1 dim and a scalar.
+        assert_eq!(
+            gather(&src, &[1, 2, 3], &[0, 36, 1], 5),
+            vec![5, 6, 7, 41, 42, 43]
+        );
+        assert_eq!(gather(&src, &[], &[], 7), vec![7]);
     }
 
     #[test]
