@@ -30,7 +30,7 @@ pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<IdHasher>>;
 use std::sync::Arc;
 
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
-use super::node::{BackwardFn, Node};
+use super::node::{BackwardFn, BatchedRule, Node};
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
 
@@ -471,9 +471,11 @@ fn run_backward(
                 ))
             })?;
             match (batch, &node.batched) {
-                (None, _) => rule(&filled, &needs)?,
-                (Some(_), Some(vectorised)) => vectorised(&filled, &needs)?,
-                (Some(b), None) => rule_per_entry(rule, &filled, &needs, &node.inputs, b)?,
+                (None, _) | (Some(_), BatchedRule::Backward) => rule(&filled, &needs)?,
+                (Some(_), BatchedRule::Own(vectorised)) => vectorised(&filled, &needs)?,
+                (Some(b), BatchedRule::PerEntry) => {
+                    rule_per_entry(rule, &filled, &needs, &node.inputs, b)?
+                }
             }
         };
         if !retain {

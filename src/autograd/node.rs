@@ -46,8 +46,19 @@ pub struct Node {
     /// returns carries one extra leading dim (the batch of cotangents). Used by batched
     /// reverse passes ([`crate::func::jacobian`]); ops without one run their plain rule once
     /// per batch entry.
-    pub(crate) batched: Option<BackwardFn>,
+    pub(crate) batched: BatchedRule,
     pub(crate) outputs: Mutex<Vec<OutputMeta>>,
+}
+
+/// How a node's backward runs on a leading batch of cotangents.
+pub(crate) enum BatchedRule {
+    /// Once per batch entry.
+    PerEntry,
+    /// The plain backward rule already broadcasts over a leading batch dim (elementwise
+    /// rules `g·f'(x)`): no second closure to allocate.
+    Backward,
+    /// Its own vectorised rule.
+    Own(BackwardFn),
 }
 
 impl Node {
@@ -67,7 +78,7 @@ impl Drop for Node {
         // The rules capture input tensors: drop them first so the inputs below are unique.
         drop(self.backward.get_mut().take());
         drop(self.jvp.take());
-        drop(self.batched.take());
+        self.batched = BatchedRule::PerEntry;
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(t) = stack.pop() {
             if let Ok(inner) = Arc::try_unwrap(t.0) {
@@ -75,7 +86,7 @@ impl Drop for Node {
                     if let Ok(mut node) = Arc::try_unwrap(gf.node) {
                         drop(node.backward.get_mut().take());
                         drop(node.jvp.take());
-                        drop(node.batched.take());
+                        node.batched = BatchedRule::PerEntry;
                         stack.append(&mut node.inputs);
                     }
                 }
@@ -148,6 +159,21 @@ pub(crate) fn record_with_rules(
     backward: BackwardFn,
     jvp: Option<JvpFn>,
     batched: Option<BackwardFn>,
+) -> Vec<Tensor> {
+    let batched = match batched {
+        Some(rule) => BatchedRule::Own(rule),
+        None => BatchedRule::PerEntry,
+    };
+    record_node(name, inputs, outputs, backward, jvp, batched)
+}
+
+fn record_node(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    inputs: &[&Tensor],
+    outputs: Vec<Tensor>,
+    backward: BackwardFn,
+    jvp: Option<JvpFn>,
+    batched: BatchedRule,
 ) -> Vec<Tensor> {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return outputs;
@@ -230,6 +256,29 @@ pub(crate) fn record1_batched(
         Box::new(move |g, needs| backward(&g[0], needs)),
         Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
         Some(Box::new(move |g, needs| batched(&g[0], needs))),
+    );
+    v.pop().expect("one output")
+}
+
+/// [`record1_jvp`] for an op whose backward rule broadcasts, so that it also serves a leading
+/// batch of cotangents (`[batch] ++ output.shape` in, `[batch] ++ input.shape` out).
+pub(crate) fn record1_jvp_broadcasting(
+    name: &'static str,
+    inputs: &[&Tensor],
+    output: Tensor,
+    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return output;
+    }
+    let mut v = record_node(
+        name,
+        inputs,
+        vec![output],
+        Box::new(move |g, needs| backward(&g[0], needs)),
+        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
+        BatchedRule::Backward,
     );
     v.pop().expect("one output")
 }

@@ -83,16 +83,13 @@ macro_rules! unary_op {
                 Ok(Some($rule?))
             };
             // `g·f'(x)` in broadcasting ops is the same rule for a leading batch of
-            // gradients `[batch] ++ x.shape`: it serves as the vectorised rule too.
-            let backward = std::sync::Arc::new(backward);
-            let batched = backward.clone();
-            Ok(crate::autograd::record1_batched(
+            // gradients `[batch] ++ x.shape`: it serves batched reverse passes as is.
+            Ok(crate::autograd::record1_jvp_broadcasting(
                 stringify!($name),
                 &[self],
                 out,
-                move |g, needs| backward(g, needs),
+                backward,
                 jvp,
-                move |g, needs| batched(g, needs),
             ))
         }
     };
