@@ -214,6 +214,29 @@ pub(crate) fn next_node_id() -> u64 {
     NEXT_NODE_ID.load(Ordering::Relaxed)
 }
 
+/// The one-output recorders below: one output gradient in, one output tangent out.
+fn record1_node(
+    name: &'static str,
+    inputs: &[&Tensor],
+    output: Tensor,
+    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
+    batched: BatchedRule,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return output;
+    }
+    let mut v = record_node(
+        name,
+        inputs,
+        vec![output],
+        Box::new(move |g, needs| backward(&g[0], needs)),
+        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
+        batched,
+    );
+    v.pop().expect("one output")
+}
+
 /// [`record1`] with a forward-mode rule `jvp(input tangents) -> output tangent`.
 pub(crate) fn record1_jvp(
     name: &'static str,
@@ -222,17 +245,7 @@ pub(crate) fn record1_jvp(
     backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
     jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
 ) -> Tensor {
-    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
-        return output;
-    }
-    let mut v = record_with_jvp(
-        name,
-        inputs,
-        vec![output],
-        Box::new(move |g, needs| backward(&g[0], needs)),
-        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
-    );
-    v.pop().expect("one output")
+    record1_node(name, inputs, output, backward, jvp, BatchedRule::PerEntry)
 }
 
 /// [`record1_jvp`] plus the backward rule vectorised over a leading batch of cotangents:
@@ -247,17 +260,10 @@ pub(crate) fn record1_batched(
     batched: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
-        return output;
+        return output; // no box for the vectorised rule when nothing is recorded
     }
-    let mut v = record_with_rules(
-        name,
-        inputs,
-        vec![output],
-        Box::new(move |g, needs| backward(&g[0], needs)),
-        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
-        Some(Box::new(move |g, needs| batched(&g[0], needs))),
-    );
-    v.pop().expect("one output")
+    let own = BatchedRule::Own(Box::new(move |g, needs| batched(&g[0], needs)));
+    record1_node(name, inputs, output, backward, jvp, own)
 }
 
 /// [`record1_jvp`] for an op whose backward rule broadcasts, so that it also serves a leading
@@ -269,18 +275,7 @@ pub(crate) fn record1_jvp_broadcasting(
     backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
     jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
 ) -> Tensor {
-    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
-        return output;
-    }
-    let mut v = record_node(
-        name,
-        inputs,
-        vec![output],
-        Box::new(move |g, needs| backward(&g[0], needs)),
-        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
-        BatchedRule::Backward,
-    );
-    v.pop().expect("one output")
+    record1_node(name, inputs, output, backward, jvp, BatchedRule::Backward)
 }
 
 /// `g` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
