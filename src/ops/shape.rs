@@ -58,6 +58,7 @@ fn batched_view_adjoint(
         return Err(Error::shapes(name, g.dims(), target.shape()));
     }
     let m: usize = in_shape.iter().product();
+    // One more dim in front: batch entry b scatters into the b-th block of m elements.
     let shape: Vec<usize> = std::iter::once(batch)
         .chain(target.shape().iter().copied())
         .collect();
@@ -67,18 +68,36 @@ fn batched_view_adjoint(
     let full: Vec<usize> = std::iter::once(batch)
         .chain(in_shape.iter().copied())
         .collect();
-    Ok(with_dtype!(g.dtype(), T => {
-        let mut buf = vec![T::zero(); batch * m];
+    Ok(scatter_add_to_zeros(
+        g,
+        &shape,
+        &strides,
+        target.offset(),
+        &full,
+    ))
+}
+
+/// Zeros of `out_shape` (row-major) with each element of `g` added at the position that
+/// (`at_shape` = `g`'s shape, `at_strides`, `at_offset`) gives it; repeats accumulate.
+fn scatter_add_to_zeros(
+    g: &Tensor,
+    at_shape: &[usize],
+    at_strides: &[isize],
+    at_offset: usize,
+    out_shape: &[usize],
+) -> Tensor {
+    with_dtype!(g.dtype(), T => {
+        let mut buf = vec![T::zero(); out_shape.iter().product()];
         let storage = g.storage();
         let src = T::slice(&storage).expect("dtype");
         let gl = g.layout();
-        for_each_run(&shape, [&strides, gl.strides()], [target.offset(), gl.offset()], |[o, s], len, [so, ss]| {
+        for_each_run(at_shape, [at_strides, gl.strides()], [at_offset, gl.offset()], |[o, s], len, [so, ss]| {
             for i in 0..len as isize {
                 buf[(o + i * so) as usize] += src[(s + i * ss) as usize];
             }
         });
-        Tensor::from_buf(buf, &full)
-    }))
+        Tensor::from_buf(buf, out_shape)
+    })
 }
 
 /// Zeros of `in_shape` with `g` added at the positions the view `f` selects (overlapping
@@ -93,18 +112,13 @@ pub(crate) fn view_adjoint(
     if target.shape() != g.dims() {
         return Err(Error::shapes(name, g.dims(), target.shape()));
     }
-    let out = with_dtype!(g.dtype(), T => {
-        let mut buf = vec![T::zero(); in_shape.iter().product()];
-        let storage = g.storage();
-        let src = T::slice(&storage).expect("dtype");
-        let gl = g.layout();
-        for_each_run(target.shape(), [target.strides(), gl.strides()], [target.offset(), gl.offset()], |[o, s], len, [so, ss]| {
-            for i in 0..len as isize {
-                buf[(o + i * so) as usize] += src[(s + i * ss) as usize];
-            }
-        });
-        Tensor::from_buf(buf, in_shape)
-    });
+    let out = scatter_add_to_zeros(
+        g,
+        target.shape(),
+        target.strides(),
+        target.offset(),
+        in_shape,
+    );
     let (jf, jshape) = (f.clone(), in_shape.to_vec());
     Ok(record1_jvp(
         "view_adjoint",
