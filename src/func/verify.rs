@@ -283,18 +283,6 @@ impl fmt::Display for VerifyReport {
     }
 }
 
-/// A small deterministic generator for sampling one-hot positions.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// A named set of cotangents (one per output).
 struct Cotangent {
     name: String,
@@ -321,11 +309,11 @@ fn cotangents(outs: &[Tensor], opts: &VerifyOptions) -> Result<Vec<Cotangent>> {
     let picks: Vec<usize> = if total <= opts.max_one_hot {
         (0..total).collect()
     } else {
-        let mut rng = Rng(opts.seed ^ 0xC0FFEE);
+        let mut rng = crate::tensor::SplitMix64::new(opts.seed ^ 0xC0FFEE);
         let mut p = vec![0, total - 1];
         let want = opts.one_hot_samples.min(total);
         while p.len() < want {
-            let c = (rng.next() % total as u64) as usize;
+            let c = (rng.next_u64() % total as u64) as usize;
             if !p.contains(&c) {
                 p.push(c);
             }

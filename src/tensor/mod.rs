@@ -4,6 +4,8 @@ mod autograd_api;
 mod constructors;
 mod display;
 
+pub(crate) use constructors::SplitMix64;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
