@@ -22,7 +22,7 @@ pub use mode::{
 pub(crate) use node::next_hook_id as node_next_hook_id;
 #[allow(unused_imports)]
 pub(crate) use node::{
-    batched_sum_to, record, record1, record1_batched, record1_jvp, record1_jvp_broadcasting,
-    record_with_jvp, record_with_rules, BackwardFn, JvpFn,
+    record, record1, record1_batched, record1_jvp, record1_jvp_broadcasting, record_with_jvp,
+    record_with_rules, BackwardFn, JvpFn,
 };
 pub use node::{GradFn, Hook, HookHandle, Node};

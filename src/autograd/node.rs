@@ -278,21 +278,6 @@ pub(crate) fn record1_jvp_broadcasting(
     record1_node(name, inputs, output, backward, jvp, BatchedRule::Backward)
 }
 
-/// `g` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
-/// broadcasts to `out`: the batched form of [`Tensor::sum_to`].
-pub(crate) fn batched_sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    let out_rank = g.rank().saturating_sub(1);
-    let pad = out_rank.saturating_sub(shape.len());
-    let padded: Vec<usize> = std::iter::once(g.dims().first().copied().unwrap_or(1))
-        .chain(std::iter::repeat_n(1, pad))
-        .chain(shape.iter().copied())
-        .collect();
-    let full: Vec<usize> = std::iter::once(padded[0])
-        .chain(shape.iter().copied())
-        .collect();
-    g.sum_to(&padded)?.reshape(&full)
-}
-
 /// [`record`] for the common one-output op.
 #[allow(dead_code)]
 pub(crate) fn record1(

@@ -3,7 +3,7 @@
 use super::map1;
 use std::sync::Arc;
 
-use crate::autograd::{batched_sum_to, record1_batched, record1_jvp};
+use crate::autograd::{record1_batched, record1_jvp};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{map_binary, map_ternary};
@@ -70,6 +70,21 @@ fn sum_to(g: &Tensor, shape: &[usize], batched: bool) -> Result<Tensor> {
     } else {
         g.sum_to(shape)
     }
+}
+
+/// `g` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
+/// broadcasts to `out`: the batched form of [`Tensor::sum_to`].
+pub(crate) fn batched_sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let out_rank = g.rank().saturating_sub(1);
+    let pad = out_rank.saturating_sub(shape.len());
+    let padded: Vec<usize> = std::iter::once(g.dims().first().copied().unwrap_or(1))
+        .chain(std::iter::repeat_n(1, pad))
+        .chain(shape.iter().copied())
+        .collect();
+    let full: Vec<usize> = std::iter::once(padded[0])
+        .chain(shape.iter().copied())
+        .collect();
+    g.sum_to(&padded)?.reshape(&full)
 }
 
 impl Tensor {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::autograd::{batched_sum_to, record1_batched, record1_jvp, record_with_rules};
+use super::binary::batched_sum_to;
+use crate::autograd::{record1_batched, record1_jvp, record_with_rules};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, gather};
