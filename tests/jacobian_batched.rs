@@ -1,9 +1,9 @@
 //! Reverse-mode `jacobian` reads all rows in batched reverse passes (every node runs its rule
 //! vectorised over a leading batch of cotangents, or once per batch entry when it has no
 //! vectorised rule). These tests pin it against forward mode, which shares no code with it,
-//! on graphs mixing vectorised rules (einsum, permute, broadcast, add/sub/mul, contiguous)
-//! with per-entry ones (softmax, sum over a dim, tanh), and check that a hook in the graph
-//! sends `jacobian` back to one pass per row, where hooks run.
+//! on graphs mixing vectorised rules (einsum, permute, broadcast_to, views, add/sub/mul,
+//! contiguous, unary ops) with per-entry ones (softmax, sum over a dim), and check that a hook
+//! in the graph sends `jacobian` back to one pass per row, where hooks run.
 
 use eingrad::func::{jacobian, JacobianMode};
 use eingrad::{einsum, DType, Result, Tensor};
@@ -18,7 +18,8 @@ fn close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
     }
 }
 
-/// einsum + broadcast bias + permute + sub/mul with a rank-1 operand + softmax + a reduction.
+/// einsum + broadcast bias + permute + sub/mul with a rank-1 operand + softmax + a reduction +
+/// broadcast_to.
 fn mixed(xs: &[Tensor]) -> Result<Vec<Tensor>> {
     let (x, w, b) = (&xs[0], &xs[1], &xs[2]);
     let h = einsum("bij,jk->bik", &[x, w])?.add(b)?; // (2,3,4) + (4,)
@@ -28,7 +29,8 @@ fn mixed(xs: &[Tensor]) -> Result<Vec<Tensor>> {
         .mul(&b.reshape(&[4, 1, 1])?)?
         .sub(&p.softmax(-1)?)?;
     let total = s.sum(&[1], false)?; // (4,3)
-    Ok(vec![total, h.mul_scalar(0.5)?])
+    let wide = b.broadcast_to(&[3, 4])?; // an explicit broadcast node
+    Ok(vec![total, h.mul_scalar(0.5)?.add(&wide)?])
 }
 
 fn inputs() -> Vec<Tensor> {

@@ -33,6 +33,8 @@ pub fn min_parallel_elements() -> usize {
 /// let before = min_parallel_elements();
 /// set_min_parallel_elements(1 << 17);
 /// assert_eq!(min_parallel_elements(), 1 << 17);
+/// set_min_parallel_elements(0); // at least one element
+/// assert_eq!(min_parallel_elements(), 1);
 /// set_min_parallel_elements(before);
 /// ```
 pub fn set_min_parallel_elements(n: usize) {
