@@ -99,6 +99,13 @@ fn main() {
         }
         return;
     }
+    // EINGRAD_BENCH_FILTER=name,name: compare just those workloads (gemm_f32_1024, bmm, ...).
+    let filter = std::env::var("EINGRAD_BENCH_FILTER").ok();
+    let wanted = |name: &str| {
+        filter
+            .as_ref()
+            .is_none_or(|f| f.split(',').any(|w| w == name))
+    };
     let mut peer = PeerServer::start(th);
     println!(
         "{:<30} {:>12} {:>12} {:>8}",
@@ -116,14 +123,17 @@ fn main() {
     };
     for dt in [DType::F32, DType::F64] {
         for n in [256usize, 512, 1024, 2048] {
+            let name = format!("gemm_{}_{n}", if dt == DType::F32 { "f32" } else { "f64" });
+            if !wanted(&name) {
+                continue;
+            }
             let c = compare_case(&mut peer, "ij,jk->ik", &[&[n, n], &[n, n]], dt);
             let gflops = 2.0 * (n * n * n) as f64 / c.ours_s / 1e9;
-            let name = format!("gemm_{}_{n}", if dt == DType::F32 { "f32" } else { "f64" });
             show(&name, &c, format!("  ({gflops:.0} GFLOP/s)"));
         }
     }
     let mut logs = Vec::new();
-    for (name, pattern, shapes) in CASES {
+    for (name, pattern, shapes) in CASES.iter().filter(|c| wanted(c.0)) {
         let c = compare_case(&mut peer, pattern, shapes, DType::F32);
         if let Some(r) = c.ratio {
             logs.push(r.ln());
@@ -135,6 +145,9 @@ fn main() {
             "einsum suite geometric mean ratio: {:.2}x",
             (logs.iter().sum::<f64>() / logs.len() as f64).exp()
         );
+    }
+    if filter.is_some() {
+        return;
     }
     let (_, p, s) = CASES[5];
     let planned = time_case(p, s, DType::F32, PlanStrategy::Auto);
