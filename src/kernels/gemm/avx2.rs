@@ -139,6 +139,137 @@ micro_kernel!(
     _mm256_add_pd
 );
 
+/// `dst[k·w + i] = src[i·rs + k]` for `i < w`, `k < depth`: `w` rows, each contiguous
+/// along the depth, transposed into one panel in 8×8 register blocks.
+///
+/// # Safety
+/// The CPU supports AVX2; the `w` source rows hold `depth` readable elements; `dst` holds
+/// `w·depth`.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_rows_f32(w: usize, depth: usize, src: *const f32, rs: isize, dst: *mut f32) {
+    const L: usize = 8;
+    let blocks = depth / L * L;
+    for i0 in (0..w).step_by(L) {
+        let valid = (w - i0).min(L);
+        // Rows past `w` repeat row i0: read but never stored.
+        let rows: [*const f32; L] =
+            std::array::from_fn(|r| src.offset((i0 + if r < valid { r } else { 0 }) as isize * rs));
+        for k in (0..blocks).step_by(L) {
+            let r: [__m256; L] = std::array::from_fn(|i| _mm256_loadu_ps(rows[i].add(k)));
+            let t: [__m256; L] = std::array::from_fn(|i| {
+                let (x, y) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+                if i % 2 == 0 {
+                    _mm256_unpacklo_ps(x, y)
+                } else {
+                    _mm256_unpackhi_ps(x, y)
+                }
+            });
+            // t[2q] = (lo of rows 2q, 2q+1), t[2q+1] = (hi of them), q = 0..4.
+            let s = [
+                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+            ];
+            // Column kk of the 8×8 block: low halves give columns 0-3, high halves 4-7.
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(s[0], s[4]),
+                _mm256_permute2f128_ps::<0x20>(s[1], s[5]),
+                _mm256_permute2f128_ps::<0x20>(s[2], s[6]),
+                _mm256_permute2f128_ps::<0x20>(s[3], s[7]),
+                _mm256_permute2f128_ps::<0x31>(s[0], s[4]),
+                _mm256_permute2f128_ps::<0x31>(s[1], s[5]),
+                _mm256_permute2f128_ps::<0x31>(s[2], s[6]),
+                _mm256_permute2f128_ps::<0x31>(s[3], s[7]),
+            ];
+            for (kk, col) in cols.iter().enumerate() {
+                store_first_f32(dst.add((k + kk) * w + i0), *col, valid);
+            }
+        }
+        for k in blocks..depth {
+            for (i, row) in rows.iter().enumerate().take(valid) {
+                *dst.add(k * w + i0 + i) = *row.add(k);
+            }
+        }
+    }
+}
+
+/// Stores lanes `..n` of `v` at `d` (masked AVX stores are microcoded and slow on Zen).
+#[inline(always)]
+unsafe fn store_first_f32(d: *mut f32, v: __m256, n: usize) {
+    match n {
+        8 => _mm256_storeu_ps(d, v),
+        6 => {
+            _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+            _mm_store_sd(
+                d.add(4) as *mut f64,
+                _mm_castps_pd(_mm256_extractf128_ps::<1>(v)),
+            );
+        }
+        _ => {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+            std::ptr::copy_nonoverlapping(lanes.as_ptr(), d, n);
+        }
+    }
+}
+
+/// [`store_first_f32`] for f64.
+#[inline(always)]
+unsafe fn store_first_f64(d: *mut f64, v: __m256d, n: usize) {
+    match n {
+        4 => _mm256_storeu_pd(d, v),
+        2 => _mm_storeu_pd(d, _mm256_castpd256_pd128(v)),
+        _ => {
+            let mut lanes = [0f64; 4];
+            _mm256_storeu_pd(lanes.as_mut_ptr(), v);
+            std::ptr::copy_nonoverlapping(lanes.as_ptr(), d, n);
+        }
+    }
+}
+
+/// [`pack_rows_f32`] for f64, in 4×4 register blocks.
+///
+/// # Safety
+/// As [`pack_rows_f32`].
+#[target_feature(enable = "avx2")]
+unsafe fn pack_rows_f64(w: usize, depth: usize, src: *const f64, rs: isize, dst: *mut f64) {
+    const L: usize = 4;
+    let blocks = depth / L * L;
+    for i0 in (0..w).step_by(L) {
+        let valid = (w - i0).min(L);
+        let rows: [*const f64; L] =
+            std::array::from_fn(|r| src.offset((i0 + if r < valid { r } else { 0 }) as isize * rs));
+        for k in (0..blocks).step_by(L) {
+            let r: [__m256d; L] = std::array::from_fn(|i| _mm256_loadu_pd(rows[i].add(k)));
+            let t = [
+                _mm256_unpacklo_pd(r[0], r[1]),
+                _mm256_unpackhi_pd(r[0], r[1]),
+                _mm256_unpacklo_pd(r[2], r[3]),
+                _mm256_unpackhi_pd(r[2], r[3]),
+            ];
+            let cols = [
+                _mm256_permute2f128_pd::<0x20>(t[0], t[2]),
+                _mm256_permute2f128_pd::<0x20>(t[1], t[3]),
+                _mm256_permute2f128_pd::<0x31>(t[0], t[2]),
+                _mm256_permute2f128_pd::<0x31>(t[1], t[3]),
+            ];
+            for (kk, col) in cols.iter().enumerate() {
+                store_first_f64(dst.add((k + kk) * w + i0), *col, valid);
+            }
+        }
+        for k in blocks..depth {
+            for (i, row) in rows.iter().enumerate().take(valid) {
+                *dst.add(k * w + i0 + i) = *row.add(k);
+            }
+        }
+    }
+}
+
 /// Blocking measured on a Zen AVX2 core (32 KB L1d, 512 KB L2): a KC×NR B micro-panel of
 /// 16 KB stays in L1 while MC×KC of A (144 KB f32) streams from L2.
 impl MicroKernel for f32 {
@@ -159,6 +290,9 @@ impl MicroKernel for f32 {
         accumulate: bool,
     ) {
         kernel_f32(kc, a, b, c, rs, cs, mr, nr, accumulate)
+    }
+    unsafe fn pack_rows(w: usize, depth: usize, src: *const f32, rs: isize, dst: *mut f32) {
+        pack_rows_f32(w, depth, src, rs, dst)
     }
 }
 
@@ -181,5 +315,8 @@ impl MicroKernel for f64 {
         accumulate: bool,
     ) {
         kernel_f64(kc, a, b, c, rs, cs, mr, nr, accumulate)
+    }
+    unsafe fn pack_rows(w: usize, depth: usize, src: *const f64, rs: isize, dst: *mut f64) {
+        pack_rows_f64(w, depth, src, rs, dst)
     }
 }

@@ -39,6 +39,12 @@ pub trait MicroKernel: Copy + Default + 'static {
         nr: usize,
         accumulate: bool,
     );
+    /// `dst[k·w + i] = src[i·rs + k]` for `i < w`, `k < depth` (a panel from `w` rows that
+    /// are contiguous along the depth: the transposing case of packing).
+    ///
+    /// # Safety
+    /// As `kernel`; the `w` rows hold `depth` readable elements, `dst` holds `w·depth`.
+    unsafe fn pack_rows(w: usize, depth: usize, src: *const Self, rs: isize, dst: *mut Self);
 }
 
 /// A read-only strided matrix.
@@ -120,7 +126,7 @@ unsafe fn pack_b<T: MicroKernel>(kc: usize, nc: usize, b: Mat<T>, dst: *mut T) {
 
 /// [`pack_panels`] with the width as a compile-time constant for the kernels' widths, so
 /// each panel row copy is a few vector moves instead of a `memcpy` call.
-unsafe fn pack_panels_of_width<T: Copy + Default>(
+unsafe fn pack_panels_of_width<T: MicroKernel>(
     rows: usize,
     depth: usize,
     src: Mat<T>,
@@ -148,7 +154,7 @@ unsafe fn pack_panels_of_width<T: Copy + Default>(
 
 /// Packs `rows × depth` of `src` into panels of `WIDTH` rows: panel `p` holds, depth step
 /// by depth step, the `WIDTH` values of rows `p·width..`, zero past `rows`.
-unsafe fn pack_panels<T: Copy + Default, const WIDTH: usize>(
+unsafe fn pack_panels<T: MicroKernel, const WIDTH: usize>(
     rows: usize,
     depth: usize,
     src: Mat<T>,
@@ -178,13 +184,7 @@ unsafe fn pack_panels<T: Copy + Default, const WIDTH: usize>(
         }
     } else if src.cs == 1 {
         for p in 0..full {
-            for i in 0..width {
-                let row = src.ptr.offset((p * width + i) as isize * src.rs);
-                let d = panel(p);
-                for k in 0..depth {
-                    *d.add(k * width + i) = *row.add(k);
-                }
-            }
+            T::pack_rows(width, depth, src.at(p * width, 0).ptr, src.rs, panel(p));
         }
     } else {
         for p in 0..full {
