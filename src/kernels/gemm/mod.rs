@@ -71,10 +71,10 @@ pub fn batched_gemm<T: Float>(
     // Parallelise over the batch when it splits evenly (or is large): each thread runs whole
     // products with no synchronisation, which measured 4-7% faster than gemm splitting each
     // product even for large ones (pool_downsample: 8 products of 512×2048·2048×512).
-    // Otherwise let gemm split each product.
+    // Otherwise split each product across the threads.
     let per_matrix_par = batch < threads || (!batch.is_multiple_of(threads) && batch < 4 * threads);
     #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
+    if avx2::available() && !portable_forced() {
         // SAFETY: DTYPE names T exactly, so the casts are identities; offsets come from
         // layouts checked against their buffers by the caller; batches write disjoint blocks.
         unsafe {
@@ -148,6 +148,21 @@ pub fn batched_gemm<T: Float>(
             run(bi, par);
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to run the portable (`gemm` crate) path on an AVX2 machine too.
+    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread's products must take the portable path (only tests ask for it).
+#[cfg(target_arch = "x86_64")]
+fn portable_forced() -> bool {
+    #[cfg(test)]
+    return FORCE_PORTABLE.with(|f| f.get());
+    #[cfg(not(test))]
+    false
 }
 
 /// How a batched product uses the threads.
@@ -348,6 +363,14 @@ mod tests {
     #[test]
     fn products_match_a_naive_loop_for_every_edge_and_stride_f32() {
         check_shapes::<f32>(1e-5);
+    }
+
+    #[test]
+    fn the_portable_path_matches_a_naive_loop_too() {
+        FORCE_PORTABLE.with(|f| f.set(true));
+        check_shapes::<f64>(1e-13);
+        check_shapes::<f32>(1e-5);
+        FORCE_PORTABLE.with(|f| f.set(false));
     }
 
     #[test]
