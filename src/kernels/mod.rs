@@ -40,3 +40,16 @@ pub fn min_parallel_elements() -> usize {
 pub fn set_min_parallel_elements(n: usize) {
     MIN_PARALLEL_ELEMENTS.store(n.max(1), Ordering::Relaxed);
 }
+
+/// Hints the CPU to load the cache line at `p` (no effect on other architectures). For
+/// strided walks that jump pages, where hardware prefetchers stop.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -144,6 +144,9 @@ fn fold_tile<T: Float>(
     combine: &impl Fn(T, T) -> T,
 ) {
     const W: usize = 32;
+    // Rows far apart each sit on their own page, where hardware prefetch stops (ijjk->ik
+    // reads 4096 rows of 64 values): fetch a few rows ahead by hand.
+    const AHEAD: usize = 4;
     let len = out.len();
     let row = |r: usize, c0: usize, w: usize| {
         let start = (xb + r as isize * row_stride) as usize + c0;
@@ -153,6 +156,11 @@ fn fold_tile<T: Float>(
     while c0 + W <= len {
         let mut acc: [T; W] = out[c0..c0 + W].try_into().expect("W elements");
         for r in 0..rows {
+            if r + AHEAD < rows {
+                let next = src[(xb + (r + AHEAD) as isize * row_stride) as usize + c0..].as_ptr();
+                crate::kernels::prefetch(next as *const u8);
+                crate::kernels::prefetch(next.wrapping_add(W - 1) as *const u8);
+            }
             let x: &[T; W] = row(r, c0, W).try_into().expect("W elements");
             for l in 0..W {
                 acc[l] = combine(acc[l], x[l]);

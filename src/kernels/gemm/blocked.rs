@@ -10,6 +10,8 @@
 
 use std::cell::RefCell;
 
+use crate::kernels::prefetch;
+
 /// A register-tile kernel and the blocking sizes that suit it.
 pub trait MicroKernel: Copy + Default + 'static {
     /// Rows of the register tile.
@@ -204,18 +206,6 @@ unsafe fn pack_panels<T: MicroKernel, const WIDTH: usize>(
 
 /// How many depth steps ahead [`pack_panels`] prefetches its source runs.
 const PREFETCH_STEPS: usize = 8;
-
-/// Hints the CPU to load the cache line at `p` (no effect on other architectures).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// One panel of `rows ≤ width` rows from any strides, zero-padded to `width`.
 unsafe fn pack_general<T: Copy + Default>(
