@@ -230,7 +230,7 @@ fn gemm_contract(
         let pa: &[T] = match &ca { Some(v) => v, None => T::slice(&sa).expect("dtype") };
         let pb: &[T] = match &cb { Some(v) => v, None => T::slice(&sb).expect("dtype") };
         let len = bs * ms * ns;
-        let mut dst: Vec<T> = Vec::with_capacity(len);
+        let mut dst: Vec<T> = crate::storage::buffer(len);
         let view = |l: &Layout| MatView { offset: l.offset(), batch_stride: l.strides()[0], row_stride: l.strides()[1], col_stride: l.strides()[2] };
         let d = MatView { offset: 0, batch_stride: (ms * ns) as isize, row_stride: ns as isize, col_stride: 1 };
         batched_gemm(bs, ms, ns, ks, &mut dst.spare_capacity_mut()[..len], d, pa, view(&va), pb, view(&vb));

@@ -85,7 +85,7 @@ pub fn for_each_run<const N: usize>(
 /// Copies the elements a layout selects into a new row-major buffer.
 pub fn gather<T: Copy>(src: &[T], shape: &[usize], strides: &[isize], offset: usize) -> Vec<T> {
     let n: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(n);
+    let mut out = crate::storage::buffer(n);
     gather_into(
         &mut out.spare_capacity_mut()[..n],
         src,
@@ -159,7 +159,7 @@ pub fn par_gather<T: Copy + Send + Sync>(
     let rows = shape[0];
     let row_len = n / rows;
     let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
-    let mut out: Vec<T> = Vec::with_capacity(n);
+    let mut out: Vec<T> = crate::storage::buffer(n);
     {
         use rayon::prelude::*;
         let spare = &mut out.spare_capacity_mut()[..n];
