@@ -1,8 +1,8 @@
 //! The one GEMM call site: strided batched matrix products.
 //!
-//! On x86-64 CPUs with AVX2 and FMA the products run through this module's own blocked
-//! driver ([`blocked`]) and register-tile kernels ([`avx2`]); elsewhere through the `gemm`
-//! crate. Side by side with MKL on a 2-core Zen machine the `gemm` crate's AVX2 path reached
+//! On x86-64 CPUs with AVX2 and FMA but no AVX-512 the products run through this module's
+//! own blocked driver ([`blocked`]) and register-tile kernels ([`avx2`]); elsewhere through
+//! the `gemm` crate (with its AVX-512 kernels where the CPU has them). Side by side with MKL on a 2-core Zen machine the `gemm` crate's AVX2 path reached
 //! 0.66–0.95× of torch's GEMM, the own kernels about 1.0× (see README, benchmarks).
 
 use std::mem::MaybeUninit;
@@ -74,7 +74,7 @@ pub fn batched_gemm<T: Float>(
     // Otherwise split each product across the threads.
     let per_matrix_par = batch < threads || (!batch.is_multiple_of(threads) && batch < 4 * threads);
     #[cfg(target_arch = "x86_64")]
-    if avx2::available() && !portable_forced() {
+    if use_blocked() {
         // SAFETY: DTYPE names T exactly, so the casts are identities; offsets come from
         // layouts checked against their buffers by the caller; batches write disjoint blocks.
         unsafe {
@@ -152,17 +152,19 @@ pub fn batched_gemm<T: Float>(
 
 #[cfg(test)]
 thread_local! {
-    /// Tests set this to run the portable (`gemm` crate) path on an AVX2 machine too.
-    static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tests pick a path on this thread: `Some(true)` the blocked kernels (where the CPU
+    /// runs them), `Some(false)` the portable `gemm` crate, `None` the normal choice.
+    static FORCE_BLOCKED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
-/// Whether this thread's products must take the portable path (only tests ask for it).
+/// Whether this thread's products run through the blocked driver and AVX2 kernels.
 #[cfg(target_arch = "x86_64")]
-fn portable_forced() -> bool {
+fn use_blocked() -> bool {
     #[cfg(test)]
-    return FORCE_PORTABLE.with(|f| f.get());
-    #[cfg(not(test))]
-    false
+    if let Some(forced) = FORCE_BLOCKED.with(|f| f.get()) {
+        return forced && avx2::supported();
+    }
+    avx2::preferred()
 }
 
 /// How a batched product uses the threads.
@@ -355,22 +357,23 @@ mod tests {
         }
     }
 
+    /// Runs `check` with each GEMM path forced on this thread.
+    fn on_both_paths(check: impl Fn()) {
+        for blocked in [true, false] {
+            FORCE_BLOCKED.with(|f| f.set(Some(blocked)));
+            check();
+        }
+        FORCE_BLOCKED.with(|f| f.set(None));
+    }
+
     #[test]
     fn products_match_a_naive_loop_for_every_edge_and_stride_f64() {
-        check_shapes::<f64>(1e-13);
+        on_both_paths(|| check_shapes::<f64>(1e-13));
     }
 
     #[test]
     fn products_match_a_naive_loop_for_every_edge_and_stride_f32() {
-        check_shapes::<f32>(1e-5);
-    }
-
-    #[test]
-    fn the_portable_path_matches_a_naive_loop_too() {
-        FORCE_PORTABLE.with(|f| f.set(true));
-        check_shapes::<f64>(1e-13);
-        check_shapes::<f32>(1e-5);
-        FORCE_PORTABLE.with(|f| f.set(false));
+        on_both_paths(|| check_shapes::<f32>(1e-5));
     }
 
     #[test]
@@ -386,6 +389,7 @@ mod tests {
             row_stride: cols as isize,
             col_stride: 1,
         };
+        FORCE_BLOCKED.with(|f| f.set(Some(true)));
         batched_gemm(
             1,
             m,
