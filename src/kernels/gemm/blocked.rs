@@ -49,60 +49,58 @@ pub trait MicroKernel: Copy + Default + 'static {
     unsafe fn pack_rows(w: usize, depth: usize, src: *const Self, rs: isize, dst: *mut Self);
 }
 
-/// A read-only strided matrix.
+/// A strided matrix behind a raw pointer `P` (`*const T` to read, `*mut T` to write).
 #[derive(Clone, Copy)]
-pub struct Mat<T> {
+pub struct Strided<P> {
     /// Element [0, 0].
-    pub ptr: *const T,
+    pub ptr: P,
     /// Row stride in elements.
     pub rs: isize,
     /// Column stride in elements.
     pub cs: isize,
 }
 
+/// A read-only strided matrix.
+pub type Mat<T> = Strided<*const T>;
 /// A writable strided matrix.
-#[derive(Clone, Copy)]
-pub struct MatMut<T> {
-    /// Element [0, 0].
-    pub ptr: *mut T,
-    /// Row stride in elements.
-    pub rs: isize,
-    /// Column stride in elements.
-    pub cs: isize,
-}
+pub type MatMut<T> = Strided<*mut T>;
 
 // SAFETY: the driver's callers hand disjoint output blocks to different threads.
-unsafe impl<T> Send for Mat<T> {}
-unsafe impl<T> Sync for Mat<T> {}
-unsafe impl<T> Send for MatMut<T> {}
-unsafe impl<T> Sync for MatMut<T> {}
+unsafe impl<P> Send for Strided<P> {}
+unsafe impl<P> Sync for Strided<P> {}
 
-impl<T> Mat<T> {
-    /// The sub-matrix starting at row `i`, column `j`.
-    unsafe fn at(self, i: usize, j: usize) -> Self {
-        Mat {
-            ptr: self.ptr.offset(i as isize * self.rs + j as isize * self.cs),
-            ..self
-        }
-    }
-    fn t(self) -> Self {
-        Mat {
-            rs: self.cs,
-            cs: self.rs,
-            ..self
-        }
+/// Raw pointers that can step by a signed element count.
+pub trait ElementPtr: Copy {
+    /// `self + count` elements.
+    ///
+    /// # Safety
+    /// As `pointer::offset`.
+    unsafe fn step(self, count: isize) -> Self;
+}
+
+impl<T> ElementPtr for *const T {
+    unsafe fn step(self, count: isize) -> Self {
+        self.offset(count)
     }
 }
 
-impl<T> MatMut<T> {
+impl<T> ElementPtr for *mut T {
+    unsafe fn step(self, count: isize) -> Self {
+        self.offset(count)
+    }
+}
+
+impl<P: ElementPtr> Strided<P> {
+    /// The sub-matrix starting at row `i`, column `j`.
     unsafe fn at(self, i: usize, j: usize) -> Self {
-        MatMut {
-            ptr: self.ptr.offset(i as isize * self.rs + j as isize * self.cs),
+        Strided {
+            ptr: self.ptr.step(i as isize * self.rs + j as isize * self.cs),
             ..self
         }
     }
+    /// The transpose (a view).
     fn t(self) -> Self {
-        MatMut {
+        Strided {
             rs: self.cs,
             cs: self.rs,
             ..self

@@ -205,17 +205,17 @@ unsafe fn blocked_batched<K: blocked::MicroKernel>(
         let (dp, lp, rp) = (dp, lp, rp);
         let at = |v: &MatView| v.offset as isize + bi as isize * v.batch_stride;
         (
-            blocked::Mat {
+            blocked::Strided {
                 ptr: lp.0.offset(at(&a)),
                 rs: a.row_stride,
                 cs: a.col_stride,
             },
-            blocked::Mat {
+            blocked::Strided {
                 ptr: rp.0.offset(at(&b)),
                 rs: b.row_stride,
                 cs: b.col_stride,
             },
-            blocked::MatMut {
+            blocked::Strided {
                 ptr: dp.0.offset(at(&d)),
                 rs: d.row_stride,
                 cs: d.col_stride,
