@@ -2,8 +2,9 @@
 //!
 //! On x86-64 CPUs with AVX2 and FMA but no AVX-512 the products run through this module's
 //! own blocked driver ([`blocked`]) and register-tile kernels ([`avx2`]); elsewhere through
-//! the `gemm` crate (with its AVX-512 kernels where the CPU has them). Side by side with MKL on a 2-core Zen machine the `gemm` crate's AVX2 path reached
-//! 0.66–0.95× of torch's GEMM, the own kernels about 1.0× (see README, benchmarks).
+//! the `gemm` crate (with its AVX-512 kernels where the CPU has them). Side by side with
+//! MKL on a 2-core Zen machine the `gemm` crate's AVX2 path reached 0.66–0.95× of torch's
+//! GEMM, the own kernels 1.0–1.15× (see README, benchmarks).
 
 use std::mem::MaybeUninit;
 
@@ -13,6 +14,8 @@ use crate::dtype::{DType, Float};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+// Without the AVX2 kernels only the strided-view types of this module are used.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod blocked;
 
 /// One operand of a batched matrix product: base pointer offset, batch/row/col strides.
@@ -66,13 +69,7 @@ pub fn batched_gemm<T: Float>(
         }
         return;
     }
-    let flops = 2.0 * batch as f64 * m as f64 * n as f64 * k as f64;
-    let threads = num_threads();
-    // Parallelise over the batch when it splits evenly (or is large): each thread runs whole
-    // products with no synchronisation, which measured 4-7% faster than gemm splitting each
-    // product even for large ones (pool_downsample: 8 products of 512×2048·2048×512).
-    // Otherwise split each product across the threads.
-    let per_matrix_par = batch < threads || (!batch.is_multiple_of(threads) && batch < 4 * threads);
+    let threads = batch_threads(batch, (m, n, k));
     #[cfg(target_arch = "x86_64")]
     if use_blocked() {
         // SAFETY: DTYPE names T exactly, so the casts are identities; offsets come from
@@ -81,73 +78,64 @@ pub fn batched_gemm<T: Float>(
             let dp = dst.as_mut_ptr() as *mut T;
             let (lp, rp) = (lhs.as_ptr(), rhs.as_ptr());
             match T::DTYPE {
-                DType::F32 => blocked_batched(
+                DType::F32 => blocked_products(
                     batch,
                     (m, n, k),
                     (dp as *mut f32, d),
                     (lp as *const f32, a),
                     (rp as *const f32, b),
-                    par_threads(per_matrix_par, flops, threads),
+                    threads,
                 ),
-                DType::F64 => blocked_batched(
+                DType::F64 => blocked_products(
                     batch,
                     (m, n, k),
                     (dp as *mut f64, d),
                     (lp as *const f64, a),
                     (rp as *const f64, b),
-                    par_threads(per_matrix_par, flops, threads),
+                    threads,
                 ),
             }
         }
         return;
     }
-    let par = if per_matrix_par && flops > 2e6 && threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // gemm writes every element of each m×n block (read_dst = false), so `dst` may start
-    // uninitialised.
-    let dst_ptr = SendPtr(dst.as_mut_ptr() as *mut T);
-    let lhs_ptr = SendConstPtr(lhs.as_ptr());
-    let rhs_ptr = SendConstPtr(rhs.as_ptr());
-    let run = |bi: usize, par: gemm::Parallelism| {
-        let (dp, lp, rp) = (dst_ptr, lhs_ptr, rhs_ptr);
+    let (dp, lp, rp) = (
+        SendPtr(dst.as_mut_ptr() as *mut T),
+        SendPtr(lhs.as_ptr()),
+        SendPtr(rhs.as_ptr()),
+    );
+    for_each_product(batch, threads, |bi, within| {
         // SAFETY: offsets come from layouts that were checked against their buffers by the
-        // caller; batches write disjoint regions of `dst`.
+        // caller; batches write disjoint regions of `dst`. gemm writes every element of each
+        // m×n block (read_dst = false), so `dst` may start uninitialised.
         unsafe {
+            let (c, x, y) = (d.entry(dp, bi), a.entry(lp, bi), b.entry(rp, bi));
             gemm::gemm(
                 m,
                 n,
                 k,
-                dp.0.offset(d.offset as isize + bi as isize * d.batch_stride),
-                d.col_stride, // dst column stride
-                d.row_stride, // dst row stride
-                false,        // read_dst: overwrite
-                lp.0.offset(a.offset as isize + bi as isize * a.batch_stride),
-                a.col_stride, // lhs column stride
-                a.row_stride, // lhs row stride
-                rp.0.offset(b.offset as isize + bi as isize * b.batch_stride),
-                b.col_stride, // rhs column stride
-                b.row_stride, // rhs row stride
-                T::zero(),    // alpha (scales dst, unused when not read)
-                T::one(),     // beta (scales lhs·rhs)
+                c.ptr,
+                c.cs,  // dst column stride
+                c.rs,  // dst row stride
+                false, // read_dst: overwrite
+                x.ptr,
+                x.cs, // lhs column stride
+                x.rs, // lhs row stride
+                y.ptr,
+                y.cs,      // rhs column stride
+                y.rs,      // rhs row stride
+                T::zero(), // alpha (scales dst, unused when not read)
+                T::one(),  // beta (scales lhs·rhs)
                 false,
                 false,
                 false,
-                par,
+                if within > 1 {
+                    gemm::Parallelism::Rayon(within)
+                } else {
+                    gemm::Parallelism::None
+                },
             )
         }
-    };
-    if !per_matrix_par && flops > 2e6 && threads > 1 {
-        (0..batch)
-            .into_par_iter()
-            .for_each(|bi| run(bi, gemm::Parallelism::None));
-    } else {
-        for bi in 0..batch {
-            run(bi, par);
-        }
-    }
+    });
 }
 
 #[cfg(test)]
@@ -178,13 +166,28 @@ enum BatchThreads {
     AcrossBatch,
 }
 
-fn par_threads(per_matrix_par: bool, flops: f64, threads: usize) -> BatchThreads {
+/// The thread plan for `batch` products of m×k·k×n: none under 2e6 FLOPs (waking a thread
+/// costs more), whole products per thread when the batch splits evenly or is large (no
+/// synchronisation; measured 4-7% faster than splitting each product even for large ones,
+/// pool_downsample: 8 products of 512×2048·2048×512), otherwise each product split.
+fn batch_threads(batch: usize, (m, n, k): (usize, usize, usize)) -> BatchThreads {
+    let flops = 2.0 * batch as f64 * m as f64 * n as f64 * k as f64;
+    let threads = num_threads();
     if flops <= 2e6 || threads <= 1 {
         BatchThreads::Serial
-    } else if per_matrix_par {
+    } else if batch < threads || (!batch.is_multiple_of(threads) && batch < 4 * threads) {
         BatchThreads::WithinProduct(threads)
     } else {
         BatchThreads::AcrossBatch
+    }
+}
+
+/// Runs `product(bi, threads_within)` for every batch entry as `plan` says.
+fn for_each_product(batch: usize, plan: BatchThreads, product: impl Fn(usize, usize) + Sync) {
+    match plan {
+        BatchThreads::Serial => (0..batch).for_each(|bi| product(bi, 1)),
+        BatchThreads::WithinProduct(t) => (0..batch).for_each(|bi| product(bi, t)),
+        BatchThreads::AcrossBatch => (0..batch).into_par_iter().for_each(|bi| product(bi, 1)),
     }
 }
 
@@ -192,7 +195,8 @@ fn par_threads(per_matrix_par: bool, flops: f64, threads: usize) -> BatchThreads
 ///
 /// # Safety
 /// As [`blocked::gemm`] for every batch entry; entries write disjoint blocks.
-unsafe fn blocked_batched<K: blocked::MicroKernel>(
+#[cfg(target_arch = "x86_64")]
+unsafe fn blocked_products<K: blocked::MicroKernel>(
     batch: usize,
     (m, n, k): (usize, usize, usize),
     (dp, d): (*mut K, MatView),
@@ -200,56 +204,40 @@ unsafe fn blocked_batched<K: blocked::MicroKernel>(
     (rp, b): (*const K, MatView),
     threads: BatchThreads,
 ) {
-    let (dp, lp, rp) = (SendPtr(dp), SendConstPtr(lp), SendConstPtr(rp));
-    let entry = move |bi: usize| {
-        let (dp, lp, rp) = (dp, lp, rp);
-        let at = |v: &MatView| v.offset as isize + bi as isize * v.batch_stride;
-        (
-            blocked::Strided {
-                ptr: lp.0.offset(at(&a)),
-                rs: a.row_stride,
-                cs: a.col_stride,
-            },
-            blocked::Strided {
-                ptr: rp.0.offset(at(&b)),
-                rs: b.row_stride,
-                cs: b.col_stride,
-            },
-            blocked::Strided {
-                ptr: dp.0.offset(at(&d)),
-                rs: d.row_stride,
-                cs: d.col_stride,
-            },
-        )
-    };
-    match threads {
-        BatchThreads::Serial => {
-            for bi in 0..batch {
-                let (x, y, z) = entry(bi);
-                blocked::gemm(m, n, k, x, y, z);
-            }
+    let (dp, lp, rp) = (SendPtr(dp), SendPtr(lp), SendPtr(rp));
+    for_each_product(batch, threads, |bi, within| {
+        let (x, y, c) = (a.entry(lp, bi), b.entry(rp, bi), d.entry(dp, bi));
+        blocked::gemm_parallel(within, m, n, k, x, y, c);
+    });
+}
+
+impl MatView {
+    /// Batch entry `bi` of this view over the buffer at `base`.
+    ///
+    /// # Safety
+    /// The entry's first element lies inside the buffer (`pointer::offset`).
+    unsafe fn entry<P: blocked::ElementPtr>(
+        &self,
+        base: SendPtr<P>,
+        bi: usize,
+    ) -> blocked::Strided<P> {
+        blocked::Strided {
+            ptr: base
+                .0
+                .step(self.offset as isize + bi as isize * self.batch_stride),
+            rs: self.row_stride,
+            cs: self.col_stride,
         }
-        BatchThreads::WithinProduct(t) => {
-            for bi in 0..batch {
-                let (x, y, z) = entry(bi);
-                blocked::gemm_parallel(t, m, n, k, x, y, z);
-            }
-        }
-        BatchThreads::AcrossBatch => (0..batch).into_par_iter().for_each(|bi| {
-            let (x, y, z) = entry(bi);
-            blocked::gemm(m, n, k, x, y, z);
-        }),
     }
 }
 
+/// A raw pointer (`*const T` or `*mut T`) handed to other threads, which touch disjoint
+/// parts of its buffer.
 #[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-#[derive(Clone, Copy)]
-struct SendConstPtr<T>(*const T);
-unsafe impl<T> Send for SendConstPtr<T> {}
-unsafe impl<T> Sync for SendConstPtr<T> {}
+struct SendPtr<P>(P);
+// SAFETY: see the type's doc; every user writes disjoint blocks.
+unsafe impl<P> Send for SendPtr<P> {}
+unsafe impl<P> Sync for SendPtr<P> {}
 
 #[cfg(test)]
 mod tests {
