@@ -157,9 +157,9 @@ fn fold_tile<T: Float>(
         let mut acc: [T; W] = out[c0..c0 + W].try_into().expect("W elements");
         for r in 0..rows {
             if r + AHEAD < rows {
-                let next = src[(xb + (r + AHEAD) as isize * row_stride) as usize + c0..].as_ptr();
-                crate::kernels::prefetch(next as *const u8);
-                crate::kernels::prefetch(next.wrapping_add(W - 1) as *const u8);
+                let next = row(r + AHEAD, c0, W);
+                crate::kernels::prefetch(next.as_ptr() as *const u8);
+                crate::kernels::prefetch(&next[W - 1] as *const T as *const u8);
             }
             let x: &[T; W] = row(r, c0, W).try_into().expect("W elements");
             for l in 0..W {
