@@ -6,7 +6,7 @@
 //! was pushed forward through the transpose of its backward rule.
 //!
 //! `every_recorded_op_is_in_the_table` scans the sources under `src/` for the names ops
-//! record (`record1("…")`, `record("…")`, `unary_op!` names, and names passed through a
+//! record (`record1_jvp("…")`, `record_with_jvp("…")`, `unary_op!` names, and names passed through a
 //! variable or a helper's parameter) and fails listing any that has no entry here, so a new
 //! op without a gradient check fails CI.
 
@@ -1066,7 +1066,7 @@ fn every_recorded_op_is_in_the_table() {
         "scanner found no sources"
     );
     let recorders = recorder_fns();
-    for must in ["record", "record1"] {
+    for must in ["record_with_jvp", "record1_jvp"] {
         assert!(
             recorders.iter().any(|r| r == must),
             "no `fn {must}` in src/autograd/node.rs: {recorders:?}"

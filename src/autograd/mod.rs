@@ -20,9 +20,7 @@ pub use mode::{
     EnableGradGuard, NoGradGuard,
 };
 pub(crate) use node::next_hook_id as node_next_hook_id;
-#[allow(unused_imports)]
 pub(crate) use node::{
-    record, record1, record1_batched, record1_jvp, record1_jvp_broadcasting, record_with_jvp,
-    record_with_rules, BackwardFn, JvpFn,
+    record1_batched, record1_jvp, record1_jvp_broadcasting, record_with_rules, BackwardFn,
 };
 pub use node::{GradFn, Hook, HookHandle, Node};

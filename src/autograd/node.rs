@@ -123,23 +123,9 @@ pub(crate) fn next_hook_id() -> u64 {
     NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Attaches a node to freshly computed `outputs` if grad mode is on and an input requires
-/// grad; otherwise returns them unchanged.
-///
-/// No op without a forward-mode rule remains (each records through [`record_with_jvp`]), so
-/// this and [`record1`] are unused; they stay for an op whose forward mode should go
-/// through its backward rule.
-#[allow(dead_code)]
-pub(crate) fn record(
-    name: impl Into<std::borrow::Cow<'static, str>>,
-    inputs: &[&Tensor],
-    outputs: Vec<Tensor>,
-    backward: BackwardFn,
-) -> Vec<Tensor> {
-    record_with_jvp(name, inputs, outputs, backward, None)
-}
-
-/// [`record`] with the op's forward-mode rule.
+/// Attaches a node, with the op's backward and (optional) forward-mode rule, to freshly
+/// computed `outputs` if grad mode is on and an input requires grad; otherwise returns them
+/// unchanged.
 pub(crate) fn record_with_jvp(
     name: impl Into<std::borrow::Cow<'static, str>>,
     inputs: &[&Tensor],
@@ -237,7 +223,8 @@ fn record1_node(
     v.pop().expect("one output")
 }
 
-/// [`record1`] with a forward-mode rule `jvp(input tangents) -> output tangent`.
+/// [`record_with_jvp`] for the common one-output op, with a forward-mode rule
+/// `jvp(input tangents) -> output tangent`.
 pub(crate) fn record1_jvp(
     name: &'static str,
     inputs: &[&Tensor],
@@ -276,24 +263,4 @@ pub(crate) fn record1_jvp_broadcasting(
     jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
 ) -> Tensor {
     record1_node(name, inputs, output, backward, jvp, BatchedRule::Backward)
-}
-
-/// [`record`] for the common one-output op.
-#[allow(dead_code)]
-pub(crate) fn record1(
-    name: &'static str,
-    inputs: &[&Tensor],
-    output: Tensor,
-    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-) -> Tensor {
-    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
-        return output;
-    }
-    let mut v = record(
-        name,
-        inputs,
-        vec![output],
-        Box::new(move |g, needs| backward(&g[0], needs)),
-    );
-    v.pop().expect("one output")
 }
