@@ -33,6 +33,37 @@ fn tangent_sum(
     t.map(|t| t.broadcast_to(shape)).transpose()
 }
 
+/// Records `out = a ± b` (`subtract`: minus): the gradients are g summed back to each
+/// operand's shape (negated for b when subtracting), for one cotangent or a leading batch.
+fn record_sum(name: &'static str, a: &Tensor, b: &Tensor, out: Tensor, subtract: bool) -> Tensor {
+    let (sa, sb) = (a.dims().to_vec(), b.dims().to_vec());
+    let so = out.dims().to_vec();
+    let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
+        Ok(vec![
+            if needs[0] {
+                Some(sum_to(g, &sa, batched)?)
+            } else {
+                None
+            },
+            if needs[1] {
+                let gb = if subtract { g.neg()? } else { g.clone() };
+                Some(sum_to(&gb, &sb, batched)?)
+            } else {
+                None
+            },
+        ])
+    });
+    let r = rule.clone();
+    record1_batched(
+        name,
+        &[a, b],
+        out,
+        move |g, needs| r(g, needs, false),
+        move |t| tangent_sum(&t[0], &t[1], subtract, &so),
+        move |g, needs| rule(g, needs, true),
+    )
+}
+
 /// ∂aᵇ/∂a = b·a^(b−1).
 fn pow_da(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     b.mul(&a.pow(&b.add_scalar(-1.0)?)?)
@@ -125,60 +156,12 @@ impl Tensor {
     /// ```
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("add", self, other, |u, v| u + v)?;
-        let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
-        let so = out.dims().to_vec();
-        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
-            Ok(vec![
-                if needs[0] {
-                    Some(sum_to(g, &sa, batched)?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(sum_to(g, &sb, batched)?)
-                } else {
-                    None
-                },
-            ])
-        });
-        let r = rule.clone();
-        Ok(record1_batched(
-            "add",
-            &[self, other],
-            out,
-            move |g, needs| r(g, needs, false),
-            move |t| tangent_sum(&t[0], &t[1], false, &so),
-            move |g, needs| rule(g, needs, true),
-        ))
+        Ok(record_sum("add", self, other, out, false))
     }
     /// a − b with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("sub", self, other, |u, v| u - v)?;
-        let (sa, sb) = (self.dims().to_vec(), other.dims().to_vec());
-        let so = out.dims().to_vec();
-        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
-            Ok(vec![
-                if needs[0] {
-                    Some(sum_to(g, &sa, batched)?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(sum_to(&g.neg()?, &sb, batched)?)
-                } else {
-                    None
-                },
-            ])
-        });
-        let r = rule.clone();
-        Ok(record1_batched(
-            "sub",
-            &[self, other],
-            out,
-            move |g, needs| r(g, needs, false),
-            move |t| tangent_sum(&t[0], &t[1], true, &so),
-            move |g, needs| rule(g, needs, true),
-        ))
+        Ok(record_sum("sub", self, other, out, true))
     }
     /// a ⊙ b with broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
