@@ -186,25 +186,8 @@ fn downsample_and_upsample_match_a_naive_loop() {
     let mut want = vec![0.0; bsz * (n + 1) * d];
     for r in 0..bsz {
         want[r * (n + 1) * d..r * (n + 1) * d + d].copy_from_slice(&nv);
-        let (mut seg, mut members) = (0usize, Vec::new());
-        for t in 0..l {
-            members.push(t);
-            if bv[r * l + t] == 1.0 {
-                for k in 0..d {
-                    let mean = members
-                        .iter()
-                        .map(|&m| xs[(r * l + m) * d + k])
-                        .sum::<f64>()
-                        / members.len() as f64;
-                    want[(r * (n + 1) + seg + 1) * d + k] = mean;
-                }
-                seg += 1;
-                members.clear();
-            }
-        }
-        // As in the source: a row with fewer than n boundaries pools its trailing tokens
-        // into one more row (which upsampling never reads); with n boundaries they are dropped.
-        if seg < n && !members.is_empty() {
+        // Row `seg + 1` of batch r is the mean of tokens `members` of that row.
+        let write_mean = |want: &mut [f64], seg: usize, members: &[usize]| {
             for k in 0..d {
                 let mean = members
                     .iter()
@@ -213,6 +196,20 @@ fn downsample_and_upsample_match_a_naive_loop() {
                     / members.len() as f64;
                 want[(r * (n + 1) + seg + 1) * d + k] = mean;
             }
+        };
+        let (mut seg, mut members) = (0usize, Vec::new());
+        for t in 0..l {
+            members.push(t);
+            if bv[r * l + t] == 1.0 {
+                write_mean(&mut want, seg, &members);
+                seg += 1;
+                members.clear();
+            }
+        }
+        // As in the source: a row with fewer than n boundaries pools its trailing tokens
+        // into one more row (which upsampling never reads); with n boundaries they are dropped.
+        if seg < n && !members.is_empty() {
+            write_mean(&mut want, seg, &members);
         }
     }
     assert_close(&short.to_vec_f64(), &want, 1e-8, "downsample");

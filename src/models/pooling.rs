@@ -449,6 +449,19 @@ pub fn gumbel_sigmoid(
     Ok((soft, hard))
 }
 
+/// `prior` (the expected boundary rate) must lie in (0, 1).
+fn check_prior(op: &'static str, prior: f64) -> Result<()> {
+    if prior > 0.0 && prior < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::arg(
+            op,
+            "prior",
+            format!("must lie in (0, 1), got {prior}"),
+        ))
+    }
+}
+
 /// The binomial boundary prior of the source: `−mean_b log Binomial(T, prior).log_prob(k_b) / T`
 /// with `k_b = Σ_l hard[b, l]` and `T = L`, for `hard` of shape `B × L`.
 ///
@@ -471,13 +484,7 @@ pub fn binomial_prior_loss(hard: &Tensor, prior: f64) -> Result<Tensor> {
             ),
         ));
     }
-    if !(prior > 0.0 && prior < 1.0) {
-        return Err(Error::arg(
-            OP,
-            "prior",
-            format!("must lie in (0, 1), got {prior}"),
-        ));
-    }
+    check_prior(OP, prior)?;
     let t = hard.dims()[1] as f64;
     let k = hard.sum(&[-1], false)?;
     if let Some(v) = k.to_vec_f64().into_iter().find(|v| !(*v >= 0.0 && *v <= t)) {
@@ -544,13 +551,7 @@ impl BoundaryPredictor {
                 "must be at least 1",
             ));
         }
-        if !(prior > 0.0 && prior < 1.0) {
-            return Err(Error::arg(
-                OP,
-                "prior",
-                format!("must lie in (0, 1), got {prior}"),
-            ));
-        }
+        check_prior(OP, prior)?;
         let hidden = Linear::new(d_model, d_inner, true, dtype, seed.wrapping_mul(2))?;
         let output = Linear::new(
             d_inner,
@@ -583,13 +584,7 @@ impl BoundaryPredictor {
                 ),
             ));
         }
-        if !(prior > 0.0 && prior < 1.0) {
-            return Err(Error::arg(
-                OP,
-                "prior",
-                format!("must lie in (0, 1), got {prior}"),
-            ));
-        }
+        check_prior(OP, prior)?;
         Ok(BoundaryPredictor {
             hidden,
             output,
