@@ -17,7 +17,6 @@ const GOLDEN: &str = include_str!(concat!(
 #[derive(Deserialize)]
 struct Golden {
     cases: Vec<Case>,
-    display: Vec<DisplayCase>,
     constructors: Vec<Ctor>,
 }
 
@@ -41,13 +40,6 @@ struct Case {
     grads: Option<Vec<Option<Vec<Value>>>>,
     v: Option<Vec<Option<Vec<Value>>>>,
     hvp: Option<Vec<Option<Vec<Value>>>>,
-}
-
-#[derive(Deserialize)]
-struct DisplayCase {
-    data: Vec<Value>,
-    shape: Vec<usize>,
-    text: String,
 }
 
 #[derive(Deserialize)]
@@ -697,37 +689,6 @@ fn reductions_on_strided_inputs() {
         assert_eq!(va.to_vec_f64(), vb.to_vec_f64());
         assert_eq!(ia, ib);
     }
-}
-
-#[test]
-fn display_like_pytorch() {
-    for d in golden().display {
-        let t = tensor(&d.data, &d.shape, DType::F32);
-        assert_eq!(
-            t.to_string(),
-            d.text,
-            "data {:?} shape {:?}",
-            nums(&d.data),
-            d.shape
-        );
-    }
-    // f64 tensors name their dtype; recorded tensors name their op
-    let t = Tensor::from_f64s(&[1.5, 2.5], &[2], DType::F64).unwrap();
-    assert_eq!(t.to_string(), "tensor([1.5000, 2.5000], dtype=float64)");
-    let x = Tensor::from_f64s(&[0.0], &[1], DType::F32)
-        .unwrap()
-        .requires_grad_(true);
-    assert_eq!(x.exp().unwrap().to_string(), "tensor([1.], grad_fn=<exp>)");
-    let m = Tensor::arange(0.0, 6.0, 1.0, DType::F32)
-        .unwrap()
-        .reshape(&[2, 3])
-        .unwrap()
-        .t()
-        .unwrap();
-    assert_eq!(
-        m.to_string(),
-        "tensor([[0., 3.],\n        [1., 4.],\n        [2., 5.]])"
-    );
 }
 
 #[test]
