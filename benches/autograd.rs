@@ -34,7 +34,7 @@ fn main() {
     );
     let shapes: [&[usize]; 2] = [&[10], &[4, 4]];
     for shape in shapes {
-        let x0 = Tensor::randn(shape, DType::F32, 0);
+        let x0 = Tensor::randn(shape, DType::F32, 0).unwrap();
         let x = x0.detach().requires_grad_(true);
         let case = |mode: &str| {
             Some(serde_json::json!({"kind": "chain100", "shape": shape, "mode": mode}))

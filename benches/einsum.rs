@@ -51,7 +51,12 @@ fn operands(shapes: &[&[usize]], dtype: DType) -> Vec<Tensor> {
     shapes
         .iter()
         .enumerate()
-        .map(|(i, s)| Tensor::rand(s, dtype, i as u64).add_scalar(-0.5).unwrap())
+        .map(|(i, s)| {
+            Tensor::rand(s, dtype, i as u64)
+                .unwrap()
+                .add_scalar(-0.5)
+                .unwrap()
+        })
         .collect()
 }
 

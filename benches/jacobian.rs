@@ -70,8 +70,8 @@ const METHODS: &[&str] = &[
 ];
 
 fn time_method(case: &Case, method: &str) -> f64 {
-    let x = Tensor::randn(case.x, DType::F32, 1);
-    let w = Tensor::randn(case.w, DType::F32, 2);
+    let x = Tensor::randn(case.x, DType::F32, 1).unwrap();
+    let w = Tensor::randn(case.w, DType::F32, 2).unwrap();
     let pattern = case.pattern;
     let both =
         |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![einsum(pattern, &[&xs[0], &xs[1]])?]) };
@@ -140,8 +140,8 @@ fn time_method(case: &Case, method: &str) -> f64 {
 
 /// Checks that the two ways agree (and the shapes are the seed's) before timing.
 fn cross_check(case: &Case) {
-    let x = Tensor::randn(case.x, DType::F32, 1);
-    let w = Tensor::randn(case.w, DType::F32, 2);
+    let x = Tensor::randn(case.x, DType::F32, 1).unwrap();
+    let w = Tensor::randn(case.w, DType::F32, 2).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
         Ok(vec![einsum(case.pattern, &[&xs[0], &xs[1]])?])
     };

@@ -51,7 +51,7 @@ impl Setup {
         )
         .expect("adam");
         Setup {
-            x: Tensor::randn(&[BATCH, sizes[0]], DType::F32, 1),
+            x: Tensor::randn(&[BATCH, sizes[0]], DType::F32, 1).unwrap(),
             y: targets(),
             mlp,
             opt,
@@ -125,7 +125,7 @@ fn compare_all(peer: &mut Option<PeerServer>) -> Vec<(&'static str, common::Comp
         }),
     ));
     let loss = s4.loss();
-    let one = Tensor::ones(&[], DType::F32);
+    let one = Tensor::ones(&[], DType::F32).unwrap();
     let keep = GradOptions::default().retain_graph(true);
     rows.push((
         "mlp_784_256_10_backward",
@@ -181,7 +181,7 @@ fn sections(reps: usize) -> Vec<(&'static str, f64)> {
 
 /// The individual ops of one `mlp_step`, timed alone (medians), for profiling.
 fn ops() {
-    let f32s = |s: &[usize], seed| Tensor::randn(s, DType::F32, seed);
+    let f32s = |s: &[usize], seed| Tensor::randn(s, DType::F32, seed).unwrap();
     let x = f32s(&[BATCH, 784], 0);
     let w1 = f32s(&[256, 784], 1);
     let h = f32s(&[BATCH, 256], 2);

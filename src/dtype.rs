@@ -6,7 +6,7 @@ use crate::storage::Storage;
 ///
 /// ```
 /// use eingrad::{DType, Tensor};
-/// assert_eq!(Tensor::ones(&[2], DType::F64).dtype(), DType::F64);
+/// assert_eq!(Tensor::ones(&[2], DType::F64).unwrap().dtype(), DType::F64);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {

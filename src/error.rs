@@ -9,8 +9,8 @@ use crate::dtype::DType;
 ///
 /// ```
 /// use eingrad::{Tensor, Error};
-/// let a = Tensor::zeros(&[2, 3], eingrad::DType::F32);
-/// let b = Tensor::zeros(&[4], eingrad::DType::F32);
+/// let a = Tensor::zeros(&[2, 3], eingrad::DType::F32).unwrap();
+/// let b = Tensor::zeros(&[4], eingrad::DType::F32).unwrap();
 /// let err = a.add(&b).unwrap_err();
 /// assert!(err.to_string().contains("add"));
 /// ```

@@ -38,6 +38,30 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
     strides
 }
 
+/// The element count of a shape given by a caller, or an error naming `op` and the shape
+/// when the count does not fit in an `isize` (no buffer or stride could address it).
+///
+/// ```
+/// assert_eq!(eingrad::layout::checked_numel("zeros", &[2, 3]).unwrap(), 6);
+/// assert!(eingrad::layout::checked_numel("zeros", &[1 << 40, 1 << 40]).is_err());
+/// ```
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::arg(
+                op,
+                "shape",
+                format!("{shape:?} has more elements than memory can address"),
+            )
+        })
+}
+
 /// Resolves a possibly negative dim against a rank.
 pub fn resolve_dim(op: &'static str, dim: isize, rank: usize) -> Result<usize> {
     let r = rank as isize;
@@ -157,6 +181,7 @@ impl Layout {
         if shape.len() < self.rank() {
             return Err(Error::shapes("broadcast_to", &self.shape, shape));
         }
+        checked_numel("broadcast_to", shape)?;
         let lead = shape.len() - self.rank();
         let mut strides = vec![0isize; shape.len()];
         for i in 0..self.rank() {
@@ -292,8 +317,16 @@ impl Layout {
     /// Reverses the order along each of `dims`.
     pub fn flip(&self, dims: &[isize]) -> Result<Layout> {
         let mut l = self.clone();
+        let mut seen = vec![false; self.rank()];
         for &dim in dims {
             let d = resolve_dim("flip", dim, self.rank())?;
+            if std::mem::replace(&mut seen[d], true) {
+                return Err(Error::arg(
+                    "flip",
+                    "dims",
+                    format!("dim {dim} appears more than once in {dims:?}"),
+                ));
+            }
             if l.numel() > 0 {
                 l.offset = (l.offset as isize + (l.shape[d] as isize - 1) * l.strides[d]) as usize;
             }

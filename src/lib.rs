@@ -5,8 +5,8 @@
 //!
 //! ```
 //! use eingrad::{Tensor, DType, autograd::{grad, GradOptions}};
-//! let x = Tensor::randn(&[2, 3], DType::F64, 0).requires_grad_(true);
-//! let w = Tensor::randn(&[3, 4], DType::F64, 1);
+//! let x = Tensor::randn(&[2, 3], DType::F64, 0).unwrap().requires_grad_(true);
+//! let w = Tensor::randn(&[3, 4], DType::F64, 1).unwrap();
 //! let y = eingrad::einsum("ij,jk->ik", &[&x, &w]).unwrap().tanh().unwrap().sum_all().unwrap();
 //! let g = grad(&[y], &[x.clone()], None, GradOptions::default()).unwrap();
 //! assert_eq!(g[0].as_ref().unwrap().dims(), &[2, 3]);

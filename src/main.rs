@@ -115,7 +115,8 @@ fn einsum_command(
             .iter()
             .enumerate()
             .map(|(i, s)| Tensor::randn(s, DType::F32, i as u64))
-            .collect();
+            .collect::<eingrad::Result<_>>()
+            .map_err(|e| e.to_string())?;
         let r: Vec<&Tensor> = ops.iter().collect();
         let t0 = std::time::Instant::now();
         let out = expr.run(&r).map_err(|e| e.to_string())?;

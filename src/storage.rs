@@ -32,6 +32,71 @@ pub(crate) fn buffer<T>(n: usize) -> Vec<T> {
     v
 }
 
+/// `n` copies of `value` for a tensor of `shape` made by `op`, or an error (not an abort)
+/// when the memory cannot be had.
+pub(crate) fn try_filled<T: Clone>(
+    op: &'static str,
+    shape: &[usize],
+    n: usize,
+    value: T,
+) -> crate::Result<Vec<T>> {
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| cannot_allocate::<T>(op, shape))?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// `n` zeros for a tensor of `shape` made by `op`, from zeroed memory (the kernel's zero
+/// pages, as `vec![0.0; n]` gets them: no pass over the buffer), or an error when the memory
+/// cannot be had.
+pub(crate) fn try_zeroed<T: crate::dtype::Float>(
+    op: &'static str,
+    shape: &[usize],
+    n: usize,
+) -> crate::Result<Vec<T>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| cannot_allocate::<T>(op, shape))?;
+    // SAFETY: the layout has a nonzero size; all-zero bits are +0.0 for f32 and f64.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
+    if p.is_null() {
+        return Err(cannot_allocate::<T>(op, shape));
+    }
+    // SAFETY: `p` comes from the global allocator with the layout of `n` elements of T, all
+    // initialised (to zero).
+    Ok(unsafe { Vec::from_raw_parts(p, n, n) })
+}
+
+/// The error for a buffer of `shape` that cannot be allocated.
+pub(crate) fn cannot_allocate<T>(op: &'static str, shape: &[usize]) -> crate::Error {
+    let bytes = shape
+        .iter()
+        .fold(std::mem::size_of::<T>() as u128, |b, &d| {
+            b.saturating_mul(d as u128)
+        });
+    crate::Error::arg(
+        op,
+        "shape",
+        format!("{shape:?} needs {bytes} bytes, which cannot be allocated"),
+    )
+}
+
+/// Checks, before an op builds its output through other ops, that a buffer for `shape` can
+/// be had: an error instead of an abort. Outputs under 64 MiB are not probed.
+pub(crate) fn check_allocation<T>(op: &'static str, shape: &[usize]) -> crate::Result<()> {
+    let n = crate::layout::checked_numel(op, shape)?;
+    if n.saturating_mul(std::mem::size_of::<T>()) >= 64 << 20 {
+        // Reserving without touching maps no pages: the probe costs one mmap/munmap.
+        let mut probe: Vec<T> = Vec::new();
+        probe
+            .try_reserve_exact(n)
+            .map_err(|_| cannot_allocate::<T>(op, shape))?;
+    }
+    Ok(())
+}
+
 /// A flat buffer of elements of one dtype.
 #[derive(Debug, Clone)]
 pub enum Storage {

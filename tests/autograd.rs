@@ -52,7 +52,7 @@ fn grad_with_grad_outputs() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("grad_outputs[0]") && e.contains("[2]"), "{e}");
-    let u32 = Tensor::ones(&[3], DType::F32);
+    let u32 = Tensor::ones(&[3], DType::F32).unwrap();
     let e = grad(&[y.clone()], &[x.clone()], Some(&[u32]), d())
         .unwrap_err()
         .to_string();
@@ -328,7 +328,7 @@ fn backward_many_accumulates_into_grad_and_zero_grad_clears() {
     let w = v1(&[-1.0, 0.5]).requires_grad_(true);
     let a = x.mul(&w).unwrap(); // d/dx = w, d/dw = x
     let b = x.mul_scalar(3.0).unwrap(); // d/dx = 3
-    let ones = Tensor::ones(&[2], DType::F64);
+    let ones = Tensor::ones(&[2], DType::F64).unwrap();
     backward_many(
         &[a.clone(), b.clone()],
         &[ones.clone(), v1(&[2.0, 2.0])],
@@ -637,7 +637,7 @@ fn adding_a_neg_inf_tensor_passes_gradient_one() {
     let g = grad(
         &[y],
         &[x, bias],
-        Some(&[Tensor::ones(&[2, 2], DType::F64)]),
+        Some(&[Tensor::ones(&[2, 2], DType::F64).unwrap()]),
         d(),
     )
     .unwrap();
@@ -903,7 +903,9 @@ fn grad_wrt_an_intermediate_does_not_run_or_free_the_nodes_below_it() {
 
 #[test]
 fn leaf_gradient_is_stored_dense_even_from_a_broadcast() {
-    let p = eingrad::Tensor::ones(&[3, 4], eingrad::DType::F64).requires_grad_(true);
+    let p = eingrad::Tensor::ones(&[3, 4], eingrad::DType::F64)
+        .unwrap()
+        .requires_grad_(true);
     p.sum_all().unwrap().backward().unwrap();
     let g = p.grad().unwrap();
     assert!(

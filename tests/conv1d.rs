@@ -97,8 +97,10 @@ fn band(rows: usize, cols: usize, keep: impl Fn(isize, isize) -> bool) -> Vec<Ve
 
 #[test]
 fn seed_band_jacobian_without_padding() {
-    let x = Tensor::randn(&[1, 1, 10], DType::F64, 0).requires_grad_(true);
-    let w = Tensor::ones(&[1, 1, 3], DType::F64);
+    let x = Tensor::randn(&[1, 1, 10], DType::F64, 0)
+        .unwrap()
+        .requires_grad_(true);
+    let w = Tensor::ones(&[1, 1, 3], DType::F64).unwrap();
     let y = x.conv1d(&w, None, Conv1dOptions::default()).unwrap();
     assert_eq!(y.dims(), &[1, 1, 8]);
     let j = jacobian_rows(&y, &x);
@@ -107,8 +109,10 @@ fn seed_band_jacobian_without_padding() {
 
 #[test]
 fn seed_band_jacobian_with_causal_padding() {
-    let x = Tensor::randn(&[1, 1, 10], DType::F64, 1).requires_grad_(true);
-    let w = Tensor::ones(&[1, 1, 3], DType::F64);
+    let x = Tensor::randn(&[1, 1, 10], DType::F64, 1)
+        .unwrap()
+        .requires_grad_(true);
+    let w = Tensor::ones(&[1, 1, 3], DType::F64).unwrap();
     let want = band(10, 10, |i, j| i - 2 <= j && j <= i);
     for padding in [Padding::Causal, Padding::LeftRight(2, 0)] {
         let y = x
@@ -188,9 +192,9 @@ fn cases() -> Vec<([usize; 3], [usize; 3], bool, Conv1dOptions)> {
 #[test]
 fn matches_naive_loop() {
     for (n, (xs, ws, with_bias, o)) in cases().into_iter().enumerate() {
-        let x = Tensor::randn(&xs, DType::F64, 10 + n as u64);
-        let w = Tensor::randn(&ws, DType::F64, 20 + n as u64);
-        let b = Tensor::randn(&[ws[0]], DType::F64, 30 + n as u64);
+        let x = Tensor::randn(&xs, DType::F64, 10 + n as u64).unwrap();
+        let w = Tensor::randn(&ws, DType::F64, 20 + n as u64).unwrap();
+        let b = Tensor::randn(&[ws[0]], DType::F64, 30 + n as u64).unwrap();
         let b = with_bias.then_some(&b);
         let y = x.conv1d(&w, b, o).unwrap();
         let (want, shape) = naive(&x, &w, b, o);
@@ -205,8 +209,8 @@ fn matches_naive_loop() {
 
 #[test]
 fn works_in_f32() {
-    let x = Tensor::randn(&[2, 4, 8], DType::F64, 3);
-    let w = Tensor::randn(&[2, 2, 3], DType::F64, 4);
+    let x = Tensor::randn(&[2, 4, 8], DType::F64, 3).unwrap();
+    let w = Tensor::randn(&[2, 2, 3], DType::F64, 4).unwrap();
     let o = Conv1dOptions::default().groups(2).stride(2);
     let (want, _) = naive(&x, &w, None, o);
     let y = x
@@ -224,11 +228,11 @@ fn works_in_f32() {
 fn gradients_orders_one_and_two() {
     for (n, (xs, ws, with_bias, o)) in cases().into_iter().enumerate() {
         let mut inputs = vec![
-            Tensor::randn(&xs, DType::F64, 40 + n as u64),
-            Tensor::randn(&ws, DType::F64, 50 + n as u64),
+            Tensor::randn(&xs, DType::F64, 40 + n as u64).unwrap(),
+            Tensor::randn(&ws, DType::F64, 50 + n as u64).unwrap(),
         ];
         if with_bias {
-            inputs.push(Tensor::randn(&[ws[0]], DType::F64, 60 + n as u64));
+            inputs.push(Tensor::randn(&[ws[0]], DType::F64, 60 + n as u64).unwrap());
         }
         let f = move |t: &[Tensor]| -> Result<Vec<Tensor>> {
             let y = t[0].conv1d(&t[1], t.get(2), o)?;
@@ -242,9 +246,9 @@ fn gradients_orders_one_and_two() {
 }
 
 fn err(x: &[usize], w: &[usize], bias: Option<&[usize]>, o: Conv1dOptions) -> String {
-    let x = Tensor::zeros(x, DType::F64);
-    let w = Tensor::zeros(w, DType::F64);
-    let b = bias.map(|b| Tensor::zeros(b, DType::F64));
+    let x = Tensor::zeros(x, DType::F64).unwrap();
+    let w = Tensor::zeros(w, DType::F64).unwrap();
+    let b = bias.map(|b| Tensor::zeros(b, DType::F64).unwrap());
     match x.conv1d(&w, b.as_ref(), o) {
         Ok(y) => panic!("expected an error, got shape {:?}", y.dims()),
         Err(e) => e.to_string(),
@@ -313,13 +317,13 @@ fn bad_inputs_name_the_argument() {
         &["conv1d", "weight", "kernel size is 0"],
     );
     // dtypes
-    let x = Tensor::zeros(&[1, 1, 4], DType::F64);
-    let w = Tensor::zeros(&[1, 1, 2], DType::F32);
+    let x = Tensor::zeros(&[1, 1, 4], DType::F64).unwrap();
+    let w = Tensor::zeros(&[1, 1, 2], DType::F32).unwrap();
     let e = x.conv1d(&w, None, d).unwrap_err().to_string();
     assert_mentions(&e, &["conv1d", "F32"]);
     // a short input is fine once padded
-    let x = Tensor::zeros(&[1, 1, 1], DType::F64);
-    let w = Tensor::zeros(&[1, 1, 3], DType::F64);
+    let x = Tensor::zeros(&[1, 1, 1], DType::F64).unwrap();
+    let w = Tensor::zeros(&[1, 1, 3], DType::F64).unwrap();
     assert_eq!(
         x.conv1d(&w, None, d.padding(Padding::Causal))
             .unwrap()

@@ -47,8 +47,10 @@ impl CustomFunction for MyExp {
 
 #[test]
 fn custom_exp_matches_builtin_exp() {
-    let x = Tensor::randn(&[3, 4], DType::F64, 1).requires_grad_(true);
-    let w = Tensor::randn(&[3, 4], DType::F64, 2);
+    let x = Tensor::randn(&[3, 4], DType::F64, 1)
+        .unwrap()
+        .requires_grad_(true);
+    let w = Tensor::randn(&[3, 4], DType::F64, 2).unwrap();
     let y_custom = apply_function1(MyExp, &[&x]).unwrap();
     let y_builtin = x.exp().unwrap();
     assert_close(&vals(&y_custom), &vals(&y_builtin), 0.0);
@@ -73,7 +75,9 @@ fn custom_exp_matches_builtin_exp() {
 #[test]
 fn custom_exp_second_order_through_saved_output() {
     // The saved output comes back with history under create_graph, so d²/dx² eˣ = eˣ.
-    let x = Tensor::randn(&[5], DType::F64, 3).requires_grad_(true);
+    let x = Tensor::randn(&[5], DType::F64, 3)
+        .unwrap()
+        .requires_grad_(true);
     let y = apply_function1(MyExp, &[&x]).unwrap().sum_all().unwrap();
     let opts = GradOptions::default().create_graph(true);
     let g = grad(&[y], &[x.clone()], None, opts).unwrap()[0]
@@ -130,7 +134,7 @@ fn backward_is_differentiable_cube() {
         .unwrap();
     assert_close(&vals(&gg), &[-9.0, 3.0, 12.0], 1e-15);
     let f = |xs: &[Tensor]| Ok(vec![apply_function1(Cube, &[&xs[0]])?]);
-    let x0 = Tensor::randn(&[4], DType::F64, 9);
+    let x0 = Tensor::randn(&[4], DType::F64, 9).unwrap();
     let r = gradcheck(&f, &[x0.clone()], GradcheckOptions::default()).unwrap();
     assert!(r.passed, "{}", r.worst);
     let r = gradgradcheck(&f, &[x0], GradcheckOptions::default()).unwrap();
@@ -154,7 +158,7 @@ fn backward_runs_with_grad_only_under_create_graph() {
         }
     }
     let log = Arc::new(Mutex::new(Vec::new()));
-    let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     let y = apply_function1(Probe(log.clone()), &[&x])
         .unwrap()
         .sum_all()
@@ -196,8 +200,12 @@ impl CustomFunction for SumProd {
 #[test]
 fn multi_output_with_one_output_used() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let x = Tensor::randn(&[2, 3], DType::F64, 4).requires_grad_(true);
-    let y = Tensor::randn(&[2, 3], DType::F64, 5).requires_grad_(true);
+    let x = Tensor::randn(&[2, 3], DType::F64, 4)
+        .unwrap()
+        .requires_grad_(true);
+    let y = Tensor::randn(&[2, 3], DType::F64, 5)
+        .unwrap()
+        .requires_grad_(true);
     let outs = apply_function(SumProd(seen.clone()), &[&x, &y]).unwrap();
     assert_eq!(outs.len(), 2);
     assert_close(&vals(&outs[0]), &vals(&x.add(&y).unwrap()), 0.0);
@@ -207,7 +215,7 @@ fn multi_output_with_one_output_used() {
     assert!(Arc::ptr_eq(&n0.node, &n1.node));
     assert_eq!((n0.output, n1.output), (0, 1));
     // Only the product is used: the sum's gradient arrives as zeros.
-    let u = Tensor::randn(&[2, 3], DType::F64, 6);
+    let u = Tensor::randn(&[2, 3], DType::F64, 6).unwrap();
     let l = outs[1].mul(&u).unwrap().sum_all().unwrap();
     let keep = GradOptions::default().retain_graph(true);
     let g = grad(&[l], &[x.clone(), y.clone()], None, keep).unwrap();
@@ -266,9 +274,9 @@ impl CustomFunction for NeedsProbe {
 #[test]
 fn needs_input_grad_is_correct() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let a = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-    let b = Tensor::ones(&[2], DType::F64);
-    let c = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let a = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    let b = Tensor::ones(&[2], DType::F64).unwrap();
+    let c = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     let y = apply_function1(NeedsProbe(log.clone()), &[&a, &b, &c])
         .unwrap()
         .sum_all()
@@ -313,10 +321,10 @@ impl CustomFunction for BadBackward {
         Ok(vec![xs[0].mul(&xs[1])?.sum_all()?])
     }
     fn backward(&self, _: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
-        let ok = Tensor::ones(&[2, 3], DType::F64).mul(&g[0])?;
+        let ok = Tensor::ones(&[2, 3], DType::F64).unwrap().mul(&g[0])?;
         Ok(match self.kind {
-            "shape" => vec![Some(ok), Some(Tensor::ones(&[3, 2], DType::F64))],
-            "dtype" => vec![Some(ok), Some(Tensor::ones(&[2, 3], DType::F32))],
+            "shape" => vec![Some(ok), Some(Tensor::ones(&[3, 2], DType::F64).unwrap())],
+            "dtype" => vec![Some(ok), Some(Tensor::ones(&[2, 3], DType::F32).unwrap())],
             "few" => vec![Some(ok)],
             "many" => vec![Some(ok.clone()), Some(ok.clone()), Some(ok)],
             _ => vec![Some(ok.clone()), Some(ok)],
@@ -325,8 +333,12 @@ impl CustomFunction for BadBackward {
 }
 
 fn bad_err(kind: &'static str) -> Error {
-    let a = Tensor::randn(&[2, 3], DType::F64, 7).requires_grad_(true);
-    let b = Tensor::randn(&[2, 3], DType::F64, 8).requires_grad_(true);
+    let a = Tensor::randn(&[2, 3], DType::F64, 7)
+        .unwrap()
+        .requires_grad_(true);
+    let b = Tensor::randn(&[2, 3], DType::F64, 8)
+        .unwrap()
+        .requires_grad_(true);
     let y = apply_function1(BadBackward { kind }, &[&a, &b]).unwrap();
     grad(&[y], &[a, b], None, GradOptions::default()).unwrap_err()
 }
@@ -360,8 +372,12 @@ fn wrong_gradient_count_names_function() {
         "{m}"
     );
     // The well-behaved variant passes.
-    let a = Tensor::randn(&[2, 3], DType::F64, 7).requires_grad_(true);
-    let b = Tensor::randn(&[2, 3], DType::F64, 8).requires_grad_(true);
+    let a = Tensor::randn(&[2, 3], DType::F64, 7)
+        .unwrap()
+        .requires_grad_(true);
+    let b = Tensor::randn(&[2, 3], DType::F64, 8)
+        .unwrap()
+        .requires_grad_(true);
     let y = apply_function1(BadBackward { kind: "ok" }, &[&a, &b]).unwrap();
     assert!(grad(&[y], &[a, b], None, GradOptions::default()).is_ok());
 }
@@ -369,8 +385,10 @@ fn wrong_gradient_count_names_function() {
 #[test]
 fn gradient_for_input_not_needing_one_is_ignored() {
     // A wrong-shaped gradient for an input that does not require grad is dropped, not checked.
-    let a = Tensor::randn(&[2, 3], DType::F64, 7).requires_grad_(true);
-    let b = Tensor::randn(&[2, 3], DType::F64, 8);
+    let a = Tensor::randn(&[2, 3], DType::F64, 7)
+        .unwrap()
+        .requires_grad_(true);
+    let b = Tensor::randn(&[2, 3], DType::F64, 8).unwrap();
     let y = apply_function1(BadBackward { kind: "shape" }, &[&a, &b]).unwrap();
     let g = g1(&[y], &[a], None);
     assert_eq!(vals(g[0].as_ref().unwrap()), vec![1.0; 6]);
@@ -411,8 +429,12 @@ fn saved_tensors_and_values() {
             Ok(vec![Some(g[0].mul(&s[1])?), Some(g[0].mul(&s[0])?)])
         }
     }
-    let a = Tensor::randn(&[4], DType::F64, 11).requires_grad_(true);
-    let x = Tensor::randn(&[4], DType::F64, 12).requires_grad_(true);
+    let a = Tensor::randn(&[4], DType::F64, 11)
+        .unwrap()
+        .requires_grad_(true);
+    let x = Tensor::randn(&[4], DType::F64, 12)
+        .unwrap()
+        .requires_grad_(true);
     let y = apply_function1(Affine, &[&a, &x]).unwrap();
     assert_close(
         &vals(&y),
@@ -431,7 +453,7 @@ fn saved_tensors_and_values() {
     let m = y.backward().unwrap_err().to_string();
     assert!(m.contains("second time"), "{m}");
     let y = apply_function1(Affine, &[&a, &x]).unwrap();
-    let ones = Tensor::ones(&[4], DType::F64);
+    let ones = Tensor::ones(&[4], DType::F64).unwrap();
     y.backward_with(&ones, GradOptions::default()).unwrap();
     let m = y
         .backward_with(&ones, GradOptions::default())
@@ -500,7 +522,9 @@ impl CustomFunction for GradReverse {
 
 #[test]
 fn gradient_reversal() {
-    let x = Tensor::randn(&[3], DType::F64, 21).requires_grad_(true);
+    let x = Tensor::randn(&[3], DType::F64, 21)
+        .unwrap()
+        .requires_grad_(true);
     let h = x.tanh().unwrap();
     let r = apply_function1(GradReverse { lambda: 0.5 }, &[&h]).unwrap();
     assert_eq!(vals(&r), vals(&h));
@@ -597,8 +621,8 @@ fn forward_errors_and_empty_outputs() {
             Ok(vec![])
         }
     }
-    let a = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-    let b = Tensor::ones(&[3], DType::F64);
+    let a = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    let b = Tensor::ones(&[3], DType::F64).unwrap();
     assert!(apply_function(Fails, &[&a, &b]).is_err());
     let m = apply_function(Empty, &[&a]).unwrap_err().to_string();
     assert!(m.contains("empty") && m.contains("no outputs"), "{m}");
@@ -607,8 +631,8 @@ fn forward_errors_and_empty_outputs() {
         .to_string();
     assert!(m.contains("sum_prod") && m.contains("exactly one"), "{m}");
     // A backward returning None for every input gives no gradient.
-    let a2 = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-    let b2 = Tensor::ones(&[2], DType::F64);
+    let a2 = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    let b2 = Tensor::ones(&[2], DType::F64).unwrap();
     let y = apply_function1(Fails, &[&a2, &b2])
         .unwrap()
         .sum_all()

@@ -76,7 +76,7 @@ fn float64_suffix_follows_pytorchs_line_rule() {
         "tensor([0.5000, 1.5000, 2.5000, 3.5000, 4.5000, 5.5000, 6.5000, 7.5000],\n       dtype=float64)"
     );
     // Empty tensors print their size before the dtype.
-    let e = Tensor::zeros(&[2, 0], DType::F64);
+    let e = Tensor::zeros(&[2, 0], DType::F64).unwrap();
     assert_eq!(e.to_string(), "tensor([], size=(2, 0), dtype=float64)");
 }
 

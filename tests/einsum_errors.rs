@@ -221,8 +221,8 @@ fn other_entry_points_report_errors() {
     assert!(matches!(e, Error::EinsumParse { .. }), "{e:?}");
     // A compiled expression run on operands of other shapes, counts or dtypes.
     let expr = EinsumExpr::new("ij,jk->ik", &[&[2, 3], &[3, 2]], &[], PlanStrategy::Auto).unwrap();
-    let a = Tensor::zeros(&[2, 3], F64);
-    let b = Tensor::zeros(&[3, 4], F64);
+    let a = Tensor::zeros(&[2, 3], F64).unwrap();
+    let b = Tensor::zeros(&[3, 4], F64).unwrap();
     let m = expr.run(&[&a, &b]).unwrap_err().to_string();
     assert!(
         m.contains("ij,jk->ik") && m.contains("operand 1") && m.contains("[3, 4]"),
@@ -230,7 +230,7 @@ fn other_entry_points_report_errors() {
     );
     let m = expr.run(&[&a]).unwrap_err().to_string();
     assert!(m.contains("compiled for 2 operands, got 1"), "{m}");
-    let b32 = Tensor::zeros(&[3, 2], F32);
+    let b32 = Tensor::zeros(&[3, 2], F32).unwrap();
     let m = expr.run(&[&a, &b32]).unwrap_err().to_string();
     assert!(m.contains("operand 1") && m.contains("F32"), "{m}");
     // Building the expression validates like einsum does.
@@ -257,7 +257,7 @@ fn no_short_pattern_panics() {
     ];
     let sets: Vec<Vec<Tensor>> = shape_sets
         .iter()
-        .map(|ss| ss.iter().map(|s| Tensor::ones(s, F64)).collect())
+        .map(|ss| ss.iter().map(|s| Tensor::ones(s, F64).unwrap()).collect())
         .collect();
     let mut patterns: Vec<String> = vec![String::new()];
     let mut frontier: Vec<String> = vec![String::new()];

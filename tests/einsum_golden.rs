@@ -151,7 +151,7 @@ fn check_grads(c: &ValueCase, g: &GradCase, failures: &mut Vec<String>) -> eingr
         }
     }
     // Second order: d/d op_j of Σ_k <grad_k, V_k>.
-    let mut s = Tensor::zeros(&[], DType::F64);
+    let mut s = Tensor::zeros(&[], DType::F64).unwrap();
     for (k, gk) in gs.iter().enumerate() {
         let vk = tensor(&g.v[k], &c.shapes[k]);
         s = s.add(&gk.mul(&vk)?.sum_all()?)?;

@@ -70,8 +70,8 @@ fn seed_cases_match_autograd_with_the_seed_shapes() {
     ];
     for (i, (pattern, xs, ws, jshape, jpattern)) in cases.iter().enumerate() {
         for dtype in [DType::F64, DType::F32] {
-            let x = Tensor::randn(xs, dtype, 10 + i as u64);
-            let w = Tensor::randn(ws, dtype, 20 + i as u64);
+            let x = Tensor::randn(xs, dtype, 10 + i as u64).unwrap();
+            let w = Tensor::randn(ws, dtype, 20 + i as u64).unwrap();
             let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
             let (j, p) = check(pattern, &[x.clone(), w.clone()], 0, tol);
             assert_eq!(j.dims(), *jshape, "{pattern}");
@@ -89,8 +89,8 @@ fn seed_cases_match_autograd_with_the_seed_shapes() {
 #[test]
 fn seed_conv_case_structure() {
     // J[b,f,h,w,b',c,h',w',k,t] = δ(b,b') δ(h,h') δ(w,w') w[f,c,k,t]: check a few entries.
-    let x = Tensor::randn(&[1, 3, 16, 16, 2, 2], DType::F64, 1);
-    let w = Tensor::randn(&[2, 3, 2, 2], DType::F64, 2);
+    let x = Tensor::randn(&[1, 3, 16, 16, 2, 2], DType::F64, 1).unwrap();
+    let w = Tensor::randn(&[2, 3, 2, 2], DType::F64, 2).unwrap();
     let (j, _) = einsum_jacobian("bchwkt,fckt->bfhw", &[&x, &w], 0).unwrap();
     let jv = j.to_vec_f64();
     let wv = w.to_vec_f64();
@@ -127,7 +127,7 @@ fn seed_illustrations_and_single_operand_patterns() {
         shapes
             .iter()
             .enumerate()
-            .map(|(i, s)| Tensor::randn(s, DType::F64, 40 + i as u64))
+            .map(|(i, s)| Tensor::randn(s, DType::F64, 40 + i as u64).unwrap())
             .collect()
     };
     for (pattern, shapes) in [
@@ -159,7 +159,7 @@ fn seed_illustrations_and_single_operand_patterns() {
 
 #[test]
 fn broadcast_dims_and_ellipses() {
-    let r = |s: &[usize], seed| Tensor::randn(s, DType::F64, seed);
+    let r = |s: &[usize], seed| Tensor::randn(s, DType::F64, seed).unwrap();
     // A size-1 dim of the differentiated operand gets its own size-1 label.
     let (j, p) = check("ij,ij->ij", &[r(&[1, 3], 1), r(&[2, 3], 2)], 0, 1e-12);
     assert_eq!(j.dims(), &[2, 3, 1, 3]);
@@ -256,7 +256,7 @@ fn random_case(rng: &mut Rng) -> (String, Vec<Tensor>) {
     let pattern = format!("{}->{}", terms.join(","), out);
     let ops = shapes
         .iter()
-        .map(|s| Tensor::randn(s, DType::F64, rng.next()))
+        .map(|s| Tensor::randn(s, DType::F64, rng.next()).unwrap())
         .collect();
     (pattern, ops)
 }
@@ -305,8 +305,10 @@ fn random_patterns_match_autograd() {
 fn jacobian_is_differentiable_in_the_other_operands() {
     // J = ∂(x w)/∂x does not depend on x, and Σ J = Σ_i Σ_k Σ_j w[j,k] · (rows of x):
     // d/dw Σ J = (number of rows of x) everywhere.
-    let x = Tensor::randn(&[2, 3], DType::F64, 1);
-    let w = Tensor::randn(&[3, 4], DType::F64, 2).requires_grad_(true);
+    let x = Tensor::randn(&[2, 3], DType::F64, 1).unwrap();
+    let w = Tensor::randn(&[3, 4], DType::F64, 2)
+        .unwrap()
+        .requires_grad_(true);
     let (j, _) = einsum_jacobian("ij,jk->ik", &[&x, &w], 0).unwrap();
     assert!(j.requires_grad());
     j.sum_all().unwrap().backward().unwrap();
@@ -315,8 +317,8 @@ fn jacobian_is_differentiable_in_the_other_operands() {
 
 #[test]
 fn errors_name_what_is_wrong() {
-    let x = Tensor::randn(&[2, 3], DType::F64, 1);
-    let w = Tensor::randn(&[3, 4], DType::F64, 2);
+    let x = Tensor::randn(&[2, 3], DType::F64, 1).unwrap();
+    let w = Tensor::randn(&[3, 4], DType::F64, 2).unwrap();
     let e = einsum_jacobian("ij,jk->ik", &[&x, &w], 2)
         .unwrap_err()
         .to_string();
@@ -334,7 +336,7 @@ fn errors_name_what_is_wrong() {
     assert!(e.contains('^'), "{e}");
     // Out of letters: 50 labels plus an ellipsis of three dims needs 53.
     let letters: String = ('a'..='z').chain('A'..='X').collect();
-    let t = Tensor::ones(&vec![1; 53], DType::F32);
+    let t = Tensor::ones(&vec![1; 53], DType::F32).unwrap();
     let pattern = format!("{letters}...->");
     let e = einsum_jacobian(&pattern, &[&t], 0).unwrap_err().to_string();
     assert!(e.contains("no unused letter"), "{e}");

@@ -53,7 +53,7 @@ fn check(pattern: &str, shapes: &[Vec<usize>], sizes: &[(char, usize)], seed: u6
     let ops: Vec<Tensor> = shapes
         .iter()
         .enumerate()
-        .map(|(i, s)| Tensor::randn(s, DType::F64, seed + i as u64))
+        .map(|(i, s)| Tensor::randn(s, DType::F64, seed + i as u64).unwrap())
         .collect();
     let refs: Vec<&Tensor> = ops.iter().collect();
     let got = einsum_with_sizes(pattern, &refs, sizes)
@@ -199,7 +199,7 @@ proptest! {
         if ok {
             check(&pattern, &shapes, &sizes, 99);
         } else {
-            let ops: Vec<Tensor> = shapes.iter().map(|s| Tensor::zeros(s, DType::F64)).collect();
+            let ops: Vec<Tensor> = shapes.iter().map(|s| Tensor::zeros(s, DType::F64).unwrap()).collect();
             let r: Vec<&Tensor> = ops.iter().collect();
             prop_assert!(einsum_with_sizes(&pattern, &r, &sizes).is_err());
         }

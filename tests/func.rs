@@ -264,7 +264,7 @@ fn hessian_matches_torch_and_finite_differences() {
             1e-4,
         );
         // hvp agrees with H v, and returns f(x).
-        let v = Tensor::randn(case.shape, DType::F64, 3);
+        let v = Tensor::randn(case.shape, DType::F64, 3).unwrap();
         let (y, hvv) = hvp(&*f, &x, &v).unwrap();
         assert!(
             (y.item().unwrap() - case.value).abs() < 1e-12 * (1.0 + case.value.abs()),
@@ -289,8 +289,8 @@ fn hessian_matches_torch_and_finite_differences() {
 fn mixed_partials_through_nested_grad() {
     // f(x, y) = Σ tanh(x y) · sin(x) (x 2×3, y 3×2). ∂²f/∂x∂y from jacobian of the x-gradient
     // equals the element-by-element nested grad, and ∂²f/∂y∂x is its transpose.
-    let x = Tensor::randn(&[2, 3], DType::F64, 11);
-    let y = Tensor::randn(&[3, 2], DType::F64, 12);
+    let x = Tensor::randn(&[2, 3], DType::F64, 11).unwrap();
+    let y = Tensor::randn(&[3, 2], DType::F64, 12).unwrap();
     let f = |x: &Tensor, y: &Tensor| -> Result<Tensor> {
         einsum("ij,jk->ik", &[x, y])?
             .tanh()?
@@ -357,12 +357,12 @@ fn mixed_partials_through_nested_grad() {
 
 #[test]
 fn vjp_values_unused_inputs_and_independent_outputs() {
-    let x = Tensor::randn(&[2, 3], DType::F64, 1);
-    let unused = Tensor::randn(&[4], DType::F64, 2);
-    let u0 = Tensor::randn(&[2, 3], DType::F64, 3);
-    let u1 = Tensor::randn(&[5], DType::F64, 4);
+    let x = Tensor::randn(&[2, 3], DType::F64, 1).unwrap();
+    let unused = Tensor::randn(&[4], DType::F64, 2).unwrap();
+    let u0 = Tensor::randn(&[2, 3], DType::F64, 3).unwrap();
+    let u1 = Tensor::randn(&[5], DType::F64, 4).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
-        Ok(vec![xs[0].tanh()?, Tensor::ones(&[5], DType::F64)]) // output 1 is a constant
+        Ok(vec![xs[0].tanh()?, Tensor::ones(&[5], DType::F64).unwrap()]) // output 1 is a constant
     };
     let (outs, g) = vjp(&f, &[x.clone(), unused.clone()], &[u0.clone(), u1]).unwrap();
     assert_eq!(outs.len(), 2);
@@ -388,8 +388,14 @@ fn vjp_values_unused_inputs_and_independent_outputs() {
         "unused input gets zeros"
     );
     // No output depends on any input: all zeros.
-    let konst = |_: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![Tensor::ones(&[2], DType::F64)]) };
-    let (_, g) = vjp(&konst, &[x.clone()], &[Tensor::ones(&[2], DType::F64)]).unwrap();
+    let konst =
+        |_: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![Tensor::ones(&[2], DType::F64).unwrap()]) };
+    let (_, g) = vjp(
+        &konst,
+        &[x.clone()],
+        &[Tensor::ones(&[2], DType::F64).unwrap()],
+    )
+    .unwrap();
     assert!(g[0].to_vec_f64().iter().all(|v| *v == 0.0));
     // f may return an input unchanged.
     let ident = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].clone()]) };
@@ -399,11 +405,11 @@ fn vjp_values_unused_inputs_and_independent_outputs() {
 
 #[test]
 fn vjp_errors_name_the_argument() {
-    let x = Tensor::randn(&[2, 3], DType::F64, 1);
+    let x = Tensor::randn(&[2, 3], DType::F64, 1).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].exp()?, xs[0].sum_all()?]) };
     let ok = [
-        Tensor::ones(&[2, 3], DType::F64),
-        Tensor::ones(&[], DType::F64),
+        Tensor::ones(&[2, 3], DType::F64).unwrap(),
+        Tensor::ones(&[], DType::F64).unwrap(),
     ];
     assert!(vjp(&f, &[x.clone()], &ok).is_ok());
     let e = vjp(&f, &[x.clone()], &ok[..1]).unwrap_err().to_string();
@@ -415,8 +421,8 @@ fn vjp_errors_name_the_argument() {
         "{e}"
     );
     let bad_shape = [
-        Tensor::ones(&[2, 3], DType::F64),
-        Tensor::ones(&[2], DType::F64),
+        Tensor::ones(&[2, 3], DType::F64).unwrap(),
+        Tensor::ones(&[2], DType::F64).unwrap(),
     ];
     let e = vjp(&f, &[x.clone()], &bad_shape).unwrap_err().to_string();
     assert!(
@@ -424,8 +430,8 @@ fn vjp_errors_name_the_argument() {
         "{e}"
     );
     let bad_dtype = [
-        Tensor::ones(&[2, 3], DType::F32),
-        Tensor::ones(&[], DType::F64),
+        Tensor::ones(&[2, 3], DType::F32).unwrap(),
+        Tensor::ones(&[], DType::F64).unwrap(),
     ];
     let e = vjp(&f, &[x.clone()], &bad_dtype).unwrap_err().to_string();
     assert!(
@@ -439,7 +445,7 @@ fn vjp_errors_name_the_argument() {
     assert!(e.contains("primals"), "{e}");
     // f's own errors come through unchanged.
     let failing = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
-        Ok(vec![xs[0].add(&Tensor::ones(&[7], DType::F64))?])
+        Ok(vec![xs[0].add(&Tensor::ones(&[7], DType::F64).unwrap())?])
     };
     let e = vjp(&failing, &[x], &ok[..1]).unwrap_err().to_string();
     assert!(e.contains("add"), "{e}");
@@ -447,12 +453,12 @@ fn vjp_errors_name_the_argument() {
 
 #[test]
 fn jacobian_zero_blocks_and_errors() {
-    let x = Tensor::randn(&[3], DType::F64, 1);
-    let y = Tensor::randn(&[2], DType::F64, 2);
+    let x = Tensor::randn(&[3], DType::F64, 1).unwrap();
+    let y = Tensor::randn(&[2], DType::F64, 2).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
         Ok(vec![
             xs[0].exp()?,
-            Tensor::ones(&[4], DType::F64),
+            Tensor::ones(&[4], DType::F64).unwrap(),
             xs[0].sum_all()?,
         ])
     };
@@ -496,7 +502,7 @@ fn jacobian_zero_blocks_and_errors() {
 
 #[test]
 fn jacobian_f32_and_empty_tensors() {
-    let x = Tensor::randn(&[2, 3], DType::F32, 1);
+    let x = Tensor::randn(&[2, 3], DType::F32, 1).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].sigmoid()?.sum(&[0], false)?]) };
     let j = jacobian(&f, &[x.clone()], JacobianMode::Reverse).unwrap();
     assert_eq!(j[0][0].dtype(), DType::F32);
@@ -508,7 +514,7 @@ fn jacobian_f32_and_empty_tensors() {
         1e-6,
         1e-5,
     );
-    let z = Tensor::zeros(&[0, 3], DType::F64);
+    let z = Tensor::zeros(&[0, 3], DType::F64).unwrap();
     let g = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].exp()?]) };
     let j = jacobian(&g, &[z], JacobianMode::Auto).unwrap();
     assert_eq!(j[0][0].dims(), &[0, 3, 0, 3]);
@@ -518,7 +524,9 @@ fn jacobian_f32_and_empty_tensors() {
 fn transforms_nest_and_differentiate_again() {
     // jacobian of x ↦ tanh(x) at a tracked x: the diagonal 1 − tanh² is differentiable,
     // its gradient −2 tanh (1 − tanh²).
-    let x = Tensor::randn(&[3], DType::F64, 5).requires_grad_(true);
+    let x = Tensor::randn(&[3], DType::F64, 5)
+        .unwrap()
+        .requires_grad_(true);
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].tanh()?]) };
     for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
         let j = jacobian(&f, &[x.clone()], mode).unwrap();
@@ -541,7 +549,7 @@ fn transforms_nest_and_differentiate_again() {
         );
     }
     // vjp inside grad: d/dx ⟨u, sin'(x)⟩ = −u sin(x).
-    let u = Tensor::randn(&[3], DType::F64, 6);
+    let u = Tensor::randn(&[3], DType::F64, 6).unwrap();
     let sin = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].sin()?]) };
     let (out, g) = vjp(&sin, &[x.clone()], &[u.clone()]).unwrap();
     assert!(out[0].requires_grad() && g[0].requires_grad());
@@ -579,7 +587,7 @@ fn transforms_nest_and_differentiate_again() {
 
 #[test]
 fn hessian_and_hvp_errors_and_linear_functions() {
-    let x = Tensor::randn(&[2, 2], DType::F64, 1);
+    let x = Tensor::randn(&[2, 2], DType::F64, 1).unwrap();
     let e = hessian(&|x: &Tensor| x.exp(), &x).unwrap_err().to_string();
     assert!(
         e.contains("hessian")
@@ -591,7 +599,7 @@ fn hessian_and_hvp_errors_and_linear_functions() {
     let e = hvp(
         &|x: &Tensor| x.sum_all(),
         &x,
-        &Tensor::ones(&[4], DType::F64),
+        &Tensor::ones(&[4], DType::F64).unwrap(),
     )
     .unwrap_err()
     .to_string();
@@ -602,7 +610,7 @@ fn hessian_and_hvp_errors_and_linear_functions() {
     let e = hvp(
         &|x: &Tensor| x.sum_all(),
         &x,
-        &Tensor::ones(&[2, 2], DType::F32),
+        &Tensor::ones(&[2, 2], DType::F32).unwrap(),
     )
     .unwrap_err()
     .to_string();
@@ -613,7 +621,7 @@ fn hessian_and_hvp_errors_and_linear_functions() {
     let h = hessian(&|x: &Tensor| x.mul_scalar(3.0)?.sum_all(), &x).unwrap();
     assert_eq!(h.dims(), &[2, 2, 2, 2]);
     assert!(h.to_vec_f64().iter().all(|v| *v == 0.0));
-    let h = hessian(&|_: &Tensor| Ok(Tensor::ones(&[], DType::F64)), &x).unwrap();
+    let h = hessian(&|_: &Tensor| Ok(Tensor::ones(&[], DType::F64).unwrap()), &x).unwrap();
     assert!(h.to_vec_f64().iter().all(|v| *v == 0.0));
     let (y, hv) = hvp(&|x: &Tensor| x.sum_all(), &x, &x).unwrap();
     assert!((y.item().unwrap() - x.sum_all().unwrap().item().unwrap()).abs() < 1e-14);
@@ -669,8 +677,8 @@ fn two_in_two_out_ref(xs: &[Tensor]) -> Result<Vec<Tensor>> {
 fn verify_backward_passes_a_correct_custom_function() {
     for dtype in [DType::F64, DType::F32] {
         let xs = [
-            Tensor::randn(&[2, 3], dtype, 1),
-            Tensor::randn(&[2, 3], dtype, 2),
+            Tensor::randn(&[2, 3], dtype, 1).unwrap(),
+            Tensor::randn(&[2, 3], dtype, 2).unwrap(),
         ];
         let opts = VerifyOptions::default().finite_differences(dtype == DType::F64);
         let r = verify_backward(&two_in_two_out(None), &two_in_two_out_ref, &xs, opts).unwrap();
@@ -695,8 +703,8 @@ fn verify_backward_passes_a_correct_custom_function() {
 #[test]
 fn verify_backward_points_at_a_wrong_gradient() {
     let xs = [
-        Tensor::randn(&[2, 3], DType::F64, 1),
-        Tensor::randn(&[2, 3], DType::F64, 2),
+        Tensor::randn(&[2, 3], DType::F64, 1).unwrap(),
+        Tensor::randn(&[2, 3], DType::F64, 2).unwrap(),
     ];
     let opts = VerifyOptions::default().finite_differences(true);
     let r = verify_backward(&two_in_two_out(Some(4)), &two_in_two_out_ref, &xs, opts).unwrap();
@@ -760,7 +768,7 @@ fn verify_backward_forward_checks_and_nonfinite_values() {
     assert!(r.forward[0].passed, "{r}");
     let off = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].add_scalar(1e-3)?]) };
     let id = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].clone()]) };
-    let x = [Tensor::randn(&[4], DType::F32, 0)];
+    let x = [Tensor::randn(&[4], DType::F32, 0).unwrap()];
     let r = verify_backward(&off, &id, &x, VerifyOptions::default()).unwrap();
     assert!(!r.forward[0].passed && r.gradients[0].passed, "{r}");
     assert!(r.forward[0].max_abs_err > 9e-4 && r.forward[0].max_abs_err < 1.1e-3);
@@ -774,8 +782,8 @@ fn verify_backward_forward_checks_and_nonfinite_values() {
 fn verify_backward_finite_differences_skip_nonfinite_outputs() {
     use eingrad::models::xlstm::{decay_matrix, decay_matrix_custom};
     let xs = [
-        Tensor::randn(&[1, 2, 4, 1], DType::F64, 11),
-        Tensor::randn(&[1, 2, 4, 1], DType::F64, 12),
+        Tensor::randn(&[1, 2, 4, 1], DType::F64, 11).unwrap(),
+        Tensor::randn(&[1, 2, 4, 1], DType::F64, 12).unwrap(),
     ];
     let custom =
         |x: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![decay_matrix_custom(&x[0], &x[1])?]) };
@@ -828,7 +836,7 @@ fn verify_backward_with_hooks_samples_and_errors() {
     };
     let reference =
         |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].mul_scalar(2.0)?.exp()?]) };
-    let x = [Tensor::randn(&[10, 10], DType::F64, 4)];
+    let x = [Tensor::randn(&[10, 10], DType::F64, 4).unwrap()];
     let r = verify_backward(&scaled(1.0), &reference, &x, VerifyOptions::default()).unwrap();
     assert!(r.passed(), "{r}");
     assert_eq!(r.cotangents, 4 + 16, "a large output is sampled");
@@ -857,7 +865,7 @@ fn verify_backward_with_hooks_samples_and_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("output 0"), "{e}");
-    let x32 = [Tensor::randn(&[3], DType::F32, 4)];
+    let x32 = [Tensor::randn(&[3], DType::F32, 4).unwrap()];
     let e = verify_backward(
         &reference,
         &reference,
@@ -885,7 +893,7 @@ fn forward_mode_falls_back_when_a_rule_is_not_differentiable_in_its_gradient() {
             Ok(vec![Some(g[0].detach().mul_scalar(2.0)?)])
         }
     }
-    let x = Tensor::randn(&[3], DType::F64, 1);
+    let x = Tensor::randn(&[3], DType::F64, 1).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
         Ok(vec![apply_function(Opaque, &[&xs[0].sin()?])?.remove(0)])
     };
@@ -908,8 +916,8 @@ fn forward_mode_falls_back_when_a_rule_is_not_differentiable_in_its_gradient() {
 #[test]
 fn auto_mixes_columns_for_small_inputs_with_rows_for_large_ones() {
     // s (2 elements) is done by columns, x (40) by rows; outputs 40 + 8 elements.
-    let s = Tensor::randn(&[2], DType::F64, 1);
-    let x = Tensor::randn(&[4, 10], DType::F64, 2);
+    let s = Tensor::randn(&[2], DType::F64, 1).unwrap();
+    let x = Tensor::randn(&[4, 10], DType::F64, 2).unwrap();
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> {
         let y = einsum("k,ij->ij", &[&xs[0], &xs[1]])?.tanh()?.softmax(-1)?;
         let z = einsum("k,ij->ki", &[&xs[0].exp()?, &xs[1]])?;
@@ -956,7 +964,7 @@ fn auto_mixes_columns_for_small_inputs_with_rows_for_large_ones() {
 #[test]
 fn identity_outputs_and_tracked_cotangents() {
     // f returns its input unchanged: J = I (the root is the leaf itself).
-    let x = Tensor::randn(&[2, 2], DType::F64, 1);
+    let x = Tensor::randn(&[2, 2], DType::F64, 1).unwrap();
     let ident = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].clone()]) };
     for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
         let j = jacobian(&ident, &[x.clone()], mode).unwrap();
@@ -968,7 +976,9 @@ fn identity_outputs_and_tracked_cotangents() {
         }
     }
     // A cotangent that requires grad: the vjp is differentiable in it (d/du ⟨u·J, 1⟩ = J 1).
-    let u = Tensor::randn(&[2, 2], DType::F64, 2).requires_grad_(true);
+    let u = Tensor::randn(&[2, 2], DType::F64, 2)
+        .unwrap()
+        .requires_grad_(true);
     let sq = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].mul(&xs[0])?]) };
     let (_, g) = vjp(&sq, &[x.clone()], &[u.clone()]).unwrap();
     assert!(g[0].requires_grad());

@@ -38,6 +38,7 @@ fn t(data: &[f64], shape: &[usize]) -> Tensor {
 /// Seeded values in (lo, hi) pushed at least `gap` away from every point in `kinks`.
 fn away(shape: &[usize], seed: u64, lo: f64, hi: f64, kinks: &[f64], gap: f64) -> Tensor {
     let v: Vec<f64> = Tensor::uniform(shape, lo, hi, DType::F64, seed)
+        .unwrap()
         .to_vec_f64()
         .into_iter()
         .map(|mut x| {
@@ -53,13 +54,13 @@ fn away(shape: &[usize], seed: u64, lo: f64, hi: f64, kinks: &[f64], gap: f64) -
 }
 
 fn rn(shape: &[usize], seed: u64) -> Tensor {
-    Tensor::randn(shape, DType::F64, seed)
+    Tensor::randn(shape, DType::F64, seed).unwrap()
 }
 
 /// Distinct values (no ties) with gaps ≥ 0.2, in a seeded order.
 fn distinct(shape: &[usize], seed: u64) -> Tensor {
     let n: usize = shape.iter().product();
-    let keys = Tensor::rand(&[n], DType::F64, seed).to_vec_f64();
+    let keys = Tensor::rand(&[n], DType::F64, seed).unwrap().to_vec_f64();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| keys[a].partial_cmp(&keys[b]).unwrap());
     let mut v = vec![0.0; n];

@@ -75,21 +75,21 @@ fn cat_values() {
     assert_eq!(vals(&f), vec![0.0, 2.0, 0.0, 1.0, 1.0, 3.0, 2.0, 3.0]);
     // a single piece and an empty piece
     assert_eq!(vals(&Tensor::cat(&[&a], 0).unwrap()), vals(&a));
-    let empty = Tensor::zeros(&[0, 2], DType::F64);
+    let empty = Tensor::zeros(&[0, 2], DType::F64).unwrap();
     assert_eq!(vals(&Tensor::cat(&[&empty, &a], 0).unwrap()), vals(&a));
 }
 
 #[test]
 fn cat_grads() {
     let xs = [
-        Tensor::randn(&[2, 1, 3], DType::F64, 1),
-        Tensor::randn(&[2, 2, 3], DType::F64, 2),
-        Tensor::randn(&[2, 3, 3], DType::F64, 3),
+        Tensor::randn(&[2, 1, 3], DType::F64, 1).unwrap(),
+        Tensor::randn(&[2, 2, 3], DType::F64, 2).unwrap(),
+        Tensor::randn(&[2, 3, 3], DType::F64, 3).unwrap(),
     ];
     check("cat", &|x| sq(Tensor::cat(&[&x[0], &x[1], &x[2]], 1)?), &xs);
     // only some pieces require grad
-    let c = Tensor::ones(&[1, 2], DType::F64);
-    let x = Tensor::randn(&[2, 2], DType::F64, 4);
+    let c = Tensor::ones(&[1, 2], DType::F64).unwrap();
+    let x = Tensor::randn(&[2, 2], DType::F64, 4).unwrap();
     check(
         "cat with a constant",
         &|x| sq(Tensor::cat(&[&c, &x[0], &c], 0)?),
@@ -99,9 +99,9 @@ fn cat_grads() {
 
 #[test]
 fn cat_errors() {
-    let a = Tensor::zeros(&[2, 3], DType::F64);
-    let b = Tensor::zeros(&[2, 4], DType::F64);
-    let c = Tensor::zeros(&[2, 3], DType::F32);
+    let a = Tensor::zeros(&[2, 3], DType::F64).unwrap();
+    let b = Tensor::zeros(&[2, 4], DType::F64).unwrap();
+    let c = Tensor::zeros(&[2, 3], DType::F32).unwrap();
     assert_err(Tensor::cat(&[], 0), &["cat", "tensors", "empty"]);
     assert_err(
         Tensor::cat(&[&a, &a, &b], 0),
@@ -110,7 +110,7 @@ fn cat_errors() {
     assert_err(Tensor::cat(&[&a, &c], 0), &["cat", "tensors[1]", "F32"]);
     assert_err(Tensor::cat(&[&a, &a], 2), &["cat", "dim 2"]);
     assert_err(
-        Tensor::cat(&[&a, &Tensor::zeros(&[2, 3, 1], DType::F64)], 0),
+        Tensor::cat(&[&a, &Tensor::zeros(&[2, 3, 1], DType::F64).unwrap()], 0),
         &["cat", "tensors[1]"],
     );
     assert_err(
@@ -133,8 +133,8 @@ fn stack_values_grads_errors() {
     assert_eq!(vals(&s), vec![1.0, 3.0, 1.0, 2.0, 4.0, 2.0]);
     assert_eq!(Tensor::stack(&[&a, &b], -1).unwrap().dims(), &[2, 2]);
     let xs = [
-        Tensor::randn(&[2, 3], DType::F64, 5),
-        Tensor::randn(&[2, 3], DType::F64, 6),
+        Tensor::randn(&[2, 3], DType::F64, 5).unwrap(),
+        Tensor::randn(&[2, 3], DType::F64, 6).unwrap(),
     ];
     check("stack", &|x| sq(Tensor::stack(&[&x[0], &x[1]], 1)?), &xs);
     assert_err(Tensor::stack(&[], 0), &["stack", "tensors", "empty"]);
@@ -170,7 +170,7 @@ fn pad_values() {
 
 #[test]
 fn pad_grads() {
-    let x = Tensor::randn(&[2, 3], DType::F64, 7);
+    let x = Tensor::randn(&[2, 3], DType::F64, 7).unwrap();
     check(
         "pad",
         &|x| sq(x[0].pad(&[(1, 2), (0, 1)], 0.5)?),
@@ -181,7 +181,7 @@ fn pad_grads() {
 
 #[test]
 fn pad_errors() {
-    let x = Tensor::zeros(&[2, 3], DType::F64);
+    let x = Tensor::zeros(&[2, 3], DType::F64).unwrap();
     assert_err(x.pad(&[(1, 1)], 0.0), &["pad", "pads", "rank 2"]);
     assert_err(x.pad(&[(0, 0), (usize::MAX, 1)], 0.0), &["pad", "pads"]);
     assert_err(x.pad_dim(2, 1, 1, 0.0), &["pad_dim", "dim 2"]);
@@ -203,7 +203,7 @@ fn index_select_values() {
     let y = x.index_select(1, &[]).unwrap();
     assert_eq!(y.dims(), &[3, 0]);
     // repeated indices accumulate in the gradient
-    let x = Tensor::ones(&[3], DType::F64).requires_grad_(true);
+    let x = Tensor::ones(&[3], DType::F64).unwrap().requires_grad_(true);
     x.index_select(0, &[0, 0, 2])
         .unwrap()
         .sum_all()
@@ -228,7 +228,7 @@ fn index_add_values() {
 
 #[test]
 fn index_select_and_add_grads() {
-    let x = Tensor::randn(&[4, 3], DType::F64, 8);
+    let x = Tensor::randn(&[4, 3], DType::F64, 8).unwrap();
     check(
         "index_select dim 0",
         &|x| sq(x[0].index_select(0, &[3, 1, 3, 0])?),
@@ -239,20 +239,20 @@ fn index_select_and_add_grads() {
         &|x| sq(x[0].index_select(1, &[2, 2])?),
         std::slice::from_ref(&x),
     );
-    let s = Tensor::randn(&[4, 2], DType::F64, 9);
+    let s = Tensor::randn(&[4, 2], DType::F64, 9).unwrap();
     check(
         "index_add",
         &|x| sq(x[0].index_add(1, &[0, 2], &x[1])?),
         &[x.clone(), s],
     );
-    let s = Tensor::randn(&[3, 3], DType::F64, 10);
+    let s = Tensor::randn(&[3, 3], DType::F64, 10).unwrap();
     check(
         "index_add repeats",
         &|x| sq(x[0].index_add(0, &[1, 1, 3], &x[1])?),
         &[x.clone(), s.clone()],
     );
     // gradient to the source alone (self a constant)
-    let base = Tensor::zeros(&[4, 3], DType::F64);
+    let base = Tensor::zeros(&[4, 3], DType::F64).unwrap();
     check(
         "index_add source",
         &|x| sq(base.index_add(0, &[1, 1, 3], &x[0])?),
@@ -262,7 +262,7 @@ fn index_select_and_add_grads() {
 
 #[test]
 fn index_select_and_add_errors() {
-    let x = Tensor::zeros(&[3, 2], DType::F64);
+    let x = Tensor::zeros(&[3, 2], DType::F64).unwrap();
     assert_err(
         x.index_select(0, &[0, 3]),
         &["index_select", "index", "index[1] = 3", "size 3"],
@@ -272,7 +272,7 @@ fn index_select_and_add_errors() {
         &["index_select", "index[0] = 5", "dim 1 of size 2"],
     );
     assert_err(x.index_select(2, &[0]), &["index_select", "dim 2"]);
-    let s = Tensor::zeros(&[2, 2], DType::F64);
+    let s = Tensor::zeros(&[2, 2], DType::F64).unwrap();
     assert_err(
         x.index_add(0, &[0, 3], &s),
         &["index_add", "index[1] = 3", "size 3"],
@@ -281,7 +281,7 @@ fn index_select_and_add_errors() {
         x.index_add(0, &[0], &s),
         &["index_add", "source", "[1, 2]", "[2, 2]"],
     );
-    let s32 = Tensor::zeros(&[2, 2], DType::F32);
+    let s32 = Tensor::zeros(&[2, 2], DType::F32).unwrap();
     assert_err(
         x.index_add(0, &[0, 1], &s32),
         &["index_add", "source", "F32"],
@@ -311,7 +311,7 @@ fn gather_values() {
 
 #[test]
 fn scatter_add_values() {
-    let x = Tensor::zeros(&[2, 3], DType::F64);
+    let x = Tensor::zeros(&[2, 3], DType::F64).unwrap();
     let src = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
     // dim 1: out[i][index[i][j]] += src[i][j], index smaller than src
     let y = x
@@ -327,7 +327,7 @@ fn scatter_add_values() {
 
 #[test]
 fn gather_scatter_grads() {
-    let x = Tensor::randn(&[3, 4], DType::F64, 11);
+    let x = Tensor::randn(&[3, 4], DType::F64, 11).unwrap();
     let i0 = idx(&[2, 0, 1, 2, 0, 0, 2, 1], &[2, 4]);
     let i1 = idx(&[3, 3, 0, 1, 1, 2], &[3, 2]);
     check(
@@ -340,21 +340,21 @@ fn gather_scatter_grads() {
         &|x| sq(x[0].gather(1, &i1)?),
         std::slice::from_ref(&x),
     );
-    let src = Tensor::randn(&[3, 3], DType::F64, 12);
+    let src = Tensor::randn(&[3, 3], DType::F64, 12).unwrap();
     check(
         "scatter_add dim 1",
         &|x| sq(x[0].scatter_add(1, &i1, &x[1])?),
         &[x.clone(), src.clone()],
     );
-    let src = Tensor::randn(&[2, 4], DType::F64, 13);
+    let src = Tensor::randn(&[2, 4], DType::F64, 13).unwrap();
     check(
         "scatter_add dim 0",
         &|x| sq(x[0].scatter_add(0, &i0, &x[1])?),
         &[x.clone(), src],
     );
     // the source alone, larger than the index (its gradient is zero-padded)
-    let base = Tensor::zeros(&[3, 4], DType::F64);
-    let src = Tensor::randn(&[4, 3], DType::F64, 14);
+    let base = Tensor::zeros(&[3, 4], DType::F64).unwrap();
+    let src = Tensor::randn(&[4, 3], DType::F64, 14).unwrap();
     check(
         "scatter_add src",
         &|x| sq(base.scatter_add(1, &i1, &x[0])?),
@@ -364,7 +364,7 @@ fn gather_scatter_grads() {
 
 #[test]
 fn gather_scatter_errors() {
-    let x = Tensor::zeros(&[2, 3], DType::F64);
+    let x = Tensor::zeros(&[2, 3], DType::F64).unwrap();
     assert_err(
         x.gather(1, &idx(&[0, 3], &[1, 2])),
         &["gather", "index", "index[1] = 3", "size 3"],
@@ -382,7 +382,7 @@ fn gather_scatter_errors() {
         &["gather", "index", "dim 0"],
     );
     assert_err(x.gather(-3, &idx(&[0], &[1, 1])), &["gather", "dim -3"]);
-    let src = Tensor::zeros(&[2, 2], DType::F64);
+    let src = Tensor::zeros(&[2, 2], DType::F64).unwrap();
     assert_err(
         x.scatter_add(1, &idx(&[0, 0, 0, 0, 0, 0], &[2, 3]), &src),
         &["scatter_add", "src", "dim 1"],
@@ -392,11 +392,19 @@ fn gather_scatter_errors() {
         &["scatter_add", "index[1] = 9"],
     );
     assert_err(
-        x.scatter_add(1, &idx(&[0], &[1, 1]), &Tensor::zeros(&[2], DType::F64)),
+        x.scatter_add(
+            1,
+            &idx(&[0], &[1, 1]),
+            &Tensor::zeros(&[2], DType::F64).unwrap(),
+        ),
         &["scatter_add", "src", "rank"],
     );
     assert_err(
-        x.scatter_add(1, &idx(&[0], &[1, 1]), &Tensor::zeros(&[2, 2], DType::F32)),
+        x.scatter_add(
+            1,
+            &idx(&[0], &[1, 1]),
+            &Tensor::zeros(&[2, 2], DType::F32).unwrap(),
+        ),
         &["scatter_add", "src", "F32"],
     );
 }
@@ -415,7 +423,7 @@ fn repeat_values_grads_errors() {
     assert_eq!(vals(&y), vec![1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]);
     assert_eq!(x.repeat(&[0, 3]).unwrap().dims(), &[0, 6]);
     // the gradient sums over the copies
-    let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     x.repeat(&[3, 2])
         .unwrap()
         .sum_all()
@@ -423,7 +431,7 @@ fn repeat_values_grads_errors() {
         .backward()
         .unwrap();
     assert_eq!(vals(&x.grad().unwrap()), vec![6.0, 6.0]);
-    let x = Tensor::randn(&[2, 3], DType::F64, 15);
+    let x = Tensor::randn(&[2, 3], DType::F64, 15).unwrap();
     check(
         "repeat",
         &|x| sq(x[0].repeat(&[2, 1, 2])?),
@@ -461,7 +469,10 @@ fn tril_triu_values() {
         vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 8.0, 9.0]
     );
     // batched, rectangular
-    let y = Tensor::ones(&[2, 2, 3], DType::F64).triu(1).unwrap();
+    let y = Tensor::ones(&[2, 2, 3], DType::F64)
+        .unwrap()
+        .triu(1)
+        .unwrap();
     assert_eq!(vals(&y), [0.0, 1.0, 1.0, 0.0, 0.0, 1.0].repeat(2));
     // ±∞ and NaN outside the kept triangle become 0, not NaN
     let m = t(&[1.0, f64::NEG_INFINITY, 3.0, 2.0], &[2, 2]);
@@ -476,10 +487,10 @@ fn tril_triu_values() {
 
 #[test]
 fn tril_triu_grads_errors() {
-    let x = Tensor::randn(&[2, 3, 3], DType::F64, 16);
+    let x = Tensor::randn(&[2, 3, 3], DType::F64, 16).unwrap();
     check("tril", &|x| sq(x[0].tril(0)?), std::slice::from_ref(&x));
     check("triu", &|x| sq(x[0].triu(1)?), &[x]);
-    let v = Tensor::zeros(&[3], DType::F64);
+    let v = Tensor::zeros(&[3], DType::F64).unwrap();
     assert_err(v.tril(0), &["tril", "self", "rank"]);
     assert_err(v.triu(0), &["triu", "self", "rank"]);
 }

@@ -35,9 +35,9 @@ fn mixed(xs: &[Tensor]) -> Result<Vec<Tensor>> {
 
 fn inputs() -> Vec<Tensor> {
     vec![
-        Tensor::randn(&[2, 3, 5], DType::F64, 1),
-        Tensor::randn(&[5, 4], DType::F64, 2),
-        Tensor::randn(&[4], DType::F64, 3),
+        Tensor::randn(&[2, 3, 5], DType::F64, 1).unwrap(),
+        Tensor::randn(&[5, 4], DType::F64, 2).unwrap(),
+        Tensor::randn(&[4], DType::F64, 3).unwrap(),
     ]
 }
 
@@ -58,8 +58,8 @@ fn batched_rows_match_forward_mode_on_a_mixed_graph() {
 fn an_unused_input_gives_a_zero_block_in_batched_rows() {
     let f = |xs: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![xs[0].exp()?.mul_scalar(2.0)?]) };
     let xs = vec![
-        Tensor::randn(&[3], DType::F64, 4),
-        Tensor::randn(&[2, 2], DType::F64, 5),
+        Tensor::randn(&[3], DType::F64, 4).unwrap(),
+        Tensor::randn(&[2, 2], DType::F64, 5).unwrap(),
     ];
     let j = jacobian(&f, &xs, JacobianMode::Reverse).unwrap();
     assert_eq!(j[0][1].dims(), &[3, 2, 2]);
@@ -86,8 +86,8 @@ fn a_hook_in_the_graph_is_honoured_row_by_row() {
         Ok(vec![h.sin()?])
     };
     let xs = vec![
-        Tensor::randn(&[2, 3], DType::F64, 6),
-        Tensor::randn(&[3, 4], DType::F64, 7),
+        Tensor::randn(&[2, 3], DType::F64, 6).unwrap(),
+        Tensor::randn(&[3, 4], DType::F64, 7).unwrap(),
     ];
     let a = jacobian(&plain, &xs, JacobianMode::Reverse).unwrap();
     let b = jacobian(&hooked, &xs, JacobianMode::Reverse).unwrap();
@@ -103,8 +103,8 @@ fn large_outputs_are_read_in_chunks() {
         Ok(vec![einsum("i,j->ij", &[&xs[0], &xs[1]])?.tanh()?])
     };
     let xs = vec![
-        Tensor::randn(&[60], DType::F64, 8),
-        Tensor::randn(&[50], DType::F64, 9),
+        Tensor::randn(&[60], DType::F64, 8).unwrap(),
+        Tensor::randn(&[50], DType::F64, 9).unwrap(),
     ];
     let rev = jacobian(&f, &xs, JacobianMode::Reverse).unwrap();
     let fwd = jacobian(&f, &xs, JacobianMode::Forward).unwrap();

@@ -115,18 +115,18 @@ fn jvp_agrees_with_vjp_by_inner_products() {
         let xs: Vec<Tensor> = shapes
             .iter()
             .enumerate()
-            .map(|(i, s)| Tensor::randn(s, DType::F64, 10 * k as u64 + i as u64))
+            .map(|(i, s)| Tensor::randn(s, DType::F64, 10 * k as u64 + i as u64).unwrap())
             .collect();
         let ts: Vec<Tensor> = shapes
             .iter()
             .enumerate()
-            .map(|(i, s)| Tensor::randn(s, DType::F64, 500 + 10 * k as u64 + i as u64))
+            .map(|(i, s)| Tensor::randn(s, DType::F64, 500 + 10 * k as u64 + i as u64).unwrap())
             .collect();
         let (outs, jt) = jvp(&f, &xs, &ts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let cs: Vec<Tensor> = outs
             .iter()
             .enumerate()
-            .map(|(i, o)| Tensor::randn(o.dims(), DType::F64, 900 + i as u64))
+            .map(|(i, o)| Tensor::randn(o.dims(), DType::F64, 900 + i as u64).unwrap())
             .collect();
         let leaves: Vec<Tensor> = xs.iter().map(|x| x.detach().requires_grad_(true)).collect();
         let ys = f(&leaves).unwrap();
@@ -180,12 +180,12 @@ fn jvp_agrees_with_vjp_by_inner_products() {
 #[test]
 fn jvp_bad_inputs_name_the_argument() {
     let f = |x: &[Tensor]| Ok(vec![x[0].exp()?]);
-    let x = Tensor::ones(&[2], DType::F64);
-    let e = jvp(&f, &[x.clone()], &[Tensor::ones(&[3], DType::F64)])
+    let x = Tensor::ones(&[2], DType::F64).unwrap();
+    let e = jvp(&f, &[x.clone()], &[Tensor::ones(&[3], DType::F64).unwrap()])
         .unwrap_err()
         .to_string();
     assert!(e.contains("tangent 0") && e.contains("[3]"), "{e}");
-    let e = jvp(&f, &[x.clone()], &[Tensor::ones(&[2], DType::F32)])
+    let e = jvp(&f, &[x.clone()], &[Tensor::ones(&[2], DType::F32).unwrap()])
         .unwrap_err()
         .to_string();
     assert!(e.contains("F32"), "{e}");
@@ -200,8 +200,8 @@ fn jvp_bad_inputs_name_the_argument() {
 
 #[test]
 fn unrelated_output_gets_zero_tangent() {
-    let f = |x: &[Tensor]| Ok(vec![x[0].exp()?, Tensor::ones(&[2], DType::F64)]);
-    let x = Tensor::ones(&[2], DType::F64);
+    let f = |x: &[Tensor]| Ok(vec![x[0].exp()?, Tensor::ones(&[2], DType::F64).unwrap()]);
+    let x = Tensor::ones(&[2], DType::F64).unwrap();
     let (_, t) = jvp(&f, &[x.clone()], &[x]).unwrap();
     assert_eq!(t[1].to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
 }
@@ -253,7 +253,7 @@ mod custom {
 
     #[test]
     fn custom_function_jvp_rule_is_used_and_fallback_transposes_backward() {
-        let x = Tensor::ones(&[2], DType::F64);
+        let x = Tensor::ones(&[2], DType::F64).unwrap();
         let (_, t) = jvp(
             &|x: &[Tensor]| Ok(vec![apply_function1(Marked, &[&x[0]])?]),
             &[x.clone()],
@@ -293,7 +293,7 @@ mod opaque {
 
     #[test]
     fn untransposable_rule_is_an_error_naming_the_op() {
-        let x = Tensor::ones(&[2], DType::F64);
+        let x = Tensor::ones(&[2], DType::F64).unwrap();
         let e = jvp(
             &|x: &[Tensor]| Ok(vec![apply_function1(Opaque, &[&x[0]])?]),
             &[x.clone()],
@@ -575,10 +575,10 @@ fn fallbacks_are_observable() {
 fn model_custom_functions_have_jvp_rules() {
     use eingrad::models::pooling::straight_through;
     use eingrad::models::xlstm::{decay_matrix, decay_matrix_custom};
-    let ig = Tensor::randn(&[1, 2, 5, 1], DType::F64, 1);
-    let fg = Tensor::randn(&[1, 2, 5, 1], DType::F64, 2);
-    let ti = Tensor::randn(&[1, 2, 5, 1], DType::F64, 3);
-    let tf = Tensor::randn(&[1, 2, 5, 1], DType::F64, 4);
+    let ig = Tensor::randn(&[1, 2, 5, 1], DType::F64, 1).unwrap();
+    let fg = Tensor::randn(&[1, 2, 5, 1], DType::F64, 2).unwrap();
+    let ti = Tensor::randn(&[1, 2, 5, 1], DType::F64, 3).unwrap();
+    let tf = Tensor::randn(&[1, 2, 5, 1], DType::F64, 4).unwrap();
     let prim = [ig, fg];
     let tans = [ti, tf];
     let _ = take_jvp_fallbacks();
@@ -613,8 +613,8 @@ fn deep_chain_with_jvp_rules_drops_without_stack_overflow() {
     std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(|| {
-            let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-            let one = Tensor::ones(&[2], DType::F64);
+            let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+            let one = Tensor::ones(&[2], DType::F64).unwrap();
             let mut y = x.clone();
             for _ in 0..50_000 {
                 y = y.div(&one).unwrap().exp().unwrap().log().unwrap();

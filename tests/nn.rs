@@ -108,9 +108,9 @@ fn linear_gradients_match_finite_differences() {
         Ok(vec![lin.forward(&xs[0])?.tanh()?])
     };
     let inputs = [
-        Tensor::randn(&[2, 3, 4], DType::F64, 1),
-        Tensor::randn(&[5, 4], DType::F64, 2),
-        Tensor::randn(&[5], DType::F64, 3),
+        Tensor::randn(&[2, 3, 4], DType::F64, 1).unwrap(),
+        Tensor::randn(&[5, 4], DType::F64, 2).unwrap(),
+        Tensor::randn(&[5], DType::F64, 3).unwrap(),
     ];
     check(
         gradcheck(&f, &inputs, GradcheckOptions::default()).unwrap(),
@@ -195,15 +195,16 @@ fn init_schemes_ranges_statistics_and_in_place() {
         .iter()
         .all(|v| (-0.1 - 1e-7..=0.3 + 1e-7).contains(v)));
 
-    let c = init::constant(&[3], 2.5, DType::F32);
+    let c = init::constant(&[3], 2.5, DType::F32).unwrap();
     assert_eq!(c.to_vec::<f32>().unwrap(), vec![2.5; 3]);
     assert!(init::zeros(&[2], DType::F64)
+        .unwrap()
         .to_vec_f64()
         .iter()
         .all(|&v| v == 0.0));
 
     // in place: same tensor (id), same values as the fresh version with the same seed
-    let p = init::zeros(&[64, 32], DType::F64);
+    let p = init::zeros(&[64, 32], DType::F64).unwrap();
     let id = p.id();
     init::kaiming_uniform_(&p, FanMode::FanIn, Nonlinearity::Relu, 1).unwrap();
     assert_eq!(p.id(), id);
@@ -252,7 +253,7 @@ fn init_bad_inputs_name_the_argument() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("std"), "{e}");
-    let strided = Tensor::zeros(&[3, 4], DType::F32).t().unwrap();
+    let strided = Tensor::zeros(&[3, 4], DType::F32).unwrap().t().unwrap();
     let e = init::zeros_(&strided).unwrap_err().to_string();
     assert!(e.contains("tensor"), "{e}");
     assert!(init::xavier_uniform(&[0, 0], 1.0, DType::F32, 0).is_err());
@@ -403,15 +404,15 @@ fn loss_gradients_first_and_second_order() {
     let o = GradcheckOptions::default();
     let mse = |xs: &[Tensor]| Ok(vec![mse_loss(&xs[0], &xs[1], Reduction::Mean)?]);
     let ins = [
-        Tensor::randn(&[3, 2], DType::F64, 1),
-        Tensor::randn(&[3, 2], DType::F64, 2),
+        Tensor::randn(&[3, 2], DType::F64, 1).unwrap(),
+        Tensor::randn(&[3, 2], DType::F64, 2).unwrap(),
     ];
     check(gradcheck(&mse, &ins, o).unwrap(), "mse");
     check(gradgradcheck(&mse, &ins, o).unwrap(), "mse 2nd");
 
     for r in [Reduction::Mean, Reduction::Sum, Reduction::None] {
         let ce = move |xs: &[Tensor]| Ok(vec![cross_entropy(&xs[0], &[1, 0, 3], r)?]);
-        let ins = [Tensor::randn(&[3, 4], DType::F64, 3)];
+        let ins = [Tensor::randn(&[3, 4], DType::F64, 3).unwrap()];
         check(gradcheck(&ce, &ins, o).unwrap(), "cross_entropy");
         check(gradgradcheck(&ce, &ins, o).unwrap(), "cross_entropy 2nd");
     }
@@ -424,8 +425,11 @@ fn loss_gradients_first_and_second_order() {
         )?])
     };
     let ins = [
-        Tensor::randn(&[5], DType::F64, 4).mul_scalar(3.0).unwrap(),
-        Tensor::rand(&[5], DType::F64, 5),
+        Tensor::randn(&[5], DType::F64, 4)
+            .unwrap()
+            .mul_scalar(3.0)
+            .unwrap(),
+        Tensor::rand(&[5], DType::F64, 5).unwrap(),
     ];
     check(gradcheck(&bce, &ins, o).unwrap(), "bce");
     check(gradgradcheck(&bce, &ins, o).unwrap(), "bce 2nd");
@@ -433,7 +437,7 @@ fn loss_gradients_first_and_second_order() {
 
 #[test]
 fn loss_bad_inputs_name_the_argument() {
-    let logits = Tensor::zeros(&[2, 3], DType::F32);
+    let logits = Tensor::zeros(&[2, 3], DType::F32).unwrap();
     let e = cross_entropy(&logits, &[0, 3], Reduction::Mean)
         .unwrap_err()
         .to_string();
@@ -445,13 +449,17 @@ fn loss_bad_inputs_name_the_argument() {
         e.contains("[2, 3]") && e.contains("targets") && e.contains("got 3"),
         "{e}"
     );
-    let e = cross_entropy(&Tensor::zeros(&[3], DType::F32), &[0], Reduction::Mean)
-        .unwrap_err()
-        .to_string();
+    let e = cross_entropy(
+        &Tensor::zeros(&[3], DType::F32).unwrap(),
+        &[0],
+        Reduction::Mean,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("logits") && e.contains("[3]"), "{e}");
     let e = mse_loss(
         &logits,
-        &Tensor::zeros(&[3, 2], DType::F32),
+        &Tensor::zeros(&[3, 2], DType::F32).unwrap(),
         Reduction::Mean,
     )
     .unwrap_err()
@@ -462,16 +470,19 @@ fn loss_bad_inputs_name_the_argument() {
     );
     let e = mse_loss(
         &logits,
-        &Tensor::zeros(&[2, 3], DType::F64),
+        &Tensor::zeros(&[2, 3], DType::F64).unwrap(),
         Reduction::Mean,
     )
     .unwrap_err()
     .to_string();
     assert!(e.contains("target") && e.contains("F64"), "{e}");
-    let e =
-        binary_cross_entropy_with_logits(&logits, &Tensor::zeros(&[2], DType::F32), Reduction::Sum)
-            .unwrap_err()
-            .to_string();
+    let e = binary_cross_entropy_with_logits(
+        &logits,
+        &Tensor::zeros(&[2], DType::F32).unwrap(),
+        Reduction::Sum,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("binary_cross_entropy_with_logits") && e.contains("[2, 3]"),
         "{e}"
@@ -626,8 +637,8 @@ fn adam_matches_torch() {
 
 #[test]
 fn optimizer_skips_params_without_grad_and_handles_strided_grads() {
-    let a = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-    let b = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let a = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    let b = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     let mut opt = Adam::new(vec![a.clone(), b.clone()], AdamConfig::default()).unwrap();
     // d(sum a)/da is a broadcast (stride-0) view of ones: the step must still work
     a.sum_all().unwrap().backward().unwrap();
@@ -648,8 +659,12 @@ fn optimizer_skips_params_without_grad_and_handles_strided_grads() {
 
 #[test]
 fn clip_grad_norm_scales_like_torch() {
-    let p = Tensor::zeros(&[2], DType::F32).requires_grad_(true);
-    let q = Tensor::zeros(&[1], DType::F32).requires_grad_(true);
+    let p = Tensor::zeros(&[2], DType::F32)
+        .unwrap()
+        .requires_grad_(true);
+    let q = Tensor::zeros(&[1], DType::F32)
+        .unwrap()
+        .requires_grad_(true);
     p.set_grad(Some(Tensor::from_vec(vec![3.0f32, 0.0], &[2]).unwrap()))
         .unwrap();
     q.set_grad(Some(Tensor::from_vec(vec![4.0f32], &[1]).unwrap()))
@@ -669,7 +684,9 @@ fn clip_grad_norm_scales_like_torch() {
         "q unchanged",
     );
     // strided gradient (a broadcast view) is replaced, not written through
-    let r = Tensor::zeros(&[4], DType::F64).requires_grad_(true);
+    let r = Tensor::zeros(&[4], DType::F64)
+        .unwrap()
+        .requires_grad_(true);
     r.sum_all().unwrap().backward().unwrap();
     let n = clip_grad_norm(std::slice::from_ref(&r), 1.0).unwrap();
     assert!((n - 2.0).abs() < 1e-12);
@@ -682,7 +699,7 @@ fn clip_grad_norm_scales_like_torch() {
 
 #[test]
 fn optimizer_bad_inputs_name_the_argument() {
-    let p = Tensor::ones(&[2], DType::F32).requires_grad_(true);
+    let p = Tensor::ones(&[2], DType::F32).unwrap().requires_grad_(true);
     let e = Sgd::new(
         vec![p.clone()],
         SgdConfig {
@@ -722,7 +739,7 @@ fn optimizer_bad_inputs_name_the_argument() {
         .unwrap()
         .to_string();
     assert!(e.contains("params[0]") && e.contains("leaf"), "{e}");
-    let frozen = Tensor::ones(&[2], DType::F32);
+    let frozen = Tensor::ones(&[2], DType::F32).unwrap();
     let e = Adam::new(vec![p.clone(), frozen], AdamConfig::default())
         .err()
         .unwrap()
@@ -741,7 +758,7 @@ fn optimizer_bad_inputs_name_the_argument() {
 fn module_bad_inputs_name_the_argument() {
     let lin = Linear::new(4, 3, true, DType::F32, 0).unwrap();
     let e = lin
-        .forward(&Tensor::zeros(&[2, 5], DType::F32))
+        .forward(&Tensor::zeros(&[2, 5], DType::F32).unwrap())
         .unwrap_err()
         .to_string();
     assert!(
@@ -749,18 +766,18 @@ fn module_bad_inputs_name_the_argument() {
         "{e}"
     );
     let e = lin
-        .forward(&Tensor::zeros(&[2, 4], DType::F64))
+        .forward(&Tensor::zeros(&[2, 4], DType::F64).unwrap())
         .unwrap_err()
         .to_string();
     assert!(e.contains("`x`") && e.contains("F64"), "{e}");
     let e = Linear::from_tensors(
-        Tensor::zeros(&[3, 4], DType::F32),
-        Some(Tensor::zeros(&[4], DType::F32)),
+        Tensor::zeros(&[3, 4], DType::F32).unwrap(),
+        Some(Tensor::zeros(&[4], DType::F32).unwrap()),
     )
     .unwrap_err()
     .to_string();
     assert!(e.contains("bias") && e.contains("[4]"), "{e}");
-    let e = Linear::from_tensors(Tensor::zeros(&[3], DType::F32), None)
+    let e = Linear::from_tensors(Tensor::zeros(&[3], DType::F32).unwrap(), None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("weight"), "{e}");
@@ -797,7 +814,9 @@ fn sequential_and_activations() {
     assert!(net.is_training());
     net.eval();
     assert!(!net.is_training());
-    let y = net.forward(&Tensor::randn(&[5, 3], DType::F64, 9)).unwrap();
+    let y = net
+        .forward(&Tensor::randn(&[5, 3], DType::F64, 9).unwrap())
+        .unwrap();
     assert_eq!(y.dims(), &[5, 2]);
     assert!(y.to_vec_f64().iter().all(|&v| v > 0.0 && v < 1.0));
     y.sum_all().unwrap().backward().unwrap();
@@ -816,7 +835,9 @@ fn sequential_and_activations() {
 
 /// Two interleaved spiral arms (one class each) from a seeded RNG.
 fn spiral(n_per_class: usize, seed: u64) -> (Tensor, Vec<usize>) {
-    let noise = Tensor::randn(&[2 * n_per_class, 2], DType::F64, seed).to_vec_f64();
+    let noise = Tensor::randn(&[2 * n_per_class, 2], DType::F64, seed)
+        .unwrap()
+        .to_vec_f64();
     let mut pts = Vec::with_capacity(4 * n_per_class);
     let mut labels = Vec::with_capacity(2 * n_per_class);
     for c in 0..2 {

@@ -642,7 +642,7 @@ fn all_neg_inf_rows_give_no_nan() {
 /// contiguous copy.
 #[test]
 fn reductions_on_strided_inputs() {
-    let base = Tensor::randn(&[3, 4, 5], DType::F64, 11);
+    let base = Tensor::randn(&[3, 4, 5], DType::F64, 11).unwrap();
     let views = [
         base.permute(&[2, 0, 1]).unwrap(),
         base.slice(2, 0, 5, 2).unwrap().transpose(0, 1).unwrap(),
@@ -701,7 +701,7 @@ fn constructors_match_torch() {
                 "linspace" => {
                     Tensor::linspace(c.args[0], c.args[1], c.args[2] as usize, dtype).unwrap()
                 }
-                "eye" => Tensor::eye(c.args[0] as usize, dtype),
+                "eye" => Tensor::eye(c.args[0] as usize, dtype).unwrap(),
                 k => panic!("unknown constructor {k}"),
             };
             assert_eq!(t.dtype(), dtype);
@@ -724,52 +724,61 @@ fn constructors_match_torch() {
     assert!(Tensor::arange(0.0, 1.0, 0.0, DType::F64).is_err());
     assert!(Tensor::arange(0.0, f64::INFINITY, 1.0, DType::F64).is_err());
     assert_eq!(
-        Tensor::full(&[2, 2], 2.5, DType::F32).to_vec_f64(),
+        Tensor::full(&[2, 2], 2.5, DType::F32).unwrap().to_vec_f64(),
         vec![2.5; 4]
     );
     assert_eq!(Tensor::scalar(3.0, DType::F64).dims(), &[] as &[usize]);
-    assert_eq!(Tensor::zeros(&[0, 3], DType::F64).numel(), 0);
+    assert_eq!(Tensor::zeros(&[0, 3], DType::F64).unwrap().numel(), 0);
 }
 
 #[test]
 fn random_constructors_are_deterministic() {
-    let a = Tensor::randn(&[1000], DType::F64, 42).to_vec_f64();
-    let b = Tensor::randn(&[1000], DType::F64, 42).to_vec_f64();
-    let c = Tensor::randn(&[1000], DType::F64, 43).to_vec_f64();
+    let a = Tensor::randn(&[1000], DType::F64, 42).unwrap().to_vec_f64();
+    let b = Tensor::randn(&[1000], DType::F64, 42).unwrap().to_vec_f64();
+    let c = Tensor::randn(&[1000], DType::F64, 43).unwrap().to_vec_f64();
     assert_eq!(a, b);
     assert_ne!(a, c);
     // f32 holds the same stream, rounded
-    let a32 = Tensor::randn(&[1000], DType::F32, 42).to_vec_f64();
+    let a32 = Tensor::randn(&[1000], DType::F32, 42).unwrap().to_vec_f64();
     for (x, y) in a32.iter().zip(&a) {
         assert_eq!(*x, *y as f32 as f64);
     }
     // the shape does not change the stream
-    assert_eq!(Tensor::randn(&[10, 100], DType::F64, 42).to_vec_f64(), a);
+    assert_eq!(
+        Tensor::randn(&[10, 100], DType::F64, 42)
+            .unwrap()
+            .to_vec_f64(),
+        a
+    );
     // moments of a large sample
     let n = 20_000;
-    let s = Tensor::randn(&[n], DType::F64, 7).to_vec_f64();
+    let s = Tensor::randn(&[n], DType::F64, 7).unwrap().to_vec_f64();
     let mean = s.iter().sum::<f64>() / n as f64;
     let var = s.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
     assert!(
         mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
         "mean {mean}, var {var}"
     );
-    let r = Tensor::rand(&[n], DType::F64, 7).to_vec_f64();
+    let r = Tensor::rand(&[n], DType::F64, 7).unwrap().to_vec_f64();
     assert!(r.iter().all(|&v| (0.0..1.0).contains(&v)));
     let m = r.iter().sum::<f64>() / n as f64;
     assert!((m - 0.5).abs() < 0.01, "{m}");
-    let u = Tensor::uniform(&[n], -3.0, -1.0, DType::F32, 9).to_vec_f64();
+    let u = Tensor::uniform(&[n], -3.0, -1.0, DType::F32, 9)
+        .unwrap()
+        .to_vec_f64();
     assert!(u.iter().all(|&v| (-3.0..=-1.0).contains(&v)));
     assert_eq!(
         u,
-        Tensor::uniform(&[n], -3.0, -1.0, DType::F32, 9).to_vec_f64()
+        Tensor::uniform(&[n], -3.0, -1.0, DType::F32, 9)
+            .unwrap()
+            .to_vec_f64()
     );
 }
 
 #[test]
 fn broadcasting_errors_name_the_op_and_dim() {
-    let a = Tensor::zeros(&[2, 3], DType::F64);
-    let b = Tensor::zeros(&[4, 3, 2], DType::F64);
+    let a = Tensor::zeros(&[2, 3], DType::F64).unwrap();
+    let b = Tensor::zeros(&[4, 3, 2], DType::F64).unwrap();
     for (name, r) in [
         ("add", a.add(&b)),
         ("mul", a.mul(&b)),
@@ -780,13 +789,14 @@ fn broadcasting_errors_name_the_op_and_dim() {
         assert!(e.contains(name) && e.contains("cannot broadcast"), "{e}");
     }
     let e = a
-        .add(&Tensor::zeros(&[3], DType::F32))
+        .add(&Tensor::zeros(&[3], DType::F32).unwrap())
         .unwrap_err()
         .to_string();
     assert!(e.contains("dtype"), "{e}");
     // masked_fill's mask must broadcast to the tensor, not grow it
     let e = Tensor::zeros(&[3], DType::F64)
-        .masked_fill(&Tensor::zeros(&[2, 3], DType::F64), 1.0)
+        .unwrap()
+        .masked_fill(&Tensor::zeros(&[2, 3], DType::F64).unwrap(), 1.0)
         .unwrap_err();
     assert!(e.to_string().contains("masked_fill"), "{e}");
 }
@@ -797,12 +807,12 @@ fn broadcasting_errors_name_the_op_and_dim() {
 fn large_tensors_match_naive_loops() {
     eingrad::kernels::set_min_parallel_elements(1 << 12);
     let (r, c) = (180usize, 250usize); // 45,000 elements
-    let a = Tensor::randn(&[r, c], DType::F64, 1);
+    let a = Tensor::randn(&[r, c], DType::F64, 1).unwrap();
     let av = a.to_vec_f64();
     let at = |i: usize, j: usize| av[i * c + j];
-    let row = Tensor::randn(&[c], DType::F64, 2);
+    let row = Tensor::randn(&[c], DType::F64, 2).unwrap();
     let rv = row.to_vec_f64();
-    let col = Tensor::randn(&[r, 1], DType::F64, 3);
+    let col = Tensor::randn(&[r, 1], DType::F64, 3).unwrap();
     let cv = col.to_vec_f64();
     let naive = |f: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
         (0..r * c).map(|k| f(k / c, k % c)).collect()
@@ -832,7 +842,7 @@ fn large_tensors_match_naive_loops() {
         naive(&|i, j| cv[i] + rv[j]),
     );
     // a transposed operand (strided) against a contiguous one
-    let bt = Tensor::randn(&[c, r], DType::F64, 4);
+    let bt = Tensor::randn(&[c, r], DType::F64, 4).unwrap();
     let bv = bt.to_vec_f64();
     let b = bt.t().unwrap();
     check(

@@ -42,9 +42,13 @@ fn assert_state_clean() {
 #[test]
 fn updater_gradient_formula_is_exact_f64() {
     for b in [1usize, 3, 4] {
-        let trig = Tensor::randn(&[b, 5], DType::F64, 10).requires_grad_(true);
-        let sg = Tensor::randn(&[b, 5], DType::F64, 11).requires_grad_(true);
-        let g = Tensor::randn(&[b, 5], DType::F64, 12);
+        let trig = Tensor::randn(&[b, 5], DType::F64, 10)
+            .unwrap()
+            .requires_grad_(true);
+        let sg = Tensor::randn(&[b, 5], DType::F64, 11)
+            .unwrap()
+            .requires_grad_(true);
+        let g = Tensor::randn(&[b, 5], DType::F64, 12).unwrap();
         let out = synthetic_gradient_update(&trig, &sg).unwrap();
         assert!(out.requires_grad());
         assert_eq!(vals(&out), vals(&trig), "forward copies the trigger");
@@ -76,9 +80,13 @@ fn updater_gradient_formula_is_exact_f64() {
 
 #[test]
 fn updater_gradient_formula_is_exact_f32_and_rank3() {
-    let trig = Tensor::randn(&[4, 2, 3], DType::F32, 1).requires_grad_(true);
-    let sg = Tensor::randn(&[4, 2, 3], DType::F32, 2).requires_grad_(true);
-    let g = Tensor::randn(&[4, 2, 3], DType::F32, 3);
+    let trig = Tensor::randn(&[4, 2, 3], DType::F32, 1)
+        .unwrap()
+        .requires_grad_(true);
+    let sg = Tensor::randn(&[4, 2, 3], DType::F32, 2)
+        .unwrap()
+        .requires_grad_(true);
+    let g = Tensor::randn(&[4, 2, 3], DType::F32, 3).unwrap();
     let out = synthetic_gradient_update(&trig, &sg).unwrap();
     let gs = grad(
         &[out],
@@ -106,8 +114,8 @@ fn updater_through_backward_accumulates_into_synthesizer_only_via_sg() {
     let s = synth(BasicSynthesizerConfig::new(3).n_hidden(1).hidden_dim(5), 4);
     init::uniform_(s.layers()[0].weight(), -0.5, 0.5, 9).unwrap();
     let iface = BackwardInterface::new(s);
-    let h = Tensor::randn(&[6, 3], DType::F64, 5);
-    let g = Tensor::randn(&[6, 3], DType::F64, 6);
+    let h = Tensor::randn(&[6, 3], DType::F64, 5).unwrap();
+    let g = Tensor::randn(&[6, 3], DType::F64, 6).unwrap();
     let out = iface.make_trigger(&h).unwrap();
     out.backward_with(&g, GradOptions::default()).unwrap();
     let d = iface.interface().synthesize(&h).unwrap().sub(&g).unwrap();
@@ -130,8 +138,8 @@ fn updater_through_backward_accumulates_into_synthesizer_only_via_sg() {
 
 #[test]
 fn updater_errors() {
-    let trig = Tensor::randn(&[2, 3], DType::F64, 0);
-    let sg = Tensor::randn(&[2, 3], DType::F64, 1);
+    let trig = Tensor::randn(&[2, 3], DType::F64, 0).unwrap();
+    let sg = Tensor::randn(&[2, 3], DType::F64, 1).unwrap();
     let e = err_string(synthetic_gradient_update(&trig, &sg));
     assert!(
         e.contains("synthetic_gradient") && e.contains("require grad"),
@@ -140,13 +148,17 @@ fn updater_errors() {
     let sgr = sg.clone().requires_grad_(true);
     let e = err_string(no_grad(|| synthetic_gradient_update(&trig, &sgr)));
     assert!(e.contains("synthetic_gradient"), "{e}");
-    let bad = Tensor::randn(&[2, 4], DType::F64, 1).requires_grad_(true);
+    let bad = Tensor::randn(&[2, 4], DType::F64, 1)
+        .unwrap()
+        .requires_grad_(true);
     let e = err_string(synthetic_gradient_update(&trig, &bad));
     assert!(
         e.contains("`synthetic_gradient`") && e.contains("[2, 4]"),
         "{e}"
     );
-    let s32 = Tensor::randn(&[2, 3], DType::F32, 1).requires_grad_(true);
+    let s32 = Tensor::randn(&[2, 3], DType::F32, 1)
+        .unwrap()
+        .requires_grad_(true);
     assert!(matches!(
         synthetic_gradient_update(&trig, &s32),
         Err(Error::DTypeMismatch { .. })
@@ -158,7 +170,7 @@ fn updater_errors() {
 
 #[test]
 fn initial_synthesizer_output_is_its_bias() {
-    let trig = Tensor::randn(&[5, 4], DType::F64, 7);
+    let trig = Tensor::randn(&[5, 4], DType::F64, 7).unwrap();
     for n_hidden in [0usize, 1, 2] {
         let s = synth(
             BasicSynthesizerConfig::new(3)
@@ -185,9 +197,9 @@ fn initial_synthesizer_output_is_its_bias() {
     }
     // With a context and no hidden layer, both input weights are zero: output = sum of biases.
     let s = synth(BasicSynthesizerConfig::new(3).context_dim(2), 5);
-    let ctx = Tensor::randn(&[5, 2], DType::F64, 8);
+    let ctx = Tensor::randn(&[5, 2], DType::F64, 8).unwrap();
     let out = s
-        .synthesize(&Tensor::randn(&[5, 3], DType::F64, 9), Some(&ctx))
+        .synthesize(&Tensor::randn(&[5, 3], DType::F64, 9).unwrap(), Some(&ctx))
         .unwrap();
     let bt = vals(s.input_trigger().bias().unwrap());
     let bc = vals(s.input_context().unwrap().bias().unwrap());
@@ -206,8 +218,10 @@ fn initial_synthesizer_output_is_its_bias() {
 
 #[test]
 fn eval_mode_passes_the_message_through() {
-    let msg = Tensor::randn(&[4, 3], DType::F64, 0).requires_grad_(true);
-    let trig = Tensor::randn(&[4, 5], DType::F64, 1);
+    let msg = Tensor::randn(&[4, 3], DType::F64, 0)
+        .unwrap()
+        .requires_grad_(true);
+    let trig = Tensor::randn(&[4, 5], DType::F64, 1).unwrap();
     let mut fwd = ForwardInterface::new(synth(BasicSynthesizerConfig::new(3).trigger_dim(5), 0));
     fwd.eval();
     assert!(!fwd.is_training());
@@ -249,9 +263,17 @@ fn eval_mode_passes_the_message_through() {
 fn send_trains_only_the_synthesizer_on_mse() {
     let s = synth(BasicSynthesizerConfig::new(3).trigger_dim(2), 3);
     let iface = UnidirectionalInterface::new(s);
-    let w = Tensor::randn(&[2, 2], DType::F64, 4).requires_grad_(true);
-    let trig = eingrad::einsum("bi,ij->bj", &[&Tensor::randn(&[5, 2], DType::F64, 5), &w]).unwrap();
-    let msg = Tensor::randn(&[5, 3], DType::F64, 6).requires_grad_(true);
+    let w = Tensor::randn(&[2, 2], DType::F64, 4)
+        .unwrap()
+        .requires_grad_(true);
+    let trig = eingrad::einsum(
+        "bi,ij->bj",
+        &[&Tensor::randn(&[5, 2], DType::F64, 5).unwrap(), &w],
+    )
+    .unwrap();
+    let msg = Tensor::randn(&[5, 3], DType::F64, 6)
+        .unwrap()
+        .requires_grad_(true);
     let loss = iface.send(&msg, &trig).unwrap();
     assert!(!loss.requires_grad());
     let want = mse_loss(
@@ -272,7 +294,7 @@ fn backward_interface_forward_sends_synthetic_gradient_below() {
     init::uniform_(s.layers()[0].weight(), -0.3, 0.3, 1).unwrap();
     let iface = BackwardInterface::new(s);
     let lin = Linear::new(3, 4, true, DType::F64, 0).unwrap();
-    let x = Tensor::randn(&[5, 3], DType::F64, 9);
+    let x = Tensor::randn(&[5, 3], DType::F64, 9).unwrap();
     let h = lin.forward(&x).unwrap();
     let out = iface.forward(&h).unwrap();
     assert_eq!(vals(&out), vals(&h));
@@ -306,9 +328,11 @@ fn bidirectional_send_and_receive() {
     let fs = synth(BasicSynthesizerConfig::new(3).trigger_dim(2), 0);
     let bs = synth(BasicSynthesizerConfig::new(3).n_hidden(1), 1);
     let bi = BidirectionalInterface::new(fs, bs);
-    let x = Tensor::randn(&[4, 3], DType::F64, 2).requires_grad_(true);
+    let x = Tensor::randn(&[4, 3], DType::F64, 2)
+        .unwrap()
+        .requires_grad_(true);
     let msg = x.tanh().unwrap();
-    let trig = Tensor::randn(&[4, 2], DType::F64, 3);
+    let trig = Tensor::randn(&[4, 2], DType::F64, 3).unwrap();
     let out = bi.forward(&msg, &trig).unwrap();
     // send: the forward synthesizer got its MSE gradient, the synthetic gradient reached x
     assert!(bi
@@ -348,7 +372,9 @@ fn net() -> Net {
         l1: Linear::new(4, 6, true, DType::F64, 1).unwrap(),
         l2: Linear::new(6, 3, true, DType::F64, 2).unwrap(),
         iface: BackwardInterface::new(s),
-        x: Tensor::randn(&[5, 4], DType::F64, 5).requires_grad_(true),
+        x: Tensor::randn(&[5, 4], DType::F64, 5)
+            .unwrap()
+            .requires_grad_(true),
     }
 }
 
@@ -406,7 +432,9 @@ fn deferred_backward_equals_one_combined_backward() {
 
 #[test]
 fn deferred_backward_runs_two_passes_through_shared_nodes_once() {
-    let x = Tensor::randn(&[3, 2], DType::F64, 0).requires_grad_(true);
+    let x = Tensor::randn(&[3, 2], DType::F64, 0)
+        .unwrap()
+        .requires_grad_(true);
     let y = x.tanh().unwrap();
     let a = y.mul_scalar(2.0).unwrap();
     let b = y.mul(&y).unwrap();
@@ -443,7 +471,7 @@ fn deferred_backward_runs_two_passes_through_shared_nodes_once() {
 
 #[test]
 fn nesting_defer_backward_is_an_error() {
-    let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     let r = defer_backward(|| {
         backward(&x.mul_scalar(3.0)?, None)?;
         let inner = defer_backward(|| Ok(()));
@@ -468,7 +496,7 @@ fn nesting_defer_backward_is_an_error() {
 
 #[test]
 fn state_resets_after_an_error_and_a_panic() {
-    let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     // an Err from the closure: nothing runs, the state resets
     let r: eingrad::Result<()> = defer_backward(|| {
         backward(&x.mul_scalar(3.0)?, None)?;
@@ -504,7 +532,7 @@ fn state_resets_after_an_error_and_a_panic() {
     defer_backward(|| backward(&x.mul_scalar(5.0)?, None)).unwrap();
     assert_eq!(vals(&x.grad().unwrap()), vec![5.0, 5.0]);
     // the context stack unwinds on panic too
-    let c = Tensor::ones(&[1], DType::F64);
+    let c = Tensor::ones(&[1], DType::F64).unwrap();
     let r = catch_unwind(AssertUnwindSafe(|| {
         with_synthesizer_context(&c, || with_synthesizer_context(&c, || panic!("boom")))
     }));
@@ -539,9 +567,9 @@ fn context_stack_nests_and_reaches_the_synthesizer() {
     );
     init::uniform_(s.layers()[0].weight(), -1.0, 1.0, 12).unwrap();
     let iface = ForwardInterface::new(s);
-    let trig = Tensor::randn(&[3, 2], DType::F64, 13);
-    let c1 = Tensor::randn(&[3, 2], DType::F64, 14);
-    let c2 = Tensor::randn(&[2], DType::F64, 15); // one context for the whole batch
+    let trig = Tensor::randn(&[3, 2], DType::F64, 13).unwrap();
+    let c1 = Tensor::randn(&[3, 2], DType::F64, 14).unwrap();
+    let c2 = Tensor::randn(&[2], DType::F64, 15).unwrap(); // one context for the whole batch
     let direct = |c: &Tensor| vals(&iface.synthesizer().synthesize(&trig, Some(c)).unwrap());
     assert_ne!(direct(&c1), direct(&c2));
     assert!(current_synthesizer_context().is_none());
@@ -560,20 +588,22 @@ fn context_stack_nests_and_reaches_the_synthesizer() {
         });
         assert_eq!(vals(&iface.receive(&trig).unwrap()), direct(&c1));
         // send uses it too: its loss is measured against the c1 synthesis
-        let msg = Tensor::zeros(&[3, 3], DType::F64);
+        let msg = Tensor::zeros(&[3, 3], DType::F64).unwrap();
         let l = iface.send(&msg, &trig).unwrap().item().unwrap();
         let want: f64 = direct(&c1).iter().map(|v| v * v).sum::<f64>() / 9.0;
         assert!((l - want).abs() < 1e-14);
     });
     assert_eq!(synthesizer_context_depth(), 0);
     // send trains only the synthesizer: no gradient reaches a context that requires grad
-    let cg = Tensor::randn(&[3, 2], DType::F64, 16).requires_grad_(true);
-    let msg = Tensor::ones(&[3, 3], DType::F64);
+    let cg = Tensor::randn(&[3, 2], DType::F64, 16)
+        .unwrap()
+        .requires_grad_(true);
+    let msg = Tensor::ones(&[3, 3], DType::F64).unwrap();
     with_synthesizer_context(&cg, || iface.send(&msg, &trig)).unwrap();
     assert!(cg.grad().is_none());
     // an unconditioned synthesizer ignores the context
     let plain = UnidirectionalInterface::new(synth(BasicSynthesizerConfig::new(2), 0));
-    let t = Tensor::randn(&[3, 2], DType::F64, 1);
+    let t = Tensor::randn(&[3, 2], DType::F64, 1).unwrap();
     let a = vals(&plain.receive(&t).unwrap());
     assert_eq!(
         with_synthesizer_context(&c1, || vals(&plain.receive(&t).unwrap())),
@@ -598,7 +628,7 @@ fn bad_inputs_name_the_argument() {
     }
     let s = synth(BasicSynthesizerConfig::new(3).trigger_dim(5), 0);
     // trigger width
-    let e = err_string(s.synthesize(&Tensor::zeros(&[2, 4], DType::F64), None));
+    let e = err_string(s.synthesize(&Tensor::zeros(&[2, 4], DType::F64).unwrap(), None));
     assert!(
         e.contains("`trigger`") && e.contains("trigger_dim = 5"),
         "{e}"
@@ -607,25 +637,27 @@ fn bad_inputs_name_the_argument() {
     assert!(e.contains("`trigger`"), "{e}");
     // context shape
     let sc = synth(BasicSynthesizerConfig::new(3).context_dim(2), 0);
-    let t = Tensor::zeros(&[4, 3], DType::F64);
+    let t = Tensor::zeros(&[4, 3], DType::F64).unwrap();
     for bad in [&[4, 3][..], &[3, 2], &[4, 1, 2]] {
-        let e = err_string(sc.synthesize(&t, Some(&Tensor::zeros(bad, DType::F64))));
+        let e = err_string(sc.synthesize(&t, Some(&Tensor::zeros(bad, DType::F64).unwrap())));
         assert!(e.contains("`context`"), "{e}");
     }
     // send: synthesizer output width vs message, trigger batch vs message
     let iface = ForwardInterface::new(s);
-    let trig = Tensor::zeros(&[4, 5], DType::F64);
-    let e = err_string(iface.send(&Tensor::zeros(&[4, 2], DType::F64), &trig));
+    let trig = Tensor::zeros(&[4, 5], DType::F64).unwrap();
+    let e = err_string(iface.send(&Tensor::zeros(&[4, 2], DType::F64).unwrap(), &trig));
     assert!(
         e.contains("output width 3") && e.contains("`message`"),
         "{e}"
     );
-    let e = err_string(iface.forward(&Tensor::zeros(&[6, 3], DType::F64), &trig));
+    let e = err_string(iface.forward(&Tensor::zeros(&[6, 3], DType::F64).unwrap(), &trig));
     assert!(e.contains("`trigger`") && e.contains("`message`"), "{e}");
     assert!(iface.parameters().iter().all(|p| p.grad().is_none()));
     // backward interface: the synthesizer's output must have the trigger's shape
     let bwd = BackwardInterface::new(synth(BasicSynthesizerConfig::new(3).trigger_dim(5), 1));
-    let h = Tensor::zeros(&[4, 5], DType::F64).requires_grad_(true);
+    let h = Tensor::zeros(&[4, 5], DType::F64)
+        .unwrap()
+        .requires_grad_(true);
     let e = err_string(bwd.forward(&h));
     assert!(
         e.contains("output width 3") && e.contains("`trigger`"),
@@ -635,23 +667,23 @@ fn bad_inputs_name_the_argument() {
     assert!(e.contains("`trigger`"), "{e}");
     // a trigger that cannot take a gradient
     let bwd = BackwardInterface::new(synth(BasicSynthesizerConfig::new(3), 1));
-    let e = err_string(bwd.backward(&Tensor::zeros(&[4, 3], DType::F64), 1.0));
+    let e = err_string(bwd.backward(&Tensor::zeros(&[4, 3], DType::F64).unwrap(), 1.0));
     assert!(e.contains("`trigger`") && e.contains("require grad"), "{e}");
     // make_trigger with a frozen synthesizer: the updater refuses
     let e = err_string(no_grad(|| {
-        bwd.make_trigger(&Tensor::zeros(&[4, 3], DType::F64))
+        bwd.make_trigger(&Tensor::zeros(&[4, 3], DType::F64).unwrap())
     }));
     assert!(e.contains("synthetic_gradient"), "{e}");
     // dni::backward's own checks
-    let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
-    let e = err_string(backward(&x, Some(&Tensor::ones(&[3], DType::F64))));
+    let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    let e = err_string(backward(&x, Some(&Tensor::ones(&[3], DType::F64).unwrap())));
     assert!(e.contains("`gradient`"), "{e}");
     assert!(matches!(
-        backward(&x, Some(&Tensor::ones(&[2], DType::F32))),
+        backward(&x, Some(&Tensor::ones(&[2], DType::F32).unwrap())),
         Err(Error::DTypeMismatch { .. })
     ));
     // inside a deferred scope the checks happen at the call, not at the end
-    let r = defer_backward(|| backward(&x, Some(&Tensor::ones(&[3], DType::F64))));
+    let r = defer_backward(|| backward(&x, Some(&Tensor::ones(&[3], DType::F64).unwrap())));
     assert!(err_string(r).contains("`gradient`"));
     assert_state_clean();
     // the demo

@@ -176,8 +176,8 @@ fn downsample_and_upsample_match_a_naive_loop() {
         .max()
         .unwrap();
     assert!(n >= 2);
-    let x = Tensor::randn(&[bsz, l, d], DType::F64, 1);
-    let null = Tensor::randn(&[d], DType::F64, 2);
+    let x = Tensor::randn(&[bsz, l, d], DType::F64, 1).unwrap();
+    let null = Tensor::randn(&[d], DType::F64, 2).unwrap();
     let xs = x.to_vec_f64();
     let nv = null.to_vec_f64();
 
@@ -235,8 +235,8 @@ fn downsample_and_upsample_match_a_naive_loop() {
 fn source_layout_converts_by_permute() {
     // The source keeps hidden states L × B × D; ours are B × L × D.
     let b = Tensor::from_f64s(&pattern(2, 6, 9), &[2, 6], DType::F64).unwrap();
-    let x_lbd = Tensor::randn(&[6, 2, 3], DType::F64, 3);
-    let null = Tensor::zeros(&[1, 1, 3], DType::F64);
+    let x_lbd = Tensor::randn(&[6, 2, 3], DType::F64, 3).unwrap();
+    let null = Tensor::zeros(&[1, 1, 3], DType::F64).unwrap();
     let ours = downsample(&b, &x_lbd.permute(&[1, 0, 2]).unwrap(), &null).unwrap();
     let bar = pooling_matrix(&b, 1.0).unwrap();
     let theirs = einsum("lbd,bls->sbd", &[&x_lbd, &bar]).unwrap();
@@ -287,7 +287,7 @@ fn causal_attention(x: &Tensor, w: &[Linear; 3]) -> Tensor {
     let masked = Tensor::where_(
         &lower,
         &scores,
-        &Tensor::full(&[], f64::NEG_INFINITY, x.dtype()),
+        &Tensor::full(&[], f64::NEG_INFINITY, x.dtype()).unwrap(),
     )
     .unwrap();
     let att = masked.softmax(-1).unwrap();
@@ -299,10 +299,10 @@ impl Hourglass {
     fn new(vocab: usize, d: usize) -> Hourglass {
         let lin = |seed| Linear::new(d, d, true, DType::F64, seed).unwrap();
         Hourglass {
-            embed: Tensor::randn(&[vocab, d], DType::F64, 100),
+            embed: Tensor::randn(&[vocab, d], DType::F64, 100).unwrap(),
             pre_attn: [lin(1), lin(2), lin(3)],
             pre_ff: lin(4),
-            null: Tensor::randn(&[1, 1, d], DType::F64, 101),
+            null: Tensor::randn(&[1, 1, d], DType::F64, 101).unwrap(),
             short_attn: [lin(5), lin(6), lin(7)],
             short_ff: lin(8),
             post_ff: lin(9),
@@ -379,7 +379,7 @@ fn upsampling_by_the_segment_a_token_is_in_would_leak() {
     let x = Tensor::from_f64s(&[1.0, 3.0, 5.0, 7.0], &[1, 4, 1], DType::F64)
         .unwrap()
         .requires_grad_(true);
-    let null = Tensor::zeros(&[1], DType::F64);
+    let null = Tensor::zeros(&[1], DType::F64).unwrap();
     let s = downsample(&b, &x, &null).unwrap();
     assert_close(&s.to_vec_f64(), &[0.0, 2.0, 6.0], 1e-8, "segments");
     // Ours: token 0 sees the null group, token 1 (end of segment 0) its own segment.
@@ -424,22 +424,22 @@ fn gradcheck_downsample_and_upsample_in_hidden() {
     let (bsz, l, d) = (2, 7, 3);
     let b = Tensor::from_f64s(&pattern(bsz, l, 11), &[bsz, l], DType::F64).unwrap();
     let n = segment_count(&b).unwrap();
-    let x = Tensor::randn(&[bsz, l, d], DType::F64, 5);
-    let null = Tensor::randn(&[d], DType::F64, 6);
+    let x = Tensor::randn(&[bsz, l, d], DType::F64, 5).unwrap();
+    let null = Tensor::randn(&[d], DType::F64, 6).unwrap();
     let bd = b.clone();
     let down = move |xs: &[Tensor]| Ok(vec![downsample(&bd, &xs[0], &xs[1])?]);
     let r = gradcheck(&down, &[x, null], GradcheckOptions::default()).unwrap();
     assert!(r.passed, "downsample: {}", r.worst);
 
-    let short = Tensor::randn(&[bsz, n + 1, d], DType::F64, 7);
+    let short = Tensor::randn(&[bsz, n + 1, d], DType::F64, 7).unwrap();
     let bu = b.clone();
     let up = move |xs: &[Tensor]| Ok(vec![upsample(&bu, &xs[0])?]);
     let r = gradcheck(&up, &[short], GradcheckOptions::default()).unwrap();
     assert!(r.passed, "upsample: {}", r.worst);
 
     // Through both, as the hourglass uses them.
-    let x = Tensor::randn(&[bsz, l, d], DType::F64, 8);
-    let null = Tensor::randn(&[d], DType::F64, 9);
+    let x = Tensor::randn(&[bsz, l, d], DType::F64, 8).unwrap();
+    let null = Tensor::randn(&[d], DType::F64, 9).unwrap();
     let both = move |xs: &[Tensor]| {
         let s = downsample(&b, &xs[0], &xs[1])?.tanh()?;
         Ok(vec![upsample(&b, &s)?.mul(&xs[0])?])
@@ -453,8 +453,8 @@ fn boundaries_receive_the_surrogate_gradient_through_downsample() {
     // d/db of Σ_s Σ_d w[s,d]·pooled[s,d] = Σ_l Σ_s (w_s·x_l) ∂bar[l,s]/∂b: check against the
     // seed Jacobian with one hidden feature x_l = 1 (so pooled = Σ_l bar[l,s], every row sums to 1).
     let b = seed_boundaries(DType::F64).requires_grad_(true);
-    let x = Tensor::ones(&[1, 10, 1], DType::F64);
-    let null = Tensor::zeros(&[1], DType::F64);
+    let x = Tensor::ones(&[1, 10, 1], DType::F64).unwrap();
+    let null = Tensor::zeros(&[1], DType::F64).unwrap();
     let y = downsample(&b, &x, &null).unwrap().sum_all().unwrap();
     let g = grad(&[y], &[b], None, GradOptions::default()).unwrap()[0]
         .clone()
@@ -543,13 +543,15 @@ fn binomial_prior_matches_torch() {
 
 #[test]
 fn gumbel_sigmoid_is_seeded_and_straight_through() {
-    let logits = Tensor::randn(&[2, 16], DType::F64, 3).requires_grad_(true);
+    let logits = Tensor::randn(&[2, 16], DType::F64, 3)
+        .unwrap()
+        .requires_grad_(true);
     let (soft, hard) = gumbel_sigmoid(&logits, 0.5, 0.5, 42).unwrap();
     let (soft2, hard2) = gumbel_sigmoid(&logits, 0.5, 0.5, 42).unwrap();
     assert_eq!(soft.to_vec_f64(), soft2.to_vec_f64());
     assert_eq!(hard.to_vec_f64(), hard2.to_vec_f64());
     // soft = σ((z + log u − log(1 − u)) / τ) with u = Tensor::rand(shape, dtype, seed).
-    let u = Tensor::rand(&[2, 16], DType::F64, 42).to_vec_f64();
+    let u = Tensor::rand(&[2, 16], DType::F64, 42).unwrap().to_vec_f64();
     let z = logits.to_vec_f64();
     let want: Vec<f64> = z
         .iter()
@@ -563,7 +565,7 @@ fn gumbel_sigmoid_is_seeded_and_straight_through() {
     }
     assert!(hv.contains(&0.0) && hv.contains(&1.0));
     // Straight-through: d hard / d soft = 1.
-    let w = Tensor::randn(&[2, 16], DType::F64, 4);
+    let w = Tensor::randn(&[2, 16], DType::F64, 4).unwrap();
     let g_hard = grad(
         &[hard.mul(&w).unwrap().sum_all().unwrap()],
         std::slice::from_ref(&logits),
@@ -592,7 +594,7 @@ fn gumbel_sigmoid_is_seeded_and_straight_through() {
     let (soft3, _) = gumbel_sigmoid(&soft.detach(), 0.5, 0.5, 43).unwrap();
     assert_ne!(soft3.to_vec_f64(), soft.to_vec_f64());
     // Exact zeros and ones for any threshold (no rounding from hard − soft + soft).
-    let s = Tensor::rand(&[1000], DType::F32, 5);
+    let s = Tensor::rand(&[1000], DType::F32, 5).unwrap();
     for th in [0.1, 0.3, 0.5, 0.77] {
         let h = straight_through(&s, th).unwrap().to_vec_f64();
         assert!(h.iter().all(|&v| v == 0.0 || v == 1.0));
@@ -606,13 +608,17 @@ fn boundary_predictor_trains_end_to_end() {
     assert_eq!(bp.temperature(), 0.5);
     assert_eq!(bp.parameters().len(), 4);
     assert_eq!(bp.hidden_layer().out_features(), 16);
-    let x = Tensor::randn(&[bsz, l, d], DType::F64, 2).requires_grad_(true);
+    let x = Tensor::randn(&[bsz, l, d], DType::F64, 2)
+        .unwrap()
+        .requires_grad_(true);
     let probs = bp.forward(&x).unwrap();
     assert_eq!(probs.dims(), &[bsz, l]);
     assert!(probs.to_vec_f64().iter().all(|&p| p > 0.0 && p < 1.0));
     let s = bp.sample(&x, 9).unwrap();
     assert_eq!(s.probs.to_vec_f64(), probs.to_vec_f64());
-    let null = Tensor::zeros(&[d], DType::F64).requires_grad_(true);
+    let null = Tensor::zeros(&[d], DType::F64)
+        .unwrap()
+        .requires_grad_(true);
     let short = downsample(&s.hard, &x, &null).unwrap();
     let up = upsample(&s.hard, &short).unwrap();
     let loss = up
@@ -647,8 +653,8 @@ fn err_of<T: std::fmt::Debug>(r: eingrad::Result<T>) -> String {
 
 #[test]
 fn bad_inputs_name_the_argument() {
-    let x = Tensor::randn(&[1, 4, 3], DType::F64, 0);
-    let null = Tensor::zeros(&[3], DType::F64);
+    let x = Tensor::randn(&[1, 4, 3], DType::F64, 0).unwrap();
+    let null = Tensor::zeros(&[3], DType::F64).unwrap();
     let good = Tensor::from_f64s(&[0.0, 1.0, 0.0, 1.0], &[1, 4], DType::F64).unwrap();
 
     let half = Tensor::from_f64s(&[0.0, 0.5, 0.0, 1.0], &[1, 4], DType::F64).unwrap();
@@ -666,21 +672,36 @@ fn bad_inputs_name_the_argument() {
     let e = err_of(pooling_matrix(&good, 0.0));
     assert!(e.contains("`alpha`"), "{e}");
 
-    let wrong_len = Tensor::randn(&[1, 5, 3], DType::F64, 0);
+    let wrong_len = Tensor::randn(&[1, 5, 3], DType::F64, 0).unwrap();
     let e = err_of(downsample(&good, &wrong_len, &null));
     assert!(e.contains("`hidden`") && e.contains("[1, 5, 3]"), "{e}");
     let e = err_of(downsample(&good, &x.reshape(&[4, 3]).unwrap(), &null));
     assert!(e.contains("`hidden`"), "{e}");
 
-    let e = err_of(downsample(&good, &x, &Tensor::zeros(&[4], DType::F64)));
+    let e = err_of(downsample(
+        &good,
+        &x,
+        &Tensor::zeros(&[4], DType::F64).unwrap(),
+    ));
     assert!(e.contains("`null_group`") && e.contains("D = 3"), "{e}");
-    let e = err_of(downsample(&good, &x, &Tensor::zeros(&[2, 3], DType::F64)));
+    let e = err_of(downsample(
+        &good,
+        &x,
+        &Tensor::zeros(&[2, 3], DType::F64).unwrap(),
+    ));
     assert!(e.contains("`null_group`"), "{e}");
-    let e = err_of(downsample(&good, &x, &Tensor::zeros(&[3], DType::F32)));
+    let e = err_of(downsample(
+        &good,
+        &x,
+        &Tensor::zeros(&[3], DType::F32).unwrap(),
+    ));
     assert!(e.contains("`null_group`") && e.contains("dtype"), "{e}");
 
     // n = 2 here, so shortened needs 3 rows.
-    let e = err_of(upsample(&good, &Tensor::zeros(&[1, 2, 3], DType::F64)));
+    let e = err_of(upsample(
+        &good,
+        &Tensor::zeros(&[1, 2, 3], DType::F64).unwrap(),
+    ));
     assert!(e.contains("`shortened`") && e.contains("[1, 2, 3]"), "{e}");
 
     let e = err_of(binomial_prior_loss(&good, 1.5));

@@ -170,7 +170,7 @@ fn finite_part(d: &Tensor) -> Result<Tensor> {
         .map(|p| if p % s <= p / s { 1.0 } else { 0.0 })
         .collect();
     let lower = Tensor::from_f64s(&lower, &[s, s], d.dtype())?;
-    Tensor::where_(&lower, d, &Tensor::zeros(&[], d.dtype()))
+    Tensor::where_(&lower, d, &Tensor::zeros(&[], d.dtype()).unwrap())
 }
 
 #[test]
@@ -184,8 +184,9 @@ fn custom_backward_matches_autograd() {
     ] {
         for dtype in [DType::F32, DType::F64] {
             let xs = [
-                Tensor::randn(&shape, dtype, seed * 10 + 1),
+                Tensor::randn(&shape, dtype, seed * 10 + 1).unwrap(),
                 Tensor::randn(&shape, dtype, seed * 10 + 2)
+                    .unwrap()
                     .mul_scalar(2.0)
                     .unwrap(),
             ];
@@ -216,8 +217,8 @@ fn custom_backward_matches_autograd() {
     let custom_f = |xs: &[Tensor]| Ok(vec![finite_part(&decay_matrix_custom(&xs[0], &xs[1])?)?]);
     let reference_f = |xs: &[Tensor]| Ok(vec![finite_part(&decay_matrix(&xs[0], &xs[1])?)?]);
     let xs = [
-        Tensor::randn(&[2, 4, 5, 1], DType::F64, 7),
-        Tensor::randn(&[2, 4, 5, 1], DType::F64, 8),
+        Tensor::randn(&[2, 4, 5, 1], DType::F64, 7).unwrap(),
+        Tensor::randn(&[2, 4, 5, 1], DType::F64, 8).unwrap(),
     ];
     let opts = VerifyOptions::default().finite_differences(true).seed(3);
     let r = verify_backward(&custom_f, &reference_f, &xs, opts).unwrap();
@@ -239,7 +240,7 @@ fn custom_backward_is_differentiable() {
     fn vjp_fn(f: DecayFn) -> impl Fn(&[Tensor]) -> Result<Vec<Tensor>> {
         move |xs: &[Tensor]| {
             let d = f(&xs[0], &xs[1])?;
-            let g = Tensor::randn(d.dims(), d.dtype(), 99);
+            let g = Tensor::randn(d.dims(), d.dtype(), 99).unwrap();
             let gs = grad(
                 &[d],
                 &[xs[0].clone(), xs[1].clone()],
@@ -251,8 +252,8 @@ fn custom_backward_is_differentiable() {
         }
     }
     let xs = [
-        Tensor::randn(&[1, 2, 6, 1], DType::F64, 3),
-        Tensor::randn(&[1, 2, 6, 1], DType::F64, 4),
+        Tensor::randn(&[1, 2, 6, 1], DType::F64, 3).unwrap(),
+        Tensor::randn(&[1, 2, 6, 1], DType::F64, 4).unwrap(),
     ];
     let custom = vjp_fn(decay_matrix_custom);
     let reference = vjp_fn(decay_matrix);
@@ -274,11 +275,12 @@ struct Inputs {
 
 fn mlstm_inputs(b: usize, nh: usize, s: usize, dh: usize, seed: u64) -> Inputs {
     Inputs {
-        q: Tensor::randn(&[b, nh, s, dh], DType::F64, seed),
-        k: Tensor::randn(&[b, nh, s, dh], DType::F64, seed + 1),
-        v: Tensor::randn(&[b, nh, s, dh], DType::F64, seed + 2),
-        ig: Tensor::randn(&[b, nh, s, 1], DType::F64, seed + 3),
+        q: Tensor::randn(&[b, nh, s, dh], DType::F64, seed).unwrap(),
+        k: Tensor::randn(&[b, nh, s, dh], DType::F64, seed + 1).unwrap(),
+        v: Tensor::randn(&[b, nh, s, dh], DType::F64, seed + 2).unwrap(),
+        ig: Tensor::randn(&[b, nh, s, 1], DType::F64, seed + 3).unwrap(),
         fg: Tensor::randn(&[b, nh, s, 1], DType::F64, seed + 4)
+            .unwrap()
             .add_scalar(2.0)
             .unwrap(),
     }
@@ -348,7 +350,7 @@ fn mlstm_parallel_and_recurrent_agree() {
         );
 
         // Their gradients agree too.
-        let w = Tensor::randn(par.dims(), DType::F64, seed + 7);
+        let w = Tensor::randn(par.dims(), DType::F64, seed + 7).unwrap();
         let grads = |par_form: bool| {
             let leaves: Vec<Tensor> = [&x.q, &x.k, &x.v, &x.ig, &x.fg]
                 .iter()
@@ -422,27 +424,36 @@ fn gradcheck_mlstm_parallel() {
 
 #[test]
 fn bad_inputs_name_the_argument() {
-    let g = Tensor::zeros(&[1, 2, 5, 1], DType::F64);
+    let g = Tensor::zeros(&[1, 2, 5, 1], DType::F64).unwrap();
     let err = |r: Result<Tensor>| r.unwrap_err().to_string();
-    let e = err(decay_matrix(&Tensor::zeros(&[1, 2, 5], DType::F64), &g));
+    let e = err(decay_matrix(
+        &Tensor::zeros(&[1, 2, 5], DType::F64).unwrap(),
+        &g,
+    ));
     assert!(e.contains("decay_matrix") && e.contains("`igate`"), "{e}");
-    let e = err(decay_matrix(&g, &Tensor::zeros(&[1, 2, 5, 2], DType::F64)));
+    let e = err(decay_matrix(
+        &g,
+        &Tensor::zeros(&[1, 2, 5, 2], DType::F64).unwrap(),
+    ));
     assert!(e.contains("`fgate`"), "{e}");
     let e = err(decay_matrix_custom(
         &g,
-        &Tensor::zeros(&[1, 2, 4, 1], DType::F64),
+        &Tensor::zeros(&[1, 2, 4, 1], DType::F64).unwrap(),
     ));
     assert!(
         e.contains("decay_matrix_custom") && e.contains("`fgate`"),
         "{e}"
     );
-    let e = err(decay_matrix(&g, &Tensor::zeros(&[1, 2, 5, 1], DType::F32)));
+    let e = err(decay_matrix(
+        &g,
+        &Tensor::zeros(&[1, 2, 5, 1], DType::F32).unwrap(),
+    ));
     assert!(e.contains("`fgate`") && e.contains("dtype"), "{e}");
 
-    let q = Tensor::zeros(&[1, 2, 5, 3], DType::F64);
+    let q = Tensor::zeros(&[1, 2, 5, 3], DType::F64).unwrap();
     let e = err(mlstm_parallel(
         &q,
-        &Tensor::zeros(&[1, 2, 5, 4], DType::F64),
+        &Tensor::zeros(&[1, 2, 5, 4], DType::F64).unwrap(),
         &q,
         &g,
         &g,
@@ -451,27 +462,27 @@ fn bad_inputs_name_the_argument() {
     let e = err(mlstm_parallel(
         &q,
         &q,
-        &Tensor::zeros(&[1, 2, 4, 3], DType::F64),
+        &Tensor::zeros(&[1, 2, 4, 3], DType::F64).unwrap(),
         &g,
         &g,
     ));
     assert!(e.contains("`v`"), "{e}");
-    let g4 = Tensor::zeros(&[1, 2, 4, 1], DType::F64);
+    let g4 = Tensor::zeros(&[1, 2, 4, 1], DType::F64).unwrap();
     let e = err(mlstm_parallel(&q, &q, &q, &g4, &g4));
     assert!(e.contains("`igate`"), "{e}");
     let e = err(mlstm_parallel_from_decay(
         &q,
         &q,
         &q,
-        &Tensor::zeros(&[1, 2, 5, 4], DType::F64),
+        &Tensor::zeros(&[1, 2, 5, 4], DType::F64).unwrap(),
     ));
     assert!(e.contains("`dmat`"), "{e}");
 
-    let st = MlstmState::zeros(1, 2, 3, 3, DType::F64);
+    let st = MlstmState::zeros(1, 2, 3, 3, DType::F64).unwrap();
     let step = |t: &Tensor| t.narrow(2, 0, 1).unwrap();
     let e = mlstm_step(&st, &q, &q, &q, &g, &g).unwrap_err().to_string();
     assert!(e.contains("mlstm_step") && e.contains("`q`"), "{e}");
-    let bad = MlstmState::zeros(1, 2, 4, 3, DType::F64);
+    let bad = MlstmState::zeros(1, 2, 4, 3, DType::F64).unwrap();
     let e = mlstm_step(&bad, &step(&q), &step(&q), &step(&q), &step(&g), &step(&g))
         .unwrap_err()
         .to_string();

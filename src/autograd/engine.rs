@@ -125,7 +125,7 @@ pub fn grad(
 /// let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap().requires_grad_(true);
 /// let a = x.mul_scalar(2.0).unwrap();
 /// let b = x.mul_scalar(3.0).unwrap();
-/// let ones = Tensor::ones(&[2], eingrad::DType::F64);
+/// let ones = Tensor::ones(&[2], eingrad::DType::F64).unwrap();
 /// backward_many(&[a, b], &[ones.clone(), ones], GradOptions::default()).unwrap();
 /// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![5.0, 5.0]);
 /// ```
@@ -228,8 +228,8 @@ fn rule_per_entry(
             }
             let rows: Vec<Tensor> = rows
                 .into_iter()
-                .map(|g| g.unwrap_or_else(|| Tensor::zeros(inp.dims(), inp.dtype())))
-                .collect();
+                .map(|g| g.map_or_else(|| Tensor::zeros(inp.dims(), inp.dtype()), Ok))
+                .collect::<Result<_>>()?;
             let refs: Vec<&Tensor> = rows.iter().collect();
             Tensor::stack(&refs, 0).map(Some)
         })
@@ -288,7 +288,7 @@ fn pair_roots(
                         out.dims()
                     )));
                 }
-                Tensor::ones(out.dims(), out.dtype())
+                Tensor::ones(out.dims(), out.dtype())?
             }
         };
         roots.push((out.clone(), g));
@@ -441,9 +441,12 @@ fn run_backward(
             .into_iter()
             .zip(metas.iter())
             .map(|(g, m)| {
-                g.unwrap_or_else(|| Tensor::zeros(&batched_shape(batch, &m.shape), m.dtype))
+                g.map_or_else(
+                    || Tensor::zeros(&batched_shape(batch, &m.shape), m.dtype),
+                    Ok,
+                )
             })
-            .collect();
+            .collect::<Result<_>>()?;
         drop(metas);
         let needs: Vec<bool> = node
             .inputs

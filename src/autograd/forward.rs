@@ -32,7 +32,7 @@ thread_local! {
 ///
 /// ```
 /// use eingrad::{Tensor, DType, func::jvp, autograd::take_jvp_fallbacks};
-/// let x = Tensor::ones(&[2], DType::F64);
+/// let x = Tensor::ones(&[2], DType::F64).unwrap();
 /// let _ = take_jvp_fallbacks();
 /// jvp(&|xs: &[Tensor]| Ok(vec![xs[0].exp()?.sum_all()?]), &[x.clone()], &[x]).unwrap();
 /// assert!(take_jvp_fallbacks().is_empty());
@@ -144,8 +144,8 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
         .iter()
         // Any value works (the rule is linear in g); ones make a rule that detaches g
         // visible below.
-        .map(|(s, d)| Tensor::ones(s, *d).requires_grad_(true))
-        .collect();
+        .map(|(s, d)| Ok(Tensor::ones(s, *d)?.requires_grad_(true)))
+        .collect::<Result<_>>()?;
     let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
     let grads_in = {
         let guard = node.backward.lock();

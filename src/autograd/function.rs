@@ -295,7 +295,7 @@ fn check_fits(
 ///         Ok(vec![Some(g[0].neg()?)])
 ///     }
 /// }
-/// let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+/// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
 /// let y = apply_function(Reverse, &[&x]).unwrap().remove(0);
 /// y.sum_all().unwrap().backward().unwrap();
 /// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![-1.0, -1.0]);
@@ -373,7 +373,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
                 .outputs
                 .iter()
                 .map(|(s, d)| Tensor::zeros(s, *d))
-                .collect();
+                .collect::<Result<_>>()?;
             for (&k, g) in diff_for_rule.iter().zip(grads) {
                 full[k] = g.clone();
             }
@@ -457,7 +457,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
 ///         Ok(vec![Some(g[0].mul_scalar(2.0)?)])
 ///     }
 /// }
-/// let y = apply_function1(Double, &[&Tensor::ones(&[3], DType::F64)]).unwrap();
+/// let y = apply_function1(Double, &[&Tensor::ones(&[3], DType::F64).unwrap()]).unwrap();
 /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![2.0; 3]);
 /// ```
 pub fn apply_function1<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -571,13 +571,13 @@ mod tests {
 
     #[test]
     fn jvp_is_checked_and_runs() {
-        let x = Tensor::ones(&[3], DType::F64);
+        let x = Tensor::ones(&[3], DType::F64).unwrap();
         let mut ctx = FunctionCtx::new("scale", &[&x]);
         let y = Scale(2.0)
             .forward(&mut ctx, std::slice::from_ref(&x))
             .unwrap();
         ctx.outputs = y.iter().map(|t| (t.dims().to_vec(), t.dtype())).collect();
-        let t = Tensor::full(&[3], 0.5, DType::F64);
+        let t = Tensor::full(&[3], 0.5, DType::F64).unwrap();
         let r = function_jvp(&Scale(2.0), &ctx, &[Some(t)])
             .unwrap()
             .unwrap();
@@ -585,7 +585,11 @@ mod tests {
             r[0].as_ref().unwrap().to_vec::<f64>().unwrap(),
             vec![1.0; 3]
         );
-        let bad = function_jvp(&Scale(2.0), &ctx, &[Some(Tensor::ones(&[2], DType::F64))]);
+        let bad = function_jvp(
+            &Scale(2.0),
+            &ctx,
+            &[Some(Tensor::ones(&[2], DType::F64).unwrap())],
+        );
         let msg = bad.unwrap_err().to_string();
         assert!(msg.contains("scale") && msg.contains("input 0"), "{msg}");
         let msg = function_jvp(&Scale(2.0), &ctx, &[])
@@ -597,7 +601,7 @@ mod tests {
     #[test]
     fn arc_and_no_recording() {
         let f = Arc::new(Scale(3.0));
-        let x = Tensor::ones(&[2], DType::F64);
+        let x = Tensor::ones(&[2], DType::F64).unwrap();
         let y = apply_function(f.clone(), &[&x]).unwrap();
         assert!(!y[0].requires_grad());
         let xr = x.clone().requires_grad_(true);

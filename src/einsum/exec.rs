@@ -20,7 +20,7 @@ use crate::tensor::Tensor;
 /// let expr = EinsumExpr::new("ab,bc,cd->ad", &[&[2, 3], &[3, 4], &[4, 5]], &[], PlanStrategy::Auto).unwrap();
 /// println!("{}", expr.plan());
 /// let ops: Vec<Tensor> = [[2, 3], [3, 4], [4, 5]].iter().enumerate()
-///     .map(|(i, s)| Tensor::randn(s, DType::F64, i as u64)).collect();
+///     .map(|(i, s)| Tensor::randn(s, DType::F64, i as u64).unwrap()).collect();
 /// let r = expr.run(&ops.iter().collect::<Vec<_>>()).unwrap();
 /// assert_eq!(r.dims(), &[2, 5]);
 /// ```
@@ -45,6 +45,15 @@ impl EinsumExpr {
     ) -> Result<EinsumExpr> {
         let spec = parse_pattern(pattern, shapes.len())?;
         let resolved = resolve(pattern, &spec, shapes, sizes)?;
+        let out_shape: Vec<usize> = resolved.output.iter().map(|l| resolved.sizes[l]).collect();
+        if crate::layout::checked_numel("einsum", &out_shape).is_err() {
+            return Err(Error::Einsum {
+                pattern: pattern.to_string(),
+                msg: format!(
+                    "output shape {out_shape:?} has more elements than memory can address"
+                ),
+            });
+        }
         let out_set: Vec<char> = dedup(&resolved.output);
         let n = resolved.inputs.len();
         let mut reduced_labels = Vec::with_capacity(n);
@@ -300,10 +309,10 @@ fn dedup(ls: &[char]) -> Vec<char> {
 /// ```
 /// use eingrad::{einsum, Tensor, DType};
 /// let a = Tensor::arange(0.0, 6.0, 1.0, DType::F64).unwrap().reshape(&[2, 3]).unwrap();
-/// let b = Tensor::ones(&[3, 2], DType::F64);
+/// let b = Tensor::ones(&[3, 2], DType::F64).unwrap();
 /// let c = einsum("ij,jk->ik", &[&a, &b]).unwrap();
 /// assert_eq!(c.to_vec::<f64>().unwrap(), vec![3.0, 3.0, 12.0, 12.0]);
-/// let d = einsum("i->ii", &[&Tensor::ones(&[2], DType::F64)]).unwrap();
+/// let d = einsum("i->ii", &[&Tensor::ones(&[2], DType::F64).unwrap()]).unwrap();
 /// assert_eq!(d.to_vec::<f64>().unwrap(), vec![1.0, 0.0, 0.0, 1.0]);
 /// ```
 pub fn einsum(pattern: &str, operands: &[&Tensor]) -> Result<Tensor> {
@@ -314,7 +323,7 @@ pub fn einsum(pattern: &str, operands: &[&Tensor]) -> Result<Tensor> {
 ///
 /// ```
 /// use eingrad::{einsum_with_sizes, Tensor, DType};
-/// let w = Tensor::ones(&[2, 2], DType::F32);
+/// let w = Tensor::ones(&[2, 2], DType::F32).unwrap();
 /// let r = einsum_with_sizes("jk->ijk", &[&w], &[('i', 3)]).unwrap();
 /// assert_eq!(r.dims(), &[3, 2, 2]);
 /// assert!(eingrad::einsum("jk->ijk", &[&w]).is_err());

@@ -176,8 +176,8 @@ pub fn einsum_jacobian_spec(
 ///
 /// ```
 /// use eingrad::{Tensor, DType, func::einsum_jacobian};
-/// let x = Tensor::randn(&[2, 3], DType::F64, 0);
-/// let w = Tensor::randn(&[3, 4], DType::F64, 1);
+/// let x = Tensor::randn(&[2, 3], DType::F64, 0).unwrap();
+/// let w = Tensor::randn(&[3, 4], DType::F64, 1).unwrap();
 /// let (j, p) = einsum_jacobian("ij,jk->ik", &[&x, &w], 0).unwrap();
 /// assert_eq!(p, "jk->ikij");
 /// assert_eq!(j.dims(), &[2, 4, 2, 3]);
@@ -200,7 +200,7 @@ pub fn einsum_jacobian(pattern: &str, operands: &[&Tensor], k: usize) -> Result<
     }
     let unit;
     let others: Vec<&Tensor> = if s.operands.is_empty() {
-        unit = Tensor::ones(&[], operands[k].dtype());
+        unit = Tensor::ones(&[], operands[k].dtype())?;
         vec![&unit]
     } else {
         s.operands.iter().map(|&j| operands[j]).collect()

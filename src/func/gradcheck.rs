@@ -110,7 +110,7 @@ fn eval(f: &dyn Fn(&[Tensor]) -> Result<Vec<Tensor>>, inputs: &[Tensor]) -> Resu
 ///
 /// ```
 /// use eingrad::{Tensor, DType, func::{gradcheck, GradcheckOptions}};
-/// let x = Tensor::randn(&[3], DType::F64, 0);
+/// let x = Tensor::randn(&[3], DType::F64, 0).unwrap();
 /// let r = gradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x], GradcheckOptions::default()).unwrap();
 /// assert!(r.passed, "{}", r.worst);
 /// ```
@@ -205,11 +205,11 @@ pub fn gradcheck(
                 .iter()
                 .enumerate()
                 .map(|(k, o)| Tensor::randn(o.dims(), DType::F64, seed + 100 + k as u64))
-                .collect();
+                .collect::<Result<_>>()?;
             let u: Vec<f64> = cot.iter().flat_map(|c| c.to_vec_f64()).collect();
             let g = vjp(&cot)?;
             for (i, t) in leaves.iter().enumerate() {
-                let dir = Tensor::randn(t.dims(), DType::F64, seed + 1000 + i as u64).to_vec_f64();
+                let dir = Tensor::randn(t.dims(), DType::F64, seed + 1000 + i as u64)?.to_vec_f64();
                 let plus = perturbed(i, &dir, opts.eps)?;
                 let minus = perturbed(i, &dir, -opts.eps)?;
                 let numeric: f64 = u
@@ -242,7 +242,7 @@ pub fn gradcheck(
 ///
 /// ```
 /// use eingrad::{Tensor, DType, func::{gradgradcheck, GradcheckOptions}};
-/// let x = Tensor::randn(&[3], DType::F64, 0);
+/// let x = Tensor::randn(&[3], DType::F64, 0).unwrap();
 /// let r = gradgradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].sin()?]), &[x], GradcheckOptions::default()).unwrap();
 /// assert!(r.passed, "{}", r.worst);
 /// ```
@@ -263,7 +263,7 @@ pub fn gradgradcheck(
         .iter()
         .enumerate()
         .map(|(k, o)| Tensor::randn(o.dims(), DType::F64, opts.seed + 31 + k as u64))
-        .collect();
+        .collect::<Result<_>>()?;
     let first = move |xs: &[Tensor]| -> Result<Vec<Tensor>> {
         let outs = f(xs)?;
         let (o, c): (Vec<Tensor>, Vec<Tensor>) = outs

@@ -27,7 +27,7 @@ fn value_and_grad(
         return Ok((leaf, y, None, p.nested));
     }
     let opts = GradOptions::default().create_graph(true).allow_unused(true);
-    let ones = Tensor::ones(y.dims(), y.dtype());
+    let ones = Tensor::ones(y.dims(), y.dtype())?;
     let g = grad(
         std::slice::from_ref(&y),
         std::slice::from_ref(&leaf),
@@ -57,7 +57,7 @@ pub fn hessian(f: &ScalarFn<'_>, x: &Tensor) -> Result<Tensor> {
     let (leaf, _, g, nested) = value_and_grad("hessian", f, x)?;
     let shape: Vec<usize> = x.dims().iter().chain(x.dims()).copied().collect();
     let Some(g) = g else {
-        return Ok(Tensor::zeros(&shape, x.dtype()));
+        return Tensor::zeros(&shape, x.dtype());
     };
     let blocks = jacobian_of_recorded(&[g], &[leaf], JacobianMode::Forward, nested)?;
     blocks

@@ -209,13 +209,13 @@ impl Assembler {
                         let part_shape = if by_row { &ins[j] } else { &outs[i] };
                         let dtype = self.in_dtypes[j];
                         if parts.is_empty() || shape.iter().product::<usize>() == 0 {
-                            r.push(Tensor::zeros(&shape, dtype));
+                            r.push(Tensor::zeros(&shape, dtype)?);
                             continue;
                         }
                         let parts: Vec<Tensor> = parts
                             .into_iter()
-                            .map(|p| p.unwrap_or_else(|| Tensor::zeros(part_shape, dtype)))
-                            .collect();
+                            .map(|p| p.map_or_else(|| Tensor::zeros(part_shape, dtype), Ok))
+                            .collect::<Result<_>>()?;
                         let refs: Vec<&Tensor> = parts.iter().collect();
                         let dim = if by_row { 0 } else { part_shape.len() as isize };
                         r.push(Tensor::stack(&refs, dim)?.reshape(&shape)?);
@@ -393,8 +393,10 @@ fn by_columns(
     let us: Vec<Tensor> = roots
         .iter()
         .enumerate()
-        .map(|(k, o)| Tensor::randn(o.dims(), o.dtype(), 0x5eed + k as u64).requires_grad_(true))
-        .collect();
+        .map(|(k, o)| {
+            Ok(Tensor::randn(o.dims(), o.dtype(), 0x5eed + k as u64)?.requires_grad_(true))
+        })
+        .collect::<Result<_>>()?;
     let u_vals: Vec<Vec<f64>> = us.iter().map(Tensor::to_vec_f64).collect();
     let first = GradOptions::default()
         .create_graph(true)

@@ -302,7 +302,7 @@ fn cotangents(outs: &[Tensor], opts: &VerifyOptions) -> Result<Vec<Cotangent>> {
                 .iter()
                 .enumerate()
                 .map(|(i, o)| Tensor::randn(o.dims(), o.dtype(), seed + i as u64))
-                .collect(),
+                .collect::<Result<_>>()?,
         });
     }
     let total: usize = outs.iter().map(|o| o.numel()).sum();
@@ -364,7 +364,7 @@ fn run(f: &TensorFn<'_>, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)
 ///
 /// ```
 /// use eingrad::{Tensor, DType, func::{verify_backward, VerifyOptions}};
-/// let x = Tensor::randn(&[4], DType::F64, 0);
+/// let x = Tensor::randn(&[4], DType::F64, 0).unwrap();
 /// // "custom": tanh via exp; reference: tanh.
 /// let custom = |xs: &[Tensor]| {
 ///     let e = xs[0].mul_scalar(2.0)?.exp()?;
@@ -618,14 +618,14 @@ fn finite_difference_checks(
         } else {
             (0..opts.fd_directions)
                 .map(|k| {
-                    Tensor::randn(
+                    Ok(Tensor::randn(
                         x.dims(),
                         DType::F64,
                         opts.seed.wrapping_add(7919 * (k as u64 + 1) + j as u64),
-                    )
-                    .to_vec_f64()
+                    )?
+                    .to_vec_f64())
                 })
-                .collect()
+                .collect::<Result<_>>()?
         };
         let mut cols: Vec<Vec<f64>> = Vec::with_capacity(dirs.len());
         for dir in &dirs {

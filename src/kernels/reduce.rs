@@ -12,7 +12,7 @@ pub fn reduce<T: Float>(
     dims: &[usize],
     init: T,
     combine: impl Fn(T, T) -> T + Sync,
-) -> Tensor {
+) -> crate::Result<Tensor> {
     let l = x.layout();
     let rank = l.rank();
     let mut reduced = vec![false; rank];
@@ -23,7 +23,8 @@ pub fn reduce<T: Float>(
         .map(|i| if reduced[i] { 1 } else { l.shape()[i] })
         .collect();
     let out_layout = Layout::contiguous(&out_shape);
-    let mut out = vec![init; out_layout.numel()];
+    // An empty input can reduce to a large output (its other dims): allocate fallibly.
+    let mut out = crate::storage::try_filled("reduce", &out_shape, out_layout.numel(), init)?;
     // Walk x in memory order: the dim with the smallest stride innermost (reduced or not).
     let mut order: Vec<usize> = (0..rank).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(l.strides()[i].unsigned_abs()));
@@ -130,7 +131,7 @@ pub fn reduce<T: Float>(
     } else if total > 0 {
         run_block(0, rows);
     }
-    Tensor::from_buf(out, &out_shape)
+    Ok(Tensor::from_buf(out, &out_shape))
 }
 
 /// `out[c] = combine(out[c], src[xb + r·row_stride + c])` for every `r < rows`, walked in
@@ -278,6 +279,7 @@ mod tests {
             .collect();
         let x = Tensor::from_vec(v.clone(), &[a, b, c]).unwrap();
         let r = reduce::<f64>(&x, &[1], f64::NEG_INFINITY, f64::max)
+            .unwrap()
             .to_vec::<f64>()
             .unwrap();
         for i in 0..a {
@@ -302,6 +304,7 @@ mod tests {
         let x = Tensor::from_vec(v.clone(), &[a, b, c]).unwrap();
         for dims in [vec![1usize], vec![2], vec![1, 2], vec![0]] {
             let r = reduce::<f64>(&x, &dims, 0.0, |p, q| p + q)
+                .unwrap()
                 .to_vec::<f64>()
                 .unwrap();
             let keep = |d: usize, i: usize| if dims.contains(&d) { 0 } else { i };

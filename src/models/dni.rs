@@ -30,7 +30,7 @@
 //! let l2 = Linear::new(8, 3, true, DType::F64, 1).unwrap();
 //! let synth = BasicSynthesizer::new(BasicSynthesizerConfig::new(8), DType::F64, 2).unwrap();
 //! let iface = BackwardInterface::new(synth);
-//! let x = Tensor::randn(&[5, 4], DType::F64, 3);
+//! let x = Tensor::randn(&[5, 4], DType::F64, 3).unwrap();
 //! defer_backward(|| {
 //!     let h = iface.forward(&l1.forward(&x)?)?; // synthetic gradient into l1
 //!     let loss = cross_entropy(&l2.forward(&h.relu()?)?, &[0, 1, 2, 0, 1], Reduction::Mean)?;
@@ -94,10 +94,10 @@ pub fn deferred_backward_count() -> usize {
 /// ```
 /// use eingrad::models::dni::backward;
 /// use eingrad::{DType, Tensor};
-/// let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+/// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
 /// backward(&x.mul_scalar(3.0).unwrap(), None).unwrap();
 /// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![3.0, 3.0]);
-/// let e = backward(&Tensor::ones(&[2], DType::F64), None).unwrap_err().to_string();
+/// let e = backward(&Tensor::ones(&[2], DType::F64).unwrap(), None).unwrap_err().to_string();
 /// assert!(e.contains("`variable`"), "{e}");
 /// ```
 pub fn backward(variable: &Tensor, gradient: Option<&Tensor>) -> Result<()> {
@@ -155,7 +155,7 @@ pub fn backward(variable: &Tensor, gradient: Option<&Tensor>) -> Result<()> {
 /// ```
 /// use eingrad::models::dni::{backward, is_backward_deferred, DeferBackwardGuard};
 /// use eingrad::{DType, Tensor};
-/// let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+/// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
 /// let guard = DeferBackwardGuard::new().unwrap();
 /// assert!(DeferBackwardGuard::new().is_err()); // no nesting
 /// backward(&x.mul_scalar(2.0).unwrap(), None).unwrap();
@@ -227,7 +227,7 @@ impl Drop for DeferBackwardGuard {
 /// ```
 /// use eingrad::models::dni::{backward, defer_backward};
 /// use eingrad::{DType, Tensor};
-/// let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+/// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
 /// let y = x.exp().unwrap();
 /// // two backward passes through the same `exp` node, run as one
 /// defer_backward(|| {
@@ -253,8 +253,8 @@ pub fn defer_backward<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
 /// ```
 /// use eingrad::models::dni::{current_synthesizer_context, with_synthesizer_context};
 /// use eingrad::{DType, Tensor};
-/// let a = Tensor::ones(&[1], DType::F32);
-/// let b = Tensor::zeros(&[1], DType::F32);
+/// let a = Tensor::ones(&[1], DType::F32).unwrap();
+/// let b = Tensor::zeros(&[1], DType::F32).unwrap();
 /// with_synthesizer_context(&a, || {
 ///     let top = with_synthesizer_context(&b, || current_synthesizer_context().unwrap());
 ///     assert_eq!(top.id(), b.id());

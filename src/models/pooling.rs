@@ -29,7 +29,7 @@
 //! use eingrad::{DType, Tensor};
 //! let b = Tensor::from_vec(vec![0.0f64, 1.0, 0.0, 1.0, 0.0], &[1, 5]).unwrap();
 //! let x = Tensor::arange(0.0, 5.0, 1.0, DType::F64).unwrap().reshape(&[1, 5, 1]).unwrap();
-//! let null = Tensor::full(&[1], -1.0, DType::F64);
+//! let null = Tensor::full(&[1], -1.0, DType::F64).unwrap();
 //! let round = |t: &Tensor| -> Vec<f64> {
 //!     t.to_vec::<f64>().unwrap().iter().map(|v| (v * 1e6).round() / 1e6).collect()
 //! };
@@ -168,7 +168,7 @@ pub fn pooling_matrix(boundaries: &Tensor, alpha: f64) -> Result<Tensor> {
         ));
     }
     if n == 0 {
-        return Ok(Tensor::zeros(&[b, l, 0], boundaries.dtype()));
+        return Tensor::zeros(&[b, l, 0], boundaries.dtype());
     }
     segment_matrix(boundaries, n, false, alpha, 1)
 }
@@ -352,9 +352,9 @@ pub fn lgamma(x: &Tensor) -> Result<Tensor> {
         ));
     }
     let dtype = x.dtype();
-    let mut a = Tensor::full(&[], LANCZOS[0], dtype).add(&x.zeros_like())?;
+    let mut a = Tensor::full(&[], LANCZOS[0], dtype)?.add(&x.zeros_like())?;
     for (k, &c) in LANCZOS.iter().enumerate().skip(1) {
-        let term = Tensor::full(&[], c, dtype).div(&x.add_scalar(k as f64 - 1.0)?)?;
+        let term = Tensor::full(&[], c, dtype)?.div(&x.add_scalar(k as f64 - 1.0)?)?;
         a = a.add(&term)?;
     }
     let t = x.add_scalar(LANCZOS_G - 0.5)?;
@@ -419,7 +419,7 @@ pub struct BoundarySample {
 
 /// Gumbel-sigmoid (relaxed Bernoulli with logits `logits`):
 /// `soft = σ((logits + log u − log(1−u)) / temperature)` with `u = Tensor::rand(shape, dtype,
-/// seed)` clamped into `[ε, 1−ε]` (ε the dtype's machine epsilon, as `clamp_probs` in
+/// seed).unwrap()` clamped into `[ε, 1−ε]` (ε the dtype's machine epsilon, as `clamp_probs` in
 /// PyTorch), and `hard = straight_through(soft, threshold)`. Returns `(soft, hard)`.
 ///
 /// The source parameterises the relaxed Bernoulli by `probs = σ(logits)`; using the logits
@@ -442,7 +442,7 @@ pub fn gumbel_sigmoid(
         DType::F32 => f32::EPSILON as f64,
         DType::F64 => f64::EPSILON,
     };
-    let u = Tensor::rand(logits.dims(), logits.dtype(), seed).clamp(Some(eps), Some(1.0 - eps))?;
+    let u = Tensor::rand(logits.dims(), logits.dtype(), seed)?.clamp(Some(eps), Some(1.0 - eps))?;
     let noise = u.log()?.sub(&u.neg()?.log1p()?)?;
     let soft = logits.add(&noise)?.div_scalar(temperature)?.sigmoid()?;
     let hard = straight_through(&soft, threshold)?;
@@ -514,11 +514,11 @@ pub fn binomial_prior_loss(hard: &Tensor, prior: f64) -> Result<Tensor> {
 /// use eingrad::nn::Module;
 /// use eingrad::{DType, Tensor};
 /// let bp = BoundaryPredictor::new(4, 8, 0.2, DType::F64, 0).unwrap();
-/// let x = Tensor::randn(&[2, 6, 4], DType::F64, 1);
+/// let x = Tensor::randn(&[2, 6, 4], DType::F64, 1).unwrap();
 /// let s = bp.sample(&x, 7).unwrap();
 /// assert!(s.hard.to_vec::<f64>().unwrap().iter().all(|&v| v == 0.0 || v == 1.0));
 /// let loss = bp.prior_loss(&s.hard).unwrap()
-///     .add(&downsample(&s.hard, &x, &Tensor::zeros(&[4], DType::F64)).unwrap().sum_all().unwrap())
+///     .add(&downsample(&s.hard, &x, &Tensor::zeros(&[4], DType::F64).unwrap()).unwrap().sum_all().unwrap())
 ///     .unwrap();
 /// loss.backward().unwrap();
 /// assert!(bp.parameters().iter().all(|p| p.grad().is_some()));
@@ -716,10 +716,10 @@ mod tests {
 
     #[test]
     fn zero_segments() {
-        let b = Tensor::zeros(&[2, 3], DType::F64);
+        let b = Tensor::zeros(&[2, 3], DType::F64).unwrap();
         assert_eq!(pooling_matrix(&b, 1.0).unwrap().dims(), &[2, 3, 0]);
-        let x = Tensor::randn(&[2, 3, 4], DType::F64, 0);
-        let null = Tensor::randn(&[1, 1, 4], DType::F64, 1);
+        let x = Tensor::randn(&[2, 3, 4], DType::F64, 0).unwrap();
+        let null = Tensor::randn(&[1, 1, 4], DType::F64, 1).unwrap();
         let s = downsample(&b, &x, &null).unwrap();
         assert_eq!(s.dims(), &[2, 1, 4]);
         let u = upsample(&b, &s).unwrap();

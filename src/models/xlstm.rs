@@ -105,7 +105,7 @@ pub fn decay_matrix(igate: &Tensor, fgate: &Tensor) -> Result<Tensor> {
     let cum = fgate.logsigmoid()?.cumsum(2, false)?; // L_i = c_{i+1}
     let diff = cum.sub(&cum.transpose(-2, -1)?)?; // L_i − L_j
     let lower = mask(s, igate.dtype(), |i, j| j <= i)?;
-    let neg_inf = Tensor::full(&[], f64::NEG_INFINITY, igate.dtype());
+    let neg_inf = Tensor::full(&[], f64::NEG_INFINITY, igate.dtype())?;
     let forget = Tensor::where_(&lower, &diff, &neg_inf)?;
     forget.add(&igate.transpose(-2, -1)?)
 }
@@ -138,7 +138,7 @@ impl CustomFunction for DecayMatrix {
         let d_fgate = if ctx.needs_input_grad(1) {
             let fgate = &ctx.saved_tensors()[0];
             let strict = mask(s, g.dtype(), |i, j| j < i)?;
-            let zero = Tensor::zeros(&[], g.dtype());
+            let zero = Tensor::zeros(&[], g.dtype())?;
             let below = Tensor::where_(&strict, g, &zero)?;
             let r = below.sum(&[-1], true)?; // r_t = Σ_{j<t} G_tj
             let q = below.sum(&[-2], true)?.transpose(-2, -1)?; // q_t = Σ_{i>t} G_it
@@ -177,7 +177,7 @@ impl CustomFunction for DecayMatrix {
                 .transpose()?;
             let t_fgate = match &tangents[1] {
                 Some(t) => {
-                    let zero = Tensor::zeros(&[], t.dtype());
+                    let zero = Tensor::zeros(&[], t.dtype())?;
                     let first = Tensor::from_f64s(
                         &(0..s)
                             .map(|k| if k == 0 { 0.0 } else { 1.0 })
@@ -208,8 +208,8 @@ impl CustomFunction for DecayMatrix {
 /// ```
 /// use eingrad::models::xlstm::{decay_matrix_custom};
 /// use eingrad::{DType, Tensor};
-/// let i = Tensor::randn(&[1, 1, 5, 1], DType::F64, 0).requires_grad_(true);
-/// let f = Tensor::randn(&[1, 1, 5, 1], DType::F64, 1).requires_grad_(true);
+/// let i = Tensor::randn(&[1, 1, 5, 1], DType::F64, 0).unwrap().requires_grad_(true);
+/// let f = Tensor::randn(&[1, 1, 5, 1], DType::F64, 1).unwrap().requires_grad_(true);
 /// decay_matrix_custom(&i, &f).unwrap().sum_all().unwrap().backward().unwrap();
 /// assert_eq!(i.grad().unwrap().to_vec::<f64>().unwrap(), vec![5.0; 5]);
 /// ```
@@ -372,12 +372,12 @@ pub struct MlstmState {
 
 impl MlstmState {
     /// The zero state of `NX-AI/xlstm` (`C = 0`, `n = 0`, `m = 0`).
-    pub fn zeros(b: usize, nh: usize, dh: usize, dv: usize, dtype: DType) -> MlstmState {
-        MlstmState {
-            c: Tensor::zeros(&[b, nh, dh, dv], dtype),
-            n: Tensor::zeros(&[b, nh, 1, dh], dtype),
-            m: Tensor::zeros(&[b, nh, 1, 1], dtype),
-        }
+    pub fn zeros(b: usize, nh: usize, dh: usize, dv: usize, dtype: DType) -> Result<MlstmState> {
+        Ok(MlstmState {
+            c: Tensor::zeros(&[b, nh, dh, dv], dtype)?,
+            n: Tensor::zeros(&[b, nh, 1, dh], dtype)?,
+            m: Tensor::zeros(&[b, nh, 1, 1], dtype)?,
+        })
     }
 }
 
@@ -464,7 +464,10 @@ pub fn mlstm_recurrent(
 ) -> Result<(Tensor, MlstmState)> {
     check_qkv("mlstm_recurrent", q, k, v, igate, fgate)?;
     let (b, nh, s, dh) = (q.dims()[0], q.dims()[1], q.dims()[2], q.dims()[3]);
-    let mut state = state.unwrap_or_else(|| MlstmState::zeros(b, nh, dh, v.dims()[3], q.dtype()));
+    let mut state = match state {
+        Some(s) => s,
+        None => MlstmState::zeros(b, nh, dh, v.dims()[3], q.dtype())?,
+    };
     let mut hs = Vec::with_capacity(s);
     for t in 0..s {
         let at = |x: &Tensor| x.narrow(2, t, 1);

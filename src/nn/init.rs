@@ -134,17 +134,17 @@ fn fill(op: &'static str, t: &Tensor, values: &[f64]) -> Result<()> {
 }
 
 /// Samples of U(low, high) as f64 (the stream `Tensor::uniform` draws).
-fn uniform_values(shape: &[usize], low: f64, high: f64, seed: u64) -> Vec<f64> {
-    Tensor::uniform(shape, low, high, DType::F64, seed).to_vec_f64()
+fn uniform_values(shape: &[usize], low: f64, high: f64, seed: u64) -> Result<Vec<f64>> {
+    Ok(Tensor::uniform(shape, low, high, DType::F64, seed)?.to_vec_f64())
 }
 
 /// Samples of N(mean, std²) as f64 (the stream `Tensor::randn` draws, scaled).
-fn normal_values(shape: &[usize], mean: f64, std: f64, seed: u64) -> Vec<f64> {
-    let mut v = Tensor::randn(shape, DType::F64, seed).to_vec_f64();
+fn normal_values(shape: &[usize], mean: f64, std: f64, seed: u64) -> Result<Vec<f64>> {
+    let mut v = Tensor::randn(shape, DType::F64, seed)?.to_vec_f64();
     for x in &mut v {
         *x = mean + std * *x;
     }
-    v
+    Ok(v)
 }
 
 fn kaiming_std(op: &'static str, shape: &[usize], mode: FanMode, nl: Nonlinearity) -> Result<f64> {
@@ -195,15 +195,15 @@ fn xavier_std(op: &'static str, shape: &[usize], gain: f64) -> Result<f64> {
 }
 
 /// A fresh parameter filled with `value`.
-pub fn constant(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-    leaf(Tensor::full(shape, value, dtype))
+pub fn constant(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+    Ok(leaf(Tensor::full(shape, value, dtype)?))
 }
 /// Fills `t` with `value` in place.
 pub fn constant_(t: &Tensor, value: f64) -> Result<()> {
     fill("init::constant_", t, &vec![value; t.numel()])
 }
 /// A fresh parameter of zeros.
-pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
+pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
     constant(shape, 0.0, dtype)
 }
 /// Fills `t` with zeros in place.
@@ -211,7 +211,7 @@ pub fn zeros_(t: &Tensor) -> Result<()> {
     fill("init::zeros_", t, &vec![0.0; t.numel()])
 }
 /// A fresh parameter of ones.
-pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
+pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
     constant(shape, 1.0, dtype)
 }
 
@@ -225,7 +225,7 @@ pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
 pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, seed: u64) -> Result<Tensor> {
     check_uniform("init::uniform", low, high)?;
     Ok(leaf(Tensor::from_f64s(
-        &uniform_values(shape, low, high, seed),
+        &uniform_values(shape, low, high, seed)?,
         shape,
         dtype,
     )?))
@@ -236,7 +236,7 @@ pub fn uniform_(t: &Tensor, low: f64, high: f64, seed: u64) -> Result<()> {
     fill(
         "init::uniform_",
         t,
-        &uniform_values(t.dims(), low, high, seed),
+        &uniform_values(t.dims(), low, high, seed)?,
     )
 }
 
@@ -244,7 +244,7 @@ pub fn uniform_(t: &Tensor, low: f64, high: f64, seed: u64) -> Result<()> {
 pub fn normal(shape: &[usize], mean: f64, std: f64, dtype: DType, seed: u64) -> Result<Tensor> {
     check_normal("init::normal", mean, std)?;
     Ok(leaf(Tensor::from_f64s(
-        &normal_values(shape, mean, std, seed),
+        &normal_values(shape, mean, std, seed)?,
         shape,
         dtype,
     )?))
@@ -255,7 +255,7 @@ pub fn normal_(t: &Tensor, mean: f64, std: f64, seed: u64) -> Result<()> {
     fill(
         "init::normal_",
         t,
-        &normal_values(t.dims(), mean, std, seed),
+        &normal_values(t.dims(), mean, std, seed)?,
     )
 }
 

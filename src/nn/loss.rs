@@ -59,7 +59,7 @@ fn same_shape_dtype(op: &'static str, input: &Tensor, target: &Tensor) -> Result
 /// let t = Tensor::from_vec(vec![0.0f64, 4.0], &[2]).unwrap();
 /// assert_eq!(mse_loss(&p, &t, Reduction::Mean).unwrap().item().unwrap(), 2.5);
 /// assert_eq!(mse_loss(&p, &t, Reduction::Sum).unwrap().item().unwrap(), 5.0);
-/// assert!(mse_loss(&p, &Tensor::zeros(&[3], eingrad::DType::F64), Reduction::Mean).is_err());
+/// assert!(mse_loss(&p, &Tensor::zeros(&[3], eingrad::DType::F64).unwrap(), Reduction::Mean).is_err());
 /// ```
 pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
     same_shape_dtype("mse_loss", input, target)?;
@@ -74,7 +74,7 @@ pub fn mse_loss(input: &Tensor, target: &Tensor, reduction: Reduction) -> Result
 /// ```
 /// use eingrad::nn::{cross_entropy, Reduction};
 /// use eingrad::{DType, Tensor};
-/// let logits = Tensor::zeros(&[2, 4], DType::F64);
+/// let logits = Tensor::zeros(&[2, 4], DType::F64).unwrap();
 /// let l = cross_entropy(&logits, &[0, 3], Reduction::Mean).unwrap();
 /// assert!((l.item().unwrap() - 4f64.ln()).abs() < 1e-12);
 /// let e = cross_entropy(&logits, &[0, 4], Reduction::Mean).unwrap_err().to_string();

@@ -8,7 +8,7 @@
 //! use eingrad::nn::{cross_entropy, Activation, Mlp, Module, Reduction};
 //! use eingrad::{DType, Tensor};
 //! let mlp = Mlp::new(&[4, 8, 3], Activation::Relu, DType::F32, 0).unwrap();
-//! let x = Tensor::randn(&[5, 4], DType::F32, 1);
+//! let x = Tensor::randn(&[5, 4], DType::F32, 1).unwrap();
 //! let loss = cross_entropy(&mlp.forward(&x).unwrap(), &[0, 2, 1, 1, 0], Reduction::Mean).unwrap();
 //! loss.backward().unwrap();
 //! assert!(mlp.parameters().iter().all(|p| p.grad().is_some()));
@@ -36,7 +36,7 @@ use crate::tensor::Tensor;
 /// let lin = Linear::new(3, 2, true, DType::F64, 0).unwrap();
 /// assert_eq!(lin.parameters().len(), 2);
 /// assert_eq!(lin.num_parameters(), 3 * 2 + 2);
-/// let y = lin.forward(&Tensor::ones(&[4, 3], DType::F64)).unwrap();
+/// let y = lin.forward(&Tensor::ones(&[4, 3], DType::F64).unwrap()).unwrap();
 /// assert_eq!(y.dims(), &[4, 2]);
 /// ```
 pub trait Module {

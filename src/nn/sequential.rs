@@ -17,7 +17,7 @@ use crate::tensor::Tensor;
 ///     .layer(Linear::new(8, 1, true, DType::F64, 1).unwrap());
 /// assert_eq!(net.len(), 3);
 /// assert_eq!(net.parameters().len(), 4);
-/// assert_eq!(net.forward(&Tensor::ones(&[5, 3], DType::F64)).unwrap().dims(), &[5, 1]);
+/// assert_eq!(net.forward(&Tensor::ones(&[5, 3], DType::F64).unwrap()).unwrap().dims(), &[5, 1]);
 /// ```
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
@@ -92,7 +92,7 @@ impl Module for Sequential {
 /// use eingrad::{DType, Tensor};
 /// let mlp = Mlp::new(&[784, 256, 256, 10], Activation::Relu, DType::F32, 0).unwrap();
 /// assert_eq!(mlp.num_parameters(), 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
-/// assert_eq!(mlp.forward(&Tensor::zeros(&[2, 784], DType::F32)).unwrap().dims(), &[2, 10]);
+/// assert_eq!(mlp.forward(&Tensor::zeros(&[2, 784], DType::F32).unwrap()).unwrap().dims(), &[2, 10]);
 /// assert!(Mlp::new(&[5], Activation::Relu, DType::F32, 0).is_err());
 /// ```
 #[derive(Clone, Debug)]

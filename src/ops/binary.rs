@@ -122,7 +122,7 @@ impl Tensor {
     /// Sums `self` (a gradient of the broadcast shape) down to `shape`, undoing broadcasting.
     ///
     /// ```
-    /// let g = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32);
+    /// let g = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32).unwrap();
     /// assert_eq!(g.sum_to(&[3]).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 2.0, 2.0]);
     /// ```
     pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
@@ -150,7 +150,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let a = Tensor::ones(&[2, 1], DType::F32);
+    /// let a = Tensor::ones(&[2, 1], DType::F32).unwrap();
     /// let b = Tensor::arange(0.0, 3.0, 1.0, DType::F32).unwrap();
     /// assert_eq!(a.add(&b).unwrap().dims(), &[2, 3]);
     /// ```
@@ -383,7 +383,7 @@ impl Tensor {
             &[a, b],
             out,
             move |g, needs| {
-                let zero = Tensor::zeros(&[], g.dtype());
+                let zero = Tensor::zeros(&[], g.dtype())?;
                 Ok(vec![
                     if needs[0] {
                         Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?)
@@ -404,7 +404,7 @@ impl Tensor {
                     (Some(x), _) | (None, Some(x)) => x.dtype(),
                     (None, None) => return Ok(None),
                 };
-                let zero = Tensor::zeros(&[], dtype);
+                let zero = Tensor::zeros(&[], dtype)?;
                 let ta = t[0].as_ref().unwrap_or(&zero);
                 let tb = t[1].as_ref().unwrap_or(&zero);
                 Ok(Some(Tensor::where_(&jm, ta, tb)?.broadcast_to(&so)?))
@@ -413,7 +413,7 @@ impl Tensor {
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype());
+        let fill = Tensor::full(&[], value, self.dtype())?;
         let out = Tensor::where_(mask, &fill, self)?;
         if out.dims() != self.dims() {
             return Err(Error::ShapeMismatch {

@@ -12,8 +12,9 @@ use crate::autograd::record1_jvp;
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
-use crate::layout::{resolve_dim, Layout};
+use crate::layout::{checked_numel, resolve_dim, Layout};
 use crate::ops::reduce::Indices;
+use crate::storage::{cannot_allocate, check_allocation, try_filled};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -62,8 +63,8 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let a = Tensor::ones(&[2, 1], DType::F32);
-    /// let b = Tensor::zeros(&[2, 2], DType::F32);
+    /// let a = Tensor::ones(&[2, 1], DType::F32).unwrap();
+    /// let b = Tensor::zeros(&[2, 2], DType::F32).unwrap();
     /// let c = Tensor::cat(&[&a, &b], 1).unwrap();
     /// assert_eq!(c.dims(), &[2, 3]);
     /// assert_eq!(c.to_vec::<f32>().unwrap(), vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
@@ -139,8 +140,8 @@ impl Tensor {
                 let parts: Vec<Tensor> = t
                     .iter()
                     .zip(&shapes)
-                    .map(|(t, s)| t.clone().unwrap_or_else(|| Tensor::zeros(s, dtype)))
-                    .collect();
+                    .map(|(t, s)| t.clone().map_or_else(|| Tensor::zeros(s, dtype), Ok))
+                    .collect::<Result<_>>()?;
                 let refs: Vec<&Tensor> = parts.iter().collect();
                 Tensor::cat(&refs, d as isize).map(Some)
             },
@@ -152,8 +153,8 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let a = Tensor::ones(&[3], DType::F64);
-    /// let b = Tensor::zeros(&[3], DType::F64);
+    /// let a = Tensor::ones(&[3], DType::F64).unwrap();
+    /// let b = Tensor::zeros(&[3], DType::F64).unwrap();
     /// let s = Tensor::stack(&[&a, &b], 0).unwrap();
     /// assert_eq!(s.dims(), &[2, 3]);
     /// assert_eq!(Tensor::stack(&[&a, &b], -1).unwrap().dims(), &[3, 2]);
@@ -189,7 +190,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::ones(&[1, 2], DType::F32);
+    /// let x = Tensor::ones(&[1, 2], DType::F32).unwrap();
     /// let p = x.pad(&[(0, 0), (1, 2)], 0.0).unwrap();
     /// assert_eq!(p.to_vec::<f32>().unwrap(), vec![0.0, 1.0, 1.0, 0.0, 0.0]);
     /// assert!(x.pad(&[(1, 1)], 0.0).is_err());
@@ -218,7 +219,7 @@ impl Tensor {
             out_shape.push(size);
         }
         let out =
-            with_dtype!(self.dtype(), T => pad_kernel::<T>(self, pads, &out_shape, T::of(value)));
+            with_dtype!(self.dtype(), T => pad_kernel::<T>(self, pads, &out_shape, T::of(value)))?;
         let pads_v = pads.to_vec();
         let in_shape = self.dims().to_vec();
         let jpads = pads_v.clone();
@@ -244,7 +245,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::ones(&[2, 2], DType::F64);
+    /// let x = Tensor::ones(&[2, 2], DType::F64).unwrap();
     /// let p = x.pad_dim(-1, 2, 0, 0.0).unwrap();
     /// assert_eq!(p.dims(), &[2, 4]);
     /// assert_eq!(p.to_vec::<f64>().unwrap(), vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
@@ -278,7 +279,7 @@ impl Tensor {
             &[self],
             out,
             move |g, _| {
-                let zeros = Tensor::zeros(&in_shape, g.dtype());
+                let zeros = Tensor::zeros(&in_shape, g.dtype())?;
                 Ok(vec![Some(zeros.index_add(d as isize, &idx, g)?)])
             },
             move |t| {
@@ -296,7 +297,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::zeros(&[3], DType::F64);
+    /// let x = Tensor::zeros(&[3], DType::F64).unwrap();
     /// let s = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], &[3]).unwrap();
     /// let y = x.index_add(0, &[1, 1, 0], &s).unwrap();
     /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![4.0, 3.0, 0.0]);
@@ -341,7 +342,7 @@ impl Tensor {
                     (ts, Some(tsrc)) => {
                         let base = match ts {
                             Some(ts) => ts.clone(),
-                            None => Tensor::zeros(&self_shape, tsrc.dtype()),
+                            None => Tensor::zeros(&self_shape, tsrc.dtype())?,
                         };
                         Some(base.index_add(d as isize, &jidx, tsrc)?)
                     }
@@ -375,7 +376,7 @@ impl Tensor {
             &[self],
             out,
             move |g, _| {
-                let zeros = Tensor::zeros(&in_shape, g.dtype());
+                let zeros = Tensor::zeros(&in_shape, g.dtype())?;
                 Ok(vec![Some(zeros.scatter_add(d as isize, &idx, g)?)])
             },
             move |t| {
@@ -396,7 +397,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, Indices, DType};
-    /// let x = Tensor::zeros(&[3], DType::F64);
+    /// let x = Tensor::zeros(&[3], DType::F64).unwrap();
     /// let src = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], &[3]).unwrap();
     /// let idx = Indices { values: vec![2, 0, 2], shape: vec![3] };
     /// let y = x.scatter_add(0, &idx, &src).unwrap();
@@ -446,7 +447,7 @@ impl Tensor {
                     (ts, Some(tsrc)) => {
                         let base = match ts {
                             Some(ts) => ts.clone(),
-                            None => Tensor::zeros(&self_shape, tsrc.dtype()),
+                            None => Tensor::zeros(&self_shape, tsrc.dtype())?,
                         };
                         Some(base.scatter_add(d as isize, &jidx, tsrc)?)
                     }
@@ -506,6 +507,7 @@ impl Tensor {
                 format!("{reps:?} overflows for shape {shape:?}"),
             ));
         }
+        with_dtype!(self.dtype(), T => check_allocation::<T>("repeat", &out))?;
         self.reshape(&split)?.broadcast_to(&tiled)?.reshape(&out)
     }
 
@@ -514,7 +516,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::full(&[2, 2], f64::NEG_INFINITY, DType::F64);
+    /// let x = Tensor::full(&[2, 2], f64::NEG_INFINITY, DType::F64).unwrap();
     /// assert_eq!(x.tril(0).unwrap().to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, f64::NEG_INFINITY]);
     /// ```
     pub fn tril(&self, k: isize) -> Result<Tensor> {
@@ -526,7 +528,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::ones(&[2, 3], DType::F32);
+    /// let x = Tensor::ones(&[2, 3], DType::F32).unwrap();
     /// assert_eq!(x.triu(1).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
     /// ```
     pub fn triu(&self, k: isize) -> Result<Tensor> {
@@ -554,7 +556,7 @@ impl Tensor {
             })
             .collect();
         let mask = Tensor::from_f64s(&mask, &[n, m], self.dtype())?;
-        let zero = Tensor::zeros(&[], self.dtype());
+        let zero = Tensor::zeros(&[], self.dtype())?;
         Tensor::where_(&mask, self, &zero)
     }
 
@@ -574,11 +576,13 @@ impl Tensor {
                 format!("indices[{i}] = {c} is not below num_classes = {num_classes}"),
             ));
         }
-        let mut v = vec![0.0; indices.len() * num_classes];
-        for (i, &c) in indices.iter().enumerate() {
-            v[i * num_classes + c] = 1.0;
-        }
-        Tensor::from_f64s(&v, &[indices.len(), num_classes], dtype)
+        let out = Tensor::filled("one_hot", &[indices.len(), num_classes], 0.0, dtype)?;
+        with_dtype!(dtype, T => out.update_data::<T>(|v| {
+            for (i, &c) in indices.iter().enumerate() {
+                v[i * num_classes + c] = T::one();
+            }
+        }))?;
+        Ok(out)
     }
 }
 
@@ -590,7 +594,7 @@ fn check_indices(
     dim: usize,
     src_shape: Option<&[usize]>,
 ) -> Result<()> {
-    let n: usize = index.shape.iter().product();
+    let n = checked_numel(op, &index.shape)?;
     if index.values.len() != n {
         return Err(Error::arg(
             op,
@@ -639,6 +643,10 @@ fn check_indices(
 
 fn cat_kernel<T: Float>(tensors: &[&Tensor], d: usize, out_shape: &[usize]) -> Result<Tensor> {
     let (outer, _, inner) = split_at_dim(out_shape, d);
+    if out_shape.contains(&0) {
+        // Nothing to copy (and `outer` may count rows of a huge empty view).
+        return Ok(Tensor::from_buf(Vec::<T>::new(), out_shape));
+    }
     let parts = tensors
         .iter()
         .map(|t| t.to_vec::<T>())
@@ -658,8 +666,9 @@ fn pad_kernel<T: Float>(
     pads: &[(usize, usize)],
     out_shape: &[usize],
     value: T,
-) -> Tensor {
-    let mut buf = vec![value; out_shape.iter().product()];
+) -> Result<Tensor> {
+    let n = checked_numel("pad", out_shape)?;
+    let mut buf = try_filled("pad", out_shape, n, value)?;
     let mut target = Layout::contiguous(out_shape);
     for (i, (&(b, _), &n)) in pads.iter().zip(x.dims()).enumerate() {
         target = target
@@ -679,14 +688,19 @@ fn pad_kernel<T: Float>(
             }
         },
     );
-    Tensor::from_buf(buf, out_shape)
+    Ok(Tensor::from_buf(buf, out_shape))
 }
 
 fn index_select_kernel<T: Float>(x: &Tensor, d: usize, index: &[usize]) -> Result<Tensor> {
     let (outer, n, inner) = split_at_dim(x.dims(), d);
-    let src = x.to_vec::<T>()?;
     let out_shape = with_dim(x.dims(), d, index.len());
-    let mut out = Vec::with_capacity(out_shape.iter().product());
+    if out_shape.contains(&0) {
+        return Ok(Tensor::from_buf(Vec::<T>::new(), &out_shape));
+    }
+    let src = x.to_vec::<T>()?;
+    let mut out = try_filled("index_select", &out_shape, 0, T::zero())?;
+    out.try_reserve_exact(checked_numel("index_select", &out_shape)?)
+        .map_err(|_| cannot_allocate::<T>("index_select", &out_shape))?;
     for o in 0..outer {
         for &ix in index {
             let start = (o * n + ix) * inner;

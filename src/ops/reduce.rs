@@ -54,7 +54,7 @@ impl Tensor {
     /// Sum over `dims` (an empty list reduces nothing), keeping them as size 1 if `keepdim`.
     ///
     /// ```
-    /// let t = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32);
+    /// let t = eingrad::Tensor::ones(&[2, 3], eingrad::DType::F32).unwrap();
     /// assert_eq!(t.sum(&[-1], false).unwrap().to_vec::<f32>().unwrap(), vec![3.0, 3.0]);
     /// ```
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
@@ -62,7 +62,7 @@ impl Tensor {
         if d.is_empty() {
             return Ok(self.clone());
         }
-        let kept = with_dtype!(self.dtype(), T => reduce::<T>(self, &d, T::zero(), |a, b| a + b));
+        let kept = with_dtype!(self.dtype(), T => reduce::<T>(self, &d, T::zero(), |a, b| a + b))?;
         let out = if keepdim {
             kept
         } else {
@@ -172,6 +172,16 @@ impl Tensor {
     }
     /// Maximum of all elements.
     pub fn max_all(&self) -> Result<Tensor> {
+        if self.numel() == 0 {
+            return Err(Error::arg(
+                "max_all",
+                "self",
+                format!(
+                    "the maximum of an empty tensor (shape {:?}) is undefined",
+                    self.dims()
+                ),
+            ));
+        }
         let all: Vec<isize> = (0..self.rank() as isize).collect();
         self.amax(&all, false)
     }
@@ -191,7 +201,7 @@ impl Tensor {
         let kept = with_dtype!(self.dtype(), T => {
             let init = if max { T::neg_infinity() } else { T::infinity() };
             reduce::<T>(self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
-        });
+        })?;
         let kshape = kept.dims().to_vec();
         let out = if keepdim {
             kept.clone()
@@ -351,6 +361,16 @@ fn dims_isize(_shape: &[usize], d: &[usize]) -> Vec<isize> {
 /// Row max with ±∞ (all-−∞ rows, rows holding +∞) replaced by 0, detached: a stabiliser
 /// (subtracting an infinite max would turn the row into NaN).
 fn safe_max(x: &Tensor, dims: &[isize]) -> Result<Tensor> {
+    let resolved = resolve_dims("amax", dims, x.rank())?;
+    if resolved.iter().any(|&d| x.dims()[d] == 0) {
+        // An empty reduction: softmax of nothing is empty, logsumexp of nothing −∞ (as in
+        // PyTorch); any finite shift gives that.
+        let mut shape = x.dims().to_vec();
+        for d in resolved {
+            shape[d] = 1;
+        }
+        return Tensor::zeros(&shape, x.dtype());
+    }
     let m = x.amax(dims, true)?;
     m.masked_fill(&m.abs()?.eq_scalar(f64::INFINITY)?, 0.0)
 }

@@ -8,7 +8,7 @@ use crate::autograd::{record1_batched, record1_jvp, record_with_rules};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, gather};
-use crate::layout::{resolve_dim, Layout};
+use crate::layout::{checked_numel, resolve_dim, Layout};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -163,7 +163,7 @@ impl Tensor {
     /// assert!(t.reshape(&[4]).is_err());
     /// ```
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        if shape.iter().product::<usize>() != self.numel() {
+        if checked_numel("reshape", shape)? != self.numel() {
             return Err(Error::ShapeMismatch {
                 op: "reshape",
                 lhs: self.dims().to_vec(),
@@ -192,11 +192,12 @@ impl Tensor {
     }
     /// Reshape where at most one entry is −1 (inferred).
     pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
-        let known: usize = shape
+        let given: Vec<usize> = shape
             .iter()
             .filter(|&&d| d >= 0)
             .map(|&d| d as usize)
-            .product();
+            .collect();
+        let known = checked_numel("view", &given)?;
         let infer = shape.iter().filter(|&&d| d < 0).count();
         if infer > 1 || shape.iter().any(|&d| d < -1) {
             return Err(Error::arg(

@@ -204,7 +204,11 @@ impl Tensor {
             min.unwrap_or(f64::NEG_INFINITY),
             max.unwrap_or(f64::INFINITY),
         );
-        let out = map1!(self, |v| if v.is_nan() {
+        // A NaN bound makes every output NaN (PyTorch); a NaN input stays NaN.
+        let nan_bound = lo.is_nan() || hi.is_nan();
+        let out = map1!(self, |v| if nan_bound {
+            T::of(f64::NAN)
+        } else if v.is_nan() {
             v
         } else {
             v.max(T::of(lo)).min(T::of(hi))

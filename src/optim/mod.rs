@@ -12,7 +12,7 @@
 //! use eingrad::{DType, Tensor};
 //! let lin = Linear::new(2, 1, true, DType::F64, 0).unwrap();
 //! let mut opt = Adam::new(lin.parameters(), AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
-//! let x = Tensor::randn(&[16, 2], DType::F64, 1);
+//! let x = Tensor::randn(&[16, 2], DType::F64, 1).unwrap();
 //! let y = x.sum(&[-1], true).unwrap();
 //! for _ in 0..200 {
 //!     opt.zero_grad();
@@ -152,7 +152,7 @@ pub(crate) fn state_mut<T: Float>(s: &mut Storage) -> &mut [T] {
 ///
 /// ```
 /// use eingrad::{Tensor, DType};
-/// let p = Tensor::zeros(&[2], DType::F64).requires_grad_(true);
+/// let p = Tensor::zeros(&[2], DType::F64).unwrap().requires_grad_(true);
 /// p.set_grad(Some(Tensor::from_vec(vec![3.0f64, 4.0], &[2]).unwrap())).unwrap();
 /// let total = eingrad::optim::clip_grad_norm(&[p.clone()], 1.0).unwrap();
 /// assert_eq!(total, 5.0);
@@ -212,7 +212,9 @@ mod tests {
     #[test]
     fn steps_update_in_place() {
         for dtype in [DType::F32, DType::F64] {
-            let p = Tensor::randn(&[300, 200], dtype, 0).requires_grad_(true);
+            let p = Tensor::randn(&[300, 200], dtype, 0)
+                .unwrap()
+                .requires_grad_(true);
             let ptr = |t: &Tensor| std::sync::Arc::as_ptr(&t.storage()) as usize;
             let before = ptr(&p);
             let mut adam = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
@@ -248,7 +250,7 @@ mod tests {
         };
         let before = ptrs(&lin);
         let mut opt = Adam::new(lin.parameters(), AdamConfig::default()).unwrap();
-        let x = Tensor::randn(&[4, 2, 8], DType::F32, 1);
+        let x = Tensor::randn(&[4, 2, 8], DType::F32, 1).unwrap();
         let logits = lin.forward(&x).unwrap().reshape(&[8, 3]).unwrap();
         let loss = cross_entropy(&logits, &[0, 1, 2, 0, 1, 2, 0, 1], Reduction::Mean).unwrap();
         loss.backward().unwrap();

@@ -15,8 +15,8 @@ const K: usize = 3;
 /// The Jacobian of `y = conv1d(x, ones)` row by row: row i is the VJP with a one-hot
 /// grad_outputs at i.
 fn jacobian_rows(padding: Padding) -> Result<(usize, Vec<f64>)> {
-    let x = Tensor::randn(&[1, 1, N], DType::F64, 4).requires_grad_(true);
-    let w = Tensor::ones(&[1, 1, K], DType::F64);
+    let x = Tensor::randn(&[1, 1, N], DType::F64, 4)?.requires_grad_(true);
+    let w = Tensor::ones(&[1, 1, K], DType::F64)?;
     let y = x.conv1d(
         &w,
         None,
@@ -28,10 +28,10 @@ fn jacobian_rows(padding: Padding) -> Result<(usize, Vec<f64>)> {
     let len = y.dims()[2];
     let mut rows = Vec::with_capacity(len * N);
     for i in 0..len {
-        let onehot = Tensor::zeros(&[1, 1, len], DType::F64).index_add(
+        let onehot = Tensor::zeros(&[1, 1, len], DType::F64)?.index_add(
             2,
             &[i],
-            &Tensor::ones(&[1, 1, 1], DType::F64),
+            &Tensor::ones(&[1, 1, 1], DType::F64)?,
         )?;
         let g = grad(
             &[y.clone()],

@@ -33,8 +33,8 @@ const CASES: &[Case] = &[
 pub fn run(out: Option<&Path>) -> Result<SeedOutcome> {
     let mut s = SeedOutcome::new("003", "Jacobian of any einsum in closed form vs autograd");
     for (i, (pattern, xs, ws, jshape)) in CASES.iter().enumerate() {
-        let x = Tensor::randn(xs, DType::F64, 30 + i as u64);
-        let w = Tensor::randn(ws, DType::F64, 40 + i as u64);
+        let x = Tensor::randn(xs, DType::F64, 30 + i as u64)?;
+        let w = Tensor::randn(ws, DType::F64, 40 + i as u64)?;
         let (closed, jp) = einsum_jacobian(pattern, &[&x, &w], 0)?;
         let wc = w.clone();
         let auto = jacobian(

@@ -11,7 +11,7 @@ impl Tensor {
     /// Marks a leaf as requiring grad (returns the same tensor for chaining).
     ///
     /// ```
-    /// let x = eingrad::Tensor::ones(&[2], eingrad::DType::F64).requires_grad_(true);
+    /// let x = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
     /// assert!(x.requires_grad() && x.is_leaf());
     /// ```
     pub fn requires_grad_(self, on: bool) -> Tensor {
@@ -33,7 +33,7 @@ impl Tensor {
     /// Same values and storage, no history, does not require grad.
     ///
     /// ```
-    /// let x = eingrad::Tensor::ones(&[2], eingrad::DType::F64).requires_grad_(true);
+    /// let x = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
     /// assert!(!x.exp().unwrap().detach().requires_grad());
     /// ```
     pub fn detach(&self) -> Tensor {
@@ -91,7 +91,7 @@ impl Tensor {
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let x = Tensor::ones(&[2], DType::F64).requires_grad_(true);
+    /// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
     /// let h = x.register_hook(|g| Ok(Some(g.mul_scalar(10.0)?)));
     /// x.sum_all().unwrap().backward().unwrap();
     /// assert_eq!(x.grad().unwrap().to_vec::<f64>().unwrap(), vec![10.0, 10.0]);
@@ -120,7 +120,7 @@ impl Tensor {
         }
         backward_many(
             std::slice::from_ref(self),
-            &[Tensor::ones(self.dims(), self.dtype())],
+            &[Tensor::ones(self.dims(), self.dtype())?],
             GradOptions::default(),
         )
     }

@@ -3,6 +3,8 @@
 use super::Tensor;
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
+use crate::layout::checked_numel;
+use crate::storage::{try_filled, try_zeroed};
 use crate::with_dtype;
 
 /// SplitMix64: a small, fast generator whose stream depends only on the seed.
@@ -40,7 +42,7 @@ impl Tensor {
     /// assert!(eingrad::Tensor::from_vec(vec![1.0f32], &[2]).is_err());
     /// ```
     pub fn from_vec<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = checked_numel("from_vec", shape)?;
         if data.len() != n {
             return Err(Error::arg(
                 "from_vec",
@@ -65,28 +67,72 @@ impl Tensor {
     }
     /// A zero-dimensional tensor.
     pub fn scalar(v: f64, dtype: DType) -> Tensor {
-        Tensor::full(&[], v, dtype)
+        with_dtype!(dtype, T => Tensor::from_buf(vec![T::of(v)], &[]))
     }
-    /// All elements equal to `value`.
-    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-        let n: usize = shape.iter().product();
-        with_dtype!(dtype, T => Tensor::from_buf(vec![T::of(value); n], shape))
+    /// All elements equal to `value`. Errors when the shape's element count overflows or its
+    /// memory cannot be allocated.
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// let t = Tensor::full(&[2, 2], 0.5, DType::F32).unwrap();
+    /// assert_eq!(t.to_vec::<f32>().unwrap(), vec![0.5; 4]);
+    /// assert!(Tensor::full(&[1 << 40, 1 << 40], 0.5, DType::F32).is_err());
+    /// ```
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+        Tensor::filled("full", shape, value, dtype)
+    }
+    /// [`Tensor::full`] on behalf of `op`.
+    pub(crate) fn filled(
+        op: &'static str,
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        let n = checked_numel(op, shape)?;
+        with_dtype!(dtype, T => {
+            let buf = if value.to_bits() == 0 {
+                try_zeroed(op, shape, n)?
+            } else {
+                try_filled(op, shape, n, T::of(value))?
+            };
+            Ok(Tensor::from_buf(buf, shape))
+        })
     }
     /// All zeros.
-    pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(shape, 0.0, dtype)
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::filled("zeros", shape, 0.0, dtype)
     }
     /// All ones.
-    pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(shape, 1.0, dtype)
+    pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::filled("ones", shape, 1.0, dtype)
+    }
+    /// A tensor of `shape` (checked like [`Tensor::full`]) whose elements come from `next`,
+    /// in row-major order.
+    fn generated(
+        op: &'static str,
+        shape: &[usize],
+        dtype: DType,
+        mut next: impl FnMut() -> f64,
+    ) -> Result<Tensor> {
+        let n = checked_numel(op, shape)?;
+        with_dtype!(dtype, T => {
+            let mut v = try_filled(op, shape, n, T::zero())?;
+            v.iter_mut().for_each(|x| *x = T::of(next()));
+            Ok(Tensor::from_buf(v, shape))
+        })
     }
     /// Zeros with `self`'s shape and dtype.
     pub fn zeros_like(&self) -> Tensor {
-        Tensor::zeros(self.dims(), self.dtype())
+        self.filled_like(0.0)
     }
     /// Ones with `self`'s shape and dtype.
     pub fn ones_like(&self) -> Tensor {
-        Tensor::ones(self.dims(), self.dtype())
+        self.filled_like(1.0)
+    }
+    /// A tensor of `self`'s shape and dtype filled with `value` (the shape of an existing
+    /// tensor always has an addressable element count).
+    pub(crate) fn filled_like(&self, value: f64) -> Tensor {
+        with_dtype!(self.dtype(), T => Tensor::from_buf(vec![T::of(value); self.numel()], self.dims()))
     }
     /// `start, start+step, …` below `end` (like `torch.arange`).
     ///
@@ -102,65 +148,80 @@ impl Tensor {
                 format!("start {start}, end {end}, step {step} must be finite with step ≠ 0"),
             ));
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
-        let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
-        Tensor::from_f64s(&v, &[n], dtype)
+        let count = ((end - start) / step).ceil().max(0.0);
+        if count >= isize::MAX as f64 {
+            return Err(Error::arg(
+                "arange",
+                "step",
+                format!("start {start}, end {end}, step {step} give {count:e} elements"),
+            ));
+        }
+        let mut i = 0.0;
+        Tensor::generated("arange", &[count as usize], dtype, || {
+            let v = start + i * step;
+            i += 1.0;
+            v
+        })
     }
     /// `steps` evenly spaced values from `start` to `end` inclusive.
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::linspace(0.0, 1.0, 5, eingrad::DType::F64).unwrap();
+    /// assert_eq!(t.to_vec::<f64>().unwrap(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+    /// ```
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
-        let v: Vec<f64> = match steps {
-            0 => vec![],
-            1 => vec![start],
-            _ => {
-                let h = (end - start) / (steps - 1) as f64;
-                (0..steps)
-                    .map(|i| {
-                        if i == steps - 1 {
-                            end
-                        } else {
-                            start + i as f64 * h
-                        }
-                    })
-                    .collect()
-            }
+        let h = if steps > 1 {
+            (end - start) / (steps - 1) as f64
+        } else {
+            0.0
         };
-        Tensor::from_f64s(&v, &[steps], dtype)
+        let mut i = 0;
+        Tensor::generated("linspace", &[steps], dtype, || {
+            let v = if i + 1 == steps && steps > 1 {
+                end
+            } else {
+                start + i as f64 * h
+            };
+            i += 1;
+            v
+        })
     }
     /// The n×n identity.
-    pub fn eye(n: usize, dtype: DType) -> Tensor {
-        let mut v = vec![0.0; n * n];
-        for i in 0..n {
-            v[i * n + i] = 1.0;
-        }
-        Tensor::from_f64s(&v, &[n, n], dtype).unwrap_or_else(|_| unreachable!())
+    pub fn eye(n: usize, dtype: DType) -> Result<Tensor> {
+        let mut k = 0;
+        Tensor::generated("eye", &[n, n], dtype, || {
+            let v = if k % (n + 1) == 0 { 1.0 } else { 0.0 };
+            k += 1;
+            v
+        })
     }
     /// Standard normal samples from an explicit seed (same seed, same numbers).
     ///
     /// ```
     /// use eingrad::{Tensor, DType};
-    /// let a = Tensor::randn(&[3], DType::F64, 7);
-    /// assert_eq!(a.to_vec::<f64>().unwrap(), Tensor::randn(&[3], DType::F64, 7).to_vec::<f64>().unwrap());
+    /// let a = Tensor::randn(&[3], DType::F64, 7).unwrap();
+    /// assert_eq!(a.to_vec::<f64>().unwrap(), Tensor::randn(&[3], DType::F64, 7).unwrap().to_vec::<f64>().unwrap());
     /// ```
-    pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+    pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
         let mut rng = SplitMix64::new(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.next_normal()).collect();
-        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+        Tensor::generated("randn", shape, dtype, || rng.next_normal())
     }
     /// Uniform samples in [0, 1) from an explicit seed.
-    pub fn rand(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+    pub fn rand(shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
         let mut rng = SplitMix64::new(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| rng.next_f64()).collect();
-        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+        Tensor::generated("rand", shape, dtype, || rng.next_f64())
     }
     /// Uniform samples in [low, high) from an explicit seed.
-    pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, seed: u64) -> Tensor {
+    pub fn uniform(
+        shape: &[usize],
+        low: f64,
+        high: f64,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<Tensor> {
         let mut rng = SplitMix64::new(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n)
-            .map(|_| low + (high - low) * rng.next_f64())
-            .collect();
-        Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+        Tensor::generated("uniform", shape, dtype, || {
+            low + (high - low) * rng.next_f64()
+        })
     }
 }

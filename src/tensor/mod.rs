@@ -91,7 +91,7 @@ impl Tensor {
     /// The shape (PyTorch's `size()`).
     ///
     /// ```
-    /// assert_eq!(eingrad::Tensor::zeros(&[2, 5], eingrad::DType::F32).dims(), &[2, 5]);
+    /// assert_eq!(eingrad::Tensor::zeros(&[2, 5], eingrad::DType::F32).unwrap().dims(), &[2, 5]);
     /// ```
     pub fn dims(&self) -> &[usize] {
         self.0.layout.shape()

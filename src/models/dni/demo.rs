@@ -114,7 +114,7 @@ impl std::fmt::Display for DniDemoReport {
 
 /// A batch of the demo's task: x ~ N(0, 1), label = argmax of a fixed random linear teacher.
 fn demo_batch(cfg: &DniDemoConfig, teacher: &[f64], seed: u64) -> Result<(Tensor, Vec<usize>)> {
-    let x = Tensor::randn(&[cfg.batch_size, cfg.input_dim], DType::F64, seed);
+    let x = Tensor::randn(&[cfg.batch_size, cfg.input_dim], DType::F64, seed)?;
     let xv = x.to_vec::<f64>()?;
     let d = cfg.input_dim;
     let labels = xv
@@ -230,7 +230,7 @@ pub fn dni_demo_with(cfg: &DniDemoConfig) -> Result<DniDemoReport> {
     let dtype = DType::F64;
     let seed = cfg.seed;
     let teacher =
-        Tensor::randn(&[cfg.classes, cfg.input_dim], dtype, mix_seed(seed, 0)).to_vec::<f64>()?;
+        Tensor::randn(&[cfg.classes, cfg.input_dim], dtype, mix_seed(seed, 0))?.to_vec::<f64>()?;
     let l1 = Linear::new(
         cfg.input_dim,
         cfg.hidden_dim,

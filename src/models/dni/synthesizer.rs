@@ -81,7 +81,7 @@ impl BasicSynthesizerConfig {
 /// use eingrad::{DType, Tensor};
 /// let s = BasicSynthesizer::new(BasicSynthesizerConfig::new(3).n_hidden(1).hidden_dim(8),
 ///     DType::F64, 0).unwrap();
-/// let m = s.synthesize(&Tensor::randn(&[2, 3], DType::F64, 1), None).unwrap();
+/// let m = s.synthesize(&Tensor::randn(&[2, 3], DType::F64, 1).unwrap(), None).unwrap();
 /// let bias = s.layers().last().unwrap().bias().unwrap().to_vec::<f64>().unwrap();
 /// assert_eq!(m.to_vec::<f64>().unwrap(), [bias.clone(), bias].concat());
 /// ```

@@ -1,0 +1,365 @@
+//! Bad inputs outside einsum (einsum's own table is `tests/einsum_errors.rs`): each gives an
+//! `Err` naming the op and the argument at fault, never a panic, a silently wrapped shape or
+//! an abort; and a fuzz that throws random, often invalid, arguments at the public ops and
+//! requires every call to return (an `Err`, or an `Ok` tensor whose values can be read).
+
+use eingrad::{einsum, einsum_with_sizes, Conv1dOptions, DType, Indices, Padding, Tensor};
+use proptest::prelude::*;
+
+const BIG: usize = 1 << 40;
+
+fn x() -> Tensor {
+    Tensor::randn(&[2, 3], DType::F32, 0).unwrap()
+}
+
+/// The error text of `r`, which must be an `Err`.
+fn err<T>(what: &str, r: eingrad::Result<T>) -> String {
+    match r {
+        Ok(_) => panic!("{what}: expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn shapes_whose_element_count_overflows_are_errors_not_wrapped_counts() {
+    // Counts that wrap to the data length (2^63 + 3) · 2 ≡ 6 (mod 2^64) once built tensors
+    // that read past their buffer.
+    let wrap = [(1usize << 63) + 3, 2];
+    let cases: Vec<(&str, eingrad::Result<Tensor>, &str)> = vec![
+        (
+            "from_vec",
+            Tensor::from_vec(vec![1.0f32; 6], &wrap),
+            "more elements than memory can address",
+        ),
+        (
+            "reshape",
+            x().reshape(&wrap),
+            "more elements than memory can address",
+        ),
+        (
+            "view",
+            x().view(&[-1, 1 << 62, 4]),
+            "more elements than memory can address",
+        ),
+        (
+            "broadcast_to",
+            x().expand(&[BIG, BIG, 2, 3]),
+            "more elements than memory can address",
+        ),
+        (
+            "zeros",
+            Tensor::zeros(&[BIG, BIG, BIG], DType::F32),
+            "more elements than memory can address",
+        ),
+        (
+            "randn",
+            Tensor::randn(&[BIG, BIG], DType::F64, 1),
+            "more elements than memory can address",
+        ),
+        (
+            "eye",
+            Tensor::eye(1 << 33, DType::F32),
+            "more elements than memory can address",
+        ),
+        (
+            "einsum",
+            einsum_with_sizes("jk->ijkl", &[&x()], &[('i', BIG), ('l', BIG)]),
+            "output shape [1099511627776, 2, 3, 1099511627776]",
+        ),
+        (
+            "linspace",
+            Tensor::linspace(0.0, 1.0, usize::MAX, DType::F32),
+            "more elements than memory can address",
+        ),
+        (
+            "arange",
+            Tensor::arange(0.0, 1e300, 1e-300, DType::F32),
+            "elements",
+        ),
+        (
+            "one_hot",
+            Tensor::one_hot(&[3], usize::MAX, DType::F32),
+            "more elements than memory can address",
+        ),
+    ];
+    for (op, r, needle) in cases {
+        let msg = err(op, r);
+        assert!(msg.starts_with(op), "{op}: message names another op: {msg}");
+        assert!(msg.contains(needle), "{op}: {msg}");
+    }
+    // A shape with a zero-size dim holds nothing, however large the other dims.
+    let empty = Tensor::from_vec(Vec::<f32>::new(), &[BIG, BIG, BIG, 0]).unwrap();
+    assert_eq!(empty.numel(), 0);
+    // A broadcast view may be huge; only its element count must fit.
+    let wide = einsum_with_sizes("jk->ijk", &[&x()], &[('i', BIG)]).unwrap();
+    assert_eq!(wide.dims(), &[BIG, 2, 3]);
+}
+
+#[test]
+fn allocations_that_cannot_be_had_are_errors_not_aborts() {
+    // 2^61 f32 values: the count fits, the 8 EiB do not.
+    let msg = err("zeros", Tensor::zeros(&[1 << 61], DType::F32));
+    assert!(msg.contains("cannot be allocated"), "{msg}");
+    assert!(msg.contains("[2305843009213693952]"), "{msg}");
+    let msg = err("full", Tensor::full(&[1 << 30, 1 << 30], 1.0, DType::F64));
+    assert!(
+        msg.starts_with("full") && msg.contains("cannot be allocated"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn other_bad_arguments_name_the_op_and_argument() {
+    let x = x();
+    let cases: Vec<(&str, eingrad::Result<Tensor>, &str)> = vec![
+        ("flip", x.flip(&[1, -1]), "dim -1 appears more than once"),
+        (
+            "max_all",
+            Tensor::zeros(&[0], DType::F32).unwrap().max_all(),
+            "empty",
+        ),
+    ];
+    for (op, r, needle) in cases {
+        let msg = err(op, r);
+        assert!(msg.starts_with(op), "{op}: {msg}");
+        assert!(msg.contains(needle), "{op}: {msg}");
+    }
+}
+
+#[test]
+fn empty_views_with_huge_dims_neither_abort_nor_hang() {
+    // Found by the fuzz below: an empty tensor viewed as [0, 2^62, 0, 0] sums to 2^62 zeros
+    // (an allocation error), and concatenating it walked 2^62 empty rows.
+    let e = Tensor::zeros(&[0], DType::F64)
+        .unwrap()
+        .view(&[0, 1 << 62, 0, 0])
+        .unwrap();
+    let msg = err("sum", e.sum(&[-1, 0, 2], false));
+    assert!(msg.contains("cannot be allocated"), "{msg}");
+    let c = Tensor::cat(&[&e, &e], 1).unwrap();
+    assert_eq!(c.dims(), &[0, 1 << 63, 0, 0]);
+    let s = e.index_select(1, &[0, 0]).unwrap();
+    assert_eq!(s.dims(), &[0, 2, 0, 0]);
+}
+
+#[test]
+fn reductions_over_an_empty_dim_follow_pytorch() {
+    // torch.zeros(0, 3).softmax(0) is empty; torch.zeros(0, 2).logsumexp(0) is [-inf, -inf].
+    let e = Tensor::zeros(&[0, 3], DType::F32).unwrap();
+    assert_eq!(e.softmax(0).unwrap().dims(), &[0, 3]);
+    assert_eq!(e.log_softmax(0).unwrap().dims(), &[0, 3]);
+    let l = Tensor::zeros(&[0, 2], DType::F64)
+        .unwrap()
+        .logsumexp(&[0], false)
+        .unwrap();
+    assert_eq!(l.to_vec::<f64>().unwrap(), vec![f64::NEG_INFINITY; 2]);
+    // amax of nothing stays an error (PyTorch: "Expected reduction dim 0 to have non-zero size").
+    assert!(e.amax(&[0], false).is_err());
+}
+
+#[test]
+fn a_nan_clamp_bound_gives_nan_like_pytorch() {
+    // torch.clamp(x, min=nan) and clamp(x, max=nan) are all NaN, with zero gradient.
+    let t = Tensor::from_f64s(&[1.0, 2.0], &[2], DType::F64)
+        .unwrap()
+        .requires_grad_(true);
+    for (lo, hi) in [(Some(f64::NAN), None), (None, Some(f64::NAN))] {
+        let y = t.clamp(lo, hi).unwrap();
+        assert!(y.to_vec_f64().iter().all(|v| v.is_nan()));
+        let g = eingrad::autograd::grad(
+            &[y.sum_all().unwrap()],
+            &[t.clone()],
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        assert_eq!(g[0].as_ref().unwrap().to_vec_f64(), vec![0.0, 0.0]);
+    }
+}
+
+/// One public call with arguments drawn from small, edge and absurd values.
+#[derive(Debug, Clone)]
+enum Call {
+    Reshape(Vec<usize>),
+    View(Vec<isize>),
+    Expand(Vec<usize>),
+    Permute(Vec<usize>),
+    Transpose(isize, isize),
+    Narrow(isize, usize, usize),
+    Slice(isize, usize, usize, usize),
+    Diagonal(Vec<usize>),
+    Unfold(isize, usize, usize),
+    Squeeze(Option<isize>),
+    Unsqueeze(isize),
+    Flip(Vec<isize>),
+    Sum(Vec<isize>, bool),
+    Mean(Vec<isize>, bool),
+    Amax(Vec<isize>, bool),
+    MaxDim(isize, bool),
+    Var(Vec<isize>, usize),
+    Logsumexp(Vec<isize>),
+    Softmax(isize),
+    LogSoftmax(isize),
+    Cumsum(isize, bool),
+    Tril(isize),
+    Repeat(Vec<usize>),
+    Pad(Vec<(usize, usize)>),
+    IndexSelect(isize, Vec<usize>),
+    Gather(isize, Vec<usize>, Vec<usize>),
+    Cat(isize),
+    Stack(isize),
+    Conv1d(usize, usize, usize, usize, usize),
+    Einsum(String),
+    Clamp(f64, f64),
+}
+
+fn dim() -> impl Strategy<Value = isize> {
+    prop_oneof![
+        4 => -4isize..4,
+        1 => Just(isize::MIN),
+        1 => Just(isize::MAX),
+    ]
+}
+
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        6 => 0usize..5,
+        1 => Just(usize::MAX),
+        1 => Just(1usize << 40),
+        1 => Just((1usize << 63) + 3),
+    ]
+}
+
+fn sizes() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(size(), 0..5)
+}
+
+fn dims() -> impl Strategy<Value = Vec<isize>> {
+    prop::collection::vec(dim(), 0..4)
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    let shape_calls = prop_oneof![
+        sizes().prop_map(Call::Reshape),
+        prop::collection::vec(prop_oneof![-2isize..5, Just(1 << 62)], 0..5).prop_map(Call::View),
+        sizes().prop_map(Call::Expand),
+        prop::collection::vec(0usize..5, 0..5).prop_map(Call::Permute),
+        (dim(), dim()).prop_map(|(a, b)| Call::Transpose(a, b)),
+        (dim(), size(), size()).prop_map(|(d, s, l)| Call::Narrow(d, s, l)),
+        (dim(), size(), size(), size()).prop_map(|(d, a, b, s)| Call::Slice(d, a, b, s)),
+        prop::collection::vec(0usize..5, 0..4).prop_map(Call::Diagonal),
+        (dim(), size(), size()).prop_map(|(d, s, t)| Call::Unfold(d, s, t)),
+        prop::option::of(dim()).prop_map(Call::Squeeze),
+        dim().prop_map(Call::Unsqueeze),
+        dims().prop_map(Call::Flip),
+    ];
+    let reductions = prop_oneof![
+        (dims(), any::<bool>()).prop_map(|(d, k)| Call::Sum(d, k)),
+        (dims(), any::<bool>()).prop_map(|(d, k)| Call::Mean(d, k)),
+        (dims(), any::<bool>()).prop_map(|(d, k)| Call::Amax(d, k)),
+        (dim(), any::<bool>()).prop_map(|(d, k)| Call::MaxDim(d, k)),
+        (dims(), size()).prop_map(|(d, c)| Call::Var(d, c)),
+        dims().prop_map(Call::Logsumexp),
+        dim().prop_map(Call::Softmax),
+        dim().prop_map(Call::LogSoftmax),
+        (dim(), any::<bool>()).prop_map(|(d, r)| Call::Cumsum(d, r)),
+        dim().prop_map(Call::Tril),
+    ];
+    let others = prop_oneof![
+        sizes().prop_map(Call::Repeat),
+        prop::collection::vec((size(), size()), 0..4).prop_map(Call::Pad),
+        (dim(), sizes()).prop_map(|(d, i)| Call::IndexSelect(d, i)),
+        (dim(), sizes(), sizes()).prop_map(|(d, v, s)| Call::Gather(d, v, s)),
+        dim().prop_map(Call::Cat),
+        dim().prop_map(Call::Stack),
+        (size(), size(), size(), size(), size())
+            .prop_map(|(k, s, p, d, g)| Call::Conv1d(k, s, p, d, g)),
+        "[ab.,> -]{0,9}".prop_map(Call::Einsum),
+        (
+            prop_oneof![Just(f64::NAN), -2.0..2.0f64],
+            prop_oneof![Just(f64::NAN), -2.0..2.0f64]
+        )
+            .prop_map(|(a, b)| Call::Clamp(a, b)),
+    ];
+    prop_oneof![shape_calls, reductions, others]
+}
+
+fn apply(t: &Tensor, call: &Call) -> eingrad::Result<Tensor> {
+    match call {
+        Call::Reshape(s) => t.reshape(s),
+        Call::View(s) => t.view(s),
+        Call::Expand(s) => t.expand(s),
+        Call::Permute(p) => t.permute(p),
+        Call::Transpose(a, b) => t.transpose(*a, *b),
+        Call::Narrow(d, s, l) => t.narrow(*d, *s, *l),
+        Call::Slice(d, a, b, s) => t.slice(*d, *a, *b, *s),
+        Call::Diagonal(d) => t.diagonal(d),
+        Call::Unfold(d, s, st) => t.unfold(*d, *s, *st),
+        Call::Squeeze(d) => t.squeeze(*d),
+        Call::Unsqueeze(d) => t.unsqueeze(*d),
+        Call::Flip(d) => t.flip(d),
+        Call::Sum(d, k) => t.sum(d, *k),
+        Call::Mean(d, k) => t.mean(d, *k),
+        Call::Amax(d, k) => t.amax(d, *k),
+        Call::MaxDim(d, k) => t.max_dim(*d, *k).map(|(v, _)| v),
+        Call::Var(d, c) => t.var(d, *c, false),
+        Call::Logsumexp(d) => t.logsumexp(d, false),
+        Call::Softmax(d) => t.softmax(*d),
+        Call::LogSoftmax(d) => t.log_softmax(*d),
+        Call::Cumsum(d, r) => t.cumsum(*d, *r),
+        Call::Tril(k) => t.tril(*k),
+        Call::Repeat(r) => t.repeat(r),
+        Call::Pad(p) => t.pad(p, 0.0),
+        Call::IndexSelect(d, i) => t.index_select(*d, i),
+        Call::Gather(d, values, shape) => t.gather(
+            *d,
+            &Indices {
+                values: values.clone(),
+                shape: shape.clone(),
+            },
+        ),
+        Call::Cat(d) => Tensor::cat(&[t, t], *d),
+        Call::Stack(d) => Tensor::stack(&[t, t], *d),
+        Call::Conv1d(k, s, p, d, g) => {
+            let w = Tensor::ones(&[2, 1, (*k).min(4)], t.dtype())?;
+            let opts = Conv1dOptions::default()
+                .stride(*s)
+                .padding(Padding::LeftRight(*p, 1))
+                .dilation(*d)
+                .groups(*g);
+            t.conv1d(&w, None, opts)
+        }
+        Call::Einsum(p) => einsum(p, &[t]),
+        Call::Clamp(a, b) => t.clamp(Some(*a), Some(*b)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    /// Any call on a small tensor (including empty and zero-dim ones) returns; an `Ok`
+    /// tensor's values can all be read and their count matches its shape.
+    #[test]
+    fn random_calls_return_instead_of_panicking(
+        shape in prop::collection::vec(0usize..4, 0..4),
+        calls in prop::collection::vec(call(), 1..4),
+    ) {
+        let n: usize = shape.iter().product();
+        let mut t = Tensor::arange(0.0, n as f64, 1.0, DType::F64)
+            .unwrap()
+            .reshape(&shape)
+            .unwrap();
+        for c in &calls {
+            match apply(&t, c) {
+                Ok(out) => {
+                    // Huge broadcast views are fine; reading them is not this test's business.
+                    if out.numel() <= 1 << 16 {
+                        prop_assert_eq!(out.to_vec_f64().len(), out.numel());
+                        t = out;
+                    }
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}
