@@ -12,6 +12,24 @@ const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
 /// buffer takes one page fault per 2 MiB.
 pub(crate) fn buffer<T>(n: usize) -> Vec<T> {
     let v: Vec<T> = Vec::with_capacity(n);
+    advise_huge_pages(&v, n);
+    v
+}
+
+/// [`buffer`] for an output of `shape` made by `op`, or an error (not an abort) when the
+/// memory cannot be had: for outputs larger than their inputs (broadcasting).
+pub(crate) fn try_buffer<T>(op: &'static str, shape: &[usize], n: usize) -> crate::Result<Vec<T>> {
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| cannot_allocate::<T>(op, shape))?;
+    advise_huge_pages(&v, n);
+    Ok(v)
+}
+
+/// Asks for huge pages behind `v`'s first `n` elements when they span 4 MiB or more.
+fn advise_huge_pages<T>(v: &[T], n: usize) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = (v, n);
     #[cfg(target_os = "linux")]
     {
         let bytes = n.saturating_mul(std::mem::size_of::<T>());
@@ -29,7 +47,6 @@ pub(crate) fn buffer<T>(n: usize) -> Vec<T> {
             }
         }
     }
-    v
 }
 
 /// `n` copies of `value` for a tensor of `shape` made by `op`, or an error (not an abort)

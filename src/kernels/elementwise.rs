@@ -66,7 +66,7 @@ pub fn map_binary<T: Float>(
             &xa[la.offset()..la.offset() + n],
             &xb[lb.offset()..lb.offset() + n],
         );
-        let mut out: Vec<T> = crate::storage::buffer(n);
+        let mut out: Vec<T> = crate::storage::try_buffer(op, la.shape(), n)?;
         if n >= min_parallel_elements() {
             pa.par_iter()
                 .zip(pb.par_iter())
@@ -91,7 +91,7 @@ pub fn map_binary<T: Float>(
         return Ok(Tensor::from_buf(out, &shape));
     }
     // Every element is written exactly once below, so the buffer starts uninitialised.
-    let mut out: Vec<T> = crate::storage::buffer(n);
+    let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
     let rows = cshape[0];
     let row_len: usize = cshape[1..].iter().product();
     let run_rows = |r0: usize, dst: &mut [MaybeUninit<T>]| {
@@ -191,7 +191,7 @@ pub fn map_ternary<T: Float>(
             c.layout().offset(),
         );
         let (pa, pb, pc) = (&xa[oa..oa + n], &xb[ob..ob + n], &xc[oc..oc + n]);
-        let mut out: Vec<T> = crate::storage::buffer(n);
+        let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
             for (o, ((&u, &v), &w)) in dst.iter_mut().zip(
@@ -223,7 +223,7 @@ pub fn map_ternary<T: Float>(
         c.layout().broadcast_to(&shape)?,
     );
     let n: usize = shape.iter().product();
-    let mut out: Vec<T> = crate::storage::buffer(n);
+    let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
     for_each_run(
         &shape,
         [la.strides(), lb.strides(), lc.strides()],
