@@ -3,6 +3,8 @@
 //! an abort; and a fuzz that throws random, often invalid, arguments at the public ops and
 //! requires every call to return (an `Err`, or an `Ok` tensor whose values can be read).
 
+use eingrad::autograd::{grad, GradOptions};
+use eingrad::func::jvp;
 use eingrad::{einsum, einsum_with_sizes, Conv1dOptions, DType, Indices, Padding, Tensor};
 use proptest::prelude::*;
 
@@ -140,6 +142,13 @@ fn empty_views_with_huge_dims_neither_abort_nor_hang() {
     assert_eq!(c.dims(), &[0, 1 << 63, 0, 0]);
     let s = e.index_select(1, &[0, 0]).unwrap();
     assert_eq!(s.dims(), &[0, 2, 0, 0]);
+    // tril built its [2^40, 2^40] mask for an empty [0, 2^40, 2^40] view.
+    let e = Tensor::zeros(&[0], DType::F32)
+        .unwrap()
+        .view(&[0, 1 << 40, 1 << 40])
+        .unwrap();
+    assert_eq!(e.tril(0).unwrap().dims(), e.dims());
+    assert_eq!(e.triu(1).unwrap().dims(), e.dims());
 }
 
 #[test]
@@ -334,6 +343,33 @@ fn apply(t: &Tensor, call: &Call) -> eingrad::Result<Tensor> {
     }
 }
 
+/// Applies the calls that succeed and stay small, in order; returns the last tensor.
+fn chain(start: &Tensor, calls: &[Call]) -> Result<Tensor, TestCaseError> {
+    let mut t = start.clone();
+    for c in calls {
+        match apply(&t, c) {
+            Ok(out) => {
+                // Huge broadcast views are fine; reading them is not this test's business.
+                if out.numel() <= 1 << 16 {
+                    prop_assert_eq!(out.to_vec_f64().len(), out.numel());
+                    t = out;
+                }
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+    Ok(t)
+}
+
+fn start(shape: &[usize], requires_grad: bool) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::arange(0.0, n as f64, 1.0, DType::F64)
+        .unwrap()
+        .reshape(shape)
+        .unwrap()
+        .requires_grad_(requires_grad)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
@@ -344,22 +380,40 @@ proptest! {
         shape in prop::collection::vec(0usize..4, 0..4),
         calls in prop::collection::vec(call(), 1..4),
     ) {
-        let n: usize = shape.iter().product();
-        let mut t = Tensor::arange(0.0, n as f64, 1.0, DType::F64)
-            .unwrap()
-            .reshape(&shape)
-            .unwrap();
-        for c in &calls {
-            match apply(&t, c) {
-                Ok(out) => {
-                    // Huge broadcast views are fine; reading them is not this test's business.
-                    if out.numel() <= 1 << 16 {
-                        prop_assert_eq!(out.to_vec_f64().len(), out.numel());
-                        t = out;
+        chain(&start(&shape, false), &calls)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Differentiating whatever chain of calls succeeded returns too: first and second
+    /// reverse-mode gradients (shaped like the input) and a forward-mode JVP.
+    #[test]
+    fn derivatives_of_random_chains_return_instead_of_panicking(
+        shape in prop::collection::vec(0usize..4, 0..4),
+        calls in prop::collection::vec(call(), 1..4),
+    ) {
+        let x = start(&shape, true);
+        let y = chain(&x, &calls)?;
+        let opts = GradOptions::default().create_graph(true).allow_unused(true);
+        if let Ok(g) = grad(&[y.sum_all().unwrap()], &[x.clone()], None, opts) {
+            if let Some(g) = &g[0] {
+                prop_assert_eq!(g.dims(), x.dims());
+                let gg = grad(&[g.sum_all().unwrap()], &[x.clone()], None, opts);
+                if let Ok(gg) = gg {
+                    if let Some(gg) = &gg[0] {
+                        prop_assert_eq!(gg.dims(), x.dims());
                     }
                 }
-                Err(e) => prop_assert!(!e.to_string().is_empty()),
             }
+        }
+        let f = |xs: &[Tensor]| Ok(vec![chain(&xs[0], &calls).map_err(|e| {
+            eingrad::Error::InvalidArgument { op: "chain", arg: "calls", msg: e.to_string() }
+        })?]);
+        let plain = x.detach();
+        if let Ok((_, tangents)) = jvp(&f, &[plain.clone()], &[plain.ones_like()]) {
+            prop_assert_eq!(tangents.len(), 1);
         }
     }
 }

@@ -545,6 +545,10 @@ impl Tensor {
                 format!("needs rank ≥ 2, shape is {:?}", self.dims()),
             ));
         }
+        if self.numel() == 0 {
+            // Nothing to mask (the last two dims of an empty view may still be huge).
+            return self.mul_scalar(1.0);
+        }
         let (n, m) = (self.dims()[self.rank() - 2], self.dims()[self.rank() - 1]);
         let mask: Vec<f64> = (0..n * m)
             .map(|p| {
