@@ -219,6 +219,12 @@ enum Call {
     Stack(isize),
     Conv1d(usize, usize, usize, usize, usize),
     Einsum(String),
+    /// A pattern over two or three copies of the tensor, with explicit sizes.
+    EinsumMany(String, usize, Vec<(char, usize)>),
+    /// A binary op (0 add, 1 mul, 2 maximum, 3 pow, 4 where_) against ones of another shape.
+    Binary(u8, Vec<usize>),
+    IndexAdd(isize, Vec<usize>, Vec<usize>),
+    ScatterAdd(isize, Vec<usize>, Vec<usize>),
     Clamp(f64, f64),
 }
 
@@ -285,6 +291,18 @@ fn call() -> impl Strategy<Value = Call> {
             .prop_map(|(k, s, p, d, g)| Call::Conv1d(k, s, p, d, g)),
         "[ab.,> -]{0,9}".prop_map(Call::Einsum),
         (
+            "[abAi.,> -]{0,14}",
+            2usize..4,
+            prop::collection::vec(
+                (prop::sample::select(vec!['a', 'b', 'i', 'z']), size()),
+                0..3
+            )
+        )
+            .prop_map(|(p, n, s)| Call::EinsumMany(p, n, s)),
+        (0u8..5, prop::collection::vec(0usize..4, 0..4)).prop_map(|(k, s)| Call::Binary(k, s)),
+        (dim(), sizes(), sizes()).prop_map(|(d, i, s)| Call::IndexAdd(d, i, s)),
+        (dim(), sizes(), sizes()).prop_map(|(d, i, s)| Call::ScatterAdd(d, i, s)),
+        (
             prop_oneof![Just(f64::NAN), -2.0..2.0f64],
             prop_oneof![Just(f64::NAN), -2.0..2.0f64]
         )
@@ -339,6 +357,29 @@ fn apply(t: &Tensor, call: &Call) -> eingrad::Result<Tensor> {
             t.conv1d(&w, None, opts)
         }
         Call::Einsum(p) => einsum(p, &[t]),
+        Call::EinsumMany(p, n, sizes) => {
+            let ops: Vec<&Tensor> = std::iter::repeat_n(t, *n).collect();
+            einsum_with_sizes(p, &ops, sizes)
+        }
+        Call::Binary(kind, shape) => {
+            let other = Tensor::ones(shape, t.dtype())?;
+            match kind {
+                0 => t.add(&other),
+                1 => t.mul(&other),
+                2 => t.maximum(&other),
+                3 => t.pow(&other),
+                _ => Tensor::where_(&other, t, &other),
+            }
+        }
+        Call::IndexAdd(d, index, shape) => t.index_add(*d, index, &Tensor::ones(shape, t.dtype())?),
+        Call::ScatterAdd(d, index, shape) => t.scatter_add(
+            *d,
+            &Indices {
+                values: index.clone(),
+                shape: shape.clone(),
+            },
+            &Tensor::ones(shape, t.dtype())?,
+        ),
         Call::Clamp(a, b) => t.clamp(Some(*a), Some(*b)),
     }
 }
