@@ -108,6 +108,36 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         msg.starts_with("full") && msg.contains("cannot be allocated"),
         "{msg}"
     );
+    // Broadcasting two cheap views to 2^62 elements (binary, ternary), and a unary op on a
+    // 2^62-element broadcast view.
+    let one = Tensor::ones(&[1, 1], DType::F32).unwrap();
+    let (col, row) = (
+        one.expand(&[1 << 31, 1]).unwrap(),
+        one.expand(&[1, 1 << 31]).unwrap(),
+    );
+    let msg = err("add", col.add(&row));
+    assert!(
+        msg.starts_with("add") && msg.contains("cannot be allocated"),
+        "{msg}"
+    );
+    let msg = err("where_", Tensor::where_(&one, &col, &row));
+    assert!(
+        msg.starts_with("where_") && msg.contains("cannot be allocated"),
+        "{msg}"
+    );
+    let square = one.expand(&[1 << 31, 1 << 31]).unwrap();
+    for (op, r) in [
+        ("exp", square.exp()),
+        ("mul_scalar", square.mul_scalar(2.0)),
+        ("gt_scalar", square.gt_scalar(0.0)),
+        ("clamp", square.clamp(Some(0.0), None)),
+    ] {
+        let msg = err(op, r);
+        assert!(
+            msg.starts_with(op) && msg.contains("cannot be allocated"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]

@@ -19,13 +19,18 @@ fn typed<'a, T: Float>(op: &'static str, s: &'a crate::storage::Storage) -> Resu
     })
 }
 
-/// `f` applied to every element; the result is contiguous.
-pub fn map_unary<T: Float>(x: &Tensor, f: impl Fn(T) -> T + Sync) -> Tensor {
+/// `f` applied to every element for op `op`; the result is contiguous. An error when the
+/// output (as large as a broadcast view's logical size) cannot be allocated.
+pub fn map_unary<T: Float>(
+    op: &'static str,
+    x: &Tensor,
+    f: impl Fn(T) -> T + Sync,
+) -> Result<Tensor> {
     let storage = x.storage();
     let src = T::slice(&storage).expect("caller dispatched on dtype");
     let l = x.layout();
     let n = l.numel();
-    let mut out: Vec<T> = crate::storage::buffer(n);
+    let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
         let s = &src[l.offset()..l.offset() + n];
         if n >= min_parallel_elements() {
@@ -40,7 +45,7 @@ pub fn map_unary<T: Float>(x: &Tensor, f: impl Fn(T) -> T + Sync) -> Tensor {
             }
         });
     }
-    Tensor::from_buf(out, l.shape())
+    Ok(Tensor::from_buf(out, l.shape()))
 }
 
 /// `f(a, b)` over the broadcast shape of `a` and `b` (same dtype required).

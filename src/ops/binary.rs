@@ -328,7 +328,7 @@ impl Tensor {
 
     /// x + c.
     pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
-        let out = map1!(self, |v| v + T::of(c));
+        let out = map1!("add_scalar", self, |v| v + T::of(c))?;
         Ok(record1_jvp(
             "add_scalar",
             &[self],
@@ -339,7 +339,7 @@ impl Tensor {
     }
     /// x · c.
     pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
-        let out = map1!(self, |v| v * T::of(c));
+        let out = map1!("mul_scalar", self, |v| v * T::of(c))?;
         Ok(record1_jvp(
             "mul_scalar",
             &[self],
@@ -436,7 +436,7 @@ macro_rules! comparison {
             }
             #[doc = concat!("Mask of `self ", stringify!($op), " c`.")]
             pub fn $scalar(&self, c: f64) -> Result<Tensor> {
-                Ok(map1!(&self.detach(), |v| bool_to::<T>(v $op T::of(c))))
+                map1!(stringify!($scalar), &self.detach(), |v| bool_to::<T>(v $op T::of(c)))
             }
         }
     };

@@ -11,13 +11,14 @@ pub mod unary;
 use crate::autograd::is_grad_enabled;
 use crate::tensor::Tensor;
 
-/// Applies a generic unary closure to a tensor of either dtype.
+/// Applies a generic unary closure to a tensor of either dtype for op `$op` (an error when
+/// the output cannot be allocated).
 macro_rules! map1 {
-    ($x:expr, |$v:ident| $body:expr) => {
+    ($op:expr, $x:expr, |$v:ident| $body:expr) => {
         $crate::with_dtype!($x.dtype(), T => {
             #[allow(unused_imports)]
             use $crate::dtype::Float as _;
-            $crate::kernels::elementwise::map_unary::<T>($x, |$v: T| $body)
+            $crate::kernels::elementwise::map_unary::<T>($op, $x, |$v: T| $body)
         })
     };
 }

@@ -44,7 +44,7 @@ macro_rules! unary_op {
      $(, fused |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
         $(#[$doc])*
         pub fn $name(&self) -> Result<Tensor> {
-            let out = map1!(self, |$v| $fwd);
+            let out = map1!(stringify!($name), self, |$v| $fwd)?;
             let saved_in = self.clone();
             let saved_out = out.detach();
             let backward = move |$g: &Tensor, _: &[bool]| {
@@ -163,13 +163,13 @@ impl Tensor {
 
     /// sign(x) ∈ {−1, 0, 1} (NaN stays NaN); no gradient.
     pub fn sign(&self) -> Result<Tensor> {
-        Ok(map1!(self, |v| if v > T::zero() {
+        map1!("sign", self, |v| if v > T::zero() {
             T::one()
         } else if v < T::zero() {
             -T::one()
         } else {
             v
-        }))
+        })
     }
 
     /// xᵖ for a scalar exponent.
@@ -181,7 +181,11 @@ impl Tensor {
     /// assert_eq!(t.powf(2.0).unwrap().to_vec::<f64>().unwrap(), vec![4.0, 9.0]);
     /// ```
     pub fn powf(&self, p: f64) -> Result<Tensor> {
-        let out = map1!(self, |v| if p == 2.0 { v * v } else { v.powf(T::of(p)) });
+        let out = map1!("powf", self, |v| if p == 2.0 {
+            v * v
+        } else {
+            v.powf(T::of(p))
+        })?;
         let (x, jx) = (self.clone(), self.clone());
         Ok(record1_jvp(
             "powf",
@@ -206,13 +210,13 @@ impl Tensor {
         );
         // A NaN bound makes every output NaN (PyTorch); a NaN input stays NaN.
         let nan_bound = lo.is_nan() || hi.is_nan();
-        let out = map1!(self, |v| if nan_bound {
+        let out = map1!("clamp", self, |v| if nan_bound {
             T::of(f64::NAN)
         } else if v.is_nan() {
             v
         } else {
             v.max(T::of(lo)).min(T::of(hi))
-        });
+        })?;
         let (x, jx) = (self.clone(), self.clone());
         Ok(record1_jvp(
             "clamp",
