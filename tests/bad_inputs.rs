@@ -131,6 +131,19 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         ("mul_scalar", square.mul_scalar(2.0)),
         ("gt_scalar", square.gt_scalar(0.0)),
         ("clamp", square.clamp(Some(0.0), None)),
+        ("contiguous", square.contiguous()),
+        // Strides [0, 1] do not flatten into one: the reshape copies 2^60 elements (2^62
+        // bytes: beyond any address space, so no overcommit setting lets it through).
+        (
+            "reshape",
+            Tensor::ones(&[2, 1], DType::F32)
+                .unwrap()
+                .expand(&[2, 1 << 59])
+                .unwrap()
+                .t()
+                .unwrap()
+                .reshape(&[1 << 60]),
+        ),
     ] {
         let msg = err(op, r);
         assert!(

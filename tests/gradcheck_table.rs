@@ -384,7 +384,7 @@ fn table() -> Vec<Entry> {
     );
     entry!(tb, "contiguous", "", [rn(&x3, 81)], |x| x[0]
         .permute(&[1, 0, 2])?
-        .contiguous()
+        .contiguous()?
         .powf(2.0)?);
     entry!(
         tb,

@@ -23,7 +23,7 @@ fn close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
 fn mixed(xs: &[Tensor]) -> Result<Vec<Tensor>> {
     let (x, w, b) = (&xs[0], &xs[1], &xs[2]);
     let h = einsum("bij,jk->bik", &[x, w])?.add(b)?; // (2,3,4) + (4,)
-    let p = h.permute(&[2, 0, 1])?.contiguous(); // (4,2,3)
+    let p = h.permute(&[2, 0, 1])?.contiguous()?; // (4,2,3)
     let s = p
         .tanh()?
         .mul(&b.reshape(&[4, 1, 1])?)?

@@ -533,7 +533,7 @@ fn run_backward(
                 if leaf.requires_grad() {
                     // Like PyTorch, a leaf's stored gradient is dense (never a stride-0 broadcast
                     // view), so optimizers can update it and it in place.
-                    let g = maybe_detach(&g, opts.create_graph).contiguous();
+                    let g = maybe_detach(&g, opts.create_graph).contiguous()?;
                     let mut slot = leaf.0.grad.lock();
                     let new = match slot.take() {
                         Some(old) => old.add(&g)?,

@@ -282,7 +282,7 @@ impl EinsumExpr {
                 .collect();
             layout.permute(&perm)
         });
-        view_adjoint_op(&t.contiguous(), &out_shape, "einsum_embed", view)
+        view_adjoint_op(&t.contiguous()?, &out_shape, "einsum_embed", view)
     }
 }
 

@@ -85,7 +85,32 @@ pub fn for_each_run<const N: usize>(
 /// Copies the elements a layout selects into a new row-major buffer.
 pub fn gather<T: Copy>(src: &[T], shape: &[usize], strides: &[isize], offset: usize) -> Vec<T> {
     let n: usize = shape.iter().product();
-    let mut out = crate::storage::buffer(n);
+    gather_to(crate::storage::buffer(n), src, shape, strides, offset)
+}
+
+/// [`gather`] for op `op`, or an error when the copy (as large as a broadcast view's
+/// logical size) cannot be allocated.
+pub fn try_gather<T: Copy>(
+    op: &'static str,
+    src: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+) -> crate::Result<Vec<T>> {
+    let n: usize = shape.iter().product();
+    let out = crate::storage::try_buffer(op, shape, n)?;
+    Ok(gather_to(out, src, shape, strides, offset))
+}
+
+/// [`gather`] into `out`, an empty buffer with room for the elements.
+fn gather_to<T: Copy>(
+    mut out: Vec<T>,
+    src: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+) -> Vec<T> {
+    let n: usize = shape.iter().product();
     gather_into(
         &mut out.spare_capacity_mut()[..n],
         src,

@@ -7,7 +7,7 @@ use super::binary::batched_sum_to;
 use crate::autograd::{record1_batched, record1_jvp, record_with_rules};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::kernels::strided::{for_each_run, gather};
+use crate::kernels::strided::{for_each_run, try_gather};
 use crate::layout::{checked_numel, resolve_dim, Layout};
 use crate::tensor::Tensor;
 use crate::with_dtype;
@@ -135,22 +135,22 @@ pub(crate) fn view_adjoint(
     ))
 }
 
-/// Row-major copy of a strided tensor; gradient passes unchanged.
-pub(crate) fn contiguous_copy(x: &Tensor) -> Tensor {
+/// Row-major copy of a strided tensor for op `op`; gradient passes unchanged.
+pub(crate) fn contiguous_copy(op: &'static str, x: &Tensor) -> Result<Tensor> {
     let out = with_dtype!(x.dtype(), T => {
         let storage = x.storage();
         let src = T::slice(&storage).expect("dtype");
         let l = x.layout();
-        Tensor::from_buf(gather(src, l.shape(), l.strides(), l.offset()), l.shape())
+        Tensor::from_buf(try_gather(op, src, l.shape(), l.strides(), l.offset())?, l.shape())
     });
-    record1_batched(
+    Ok(record1_batched(
         "contiguous",
         &[x],
         out,
         |g, _| Ok(vec![Some(g.clone())]),
         |t| Ok(t[0].clone()),
         |g, _| Ok(vec![Some(g.clone())]),
-    )
+    ))
 }
 
 impl Tensor {
@@ -177,7 +177,7 @@ impl Tensor {
         let src = match self.layout().reshape_view(shape) {
             Some(l) => self.with_layout(l),
             None => {
-                let c = contiguous_copy(&self.detach());
+                let c = contiguous_copy("reshape", &self.detach())?;
                 c.with_layout(Layout::contiguous(shape))
             }
         };

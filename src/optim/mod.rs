@@ -124,7 +124,7 @@ pub(crate) fn dense_grad(op: &'static str, i: usize, p: &Tensor) -> Result<Optio
         return Ok(Some(g));
     }
     let _ng = NoGradGuard::new();
-    Ok(Some(g.detach().contiguous()))
+    Ok(Some(g.detach().contiguous()?))
 }
 
 /// Runs `f` on the elements of a contiguous tensor as a slice (no copy).

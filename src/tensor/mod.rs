@@ -173,12 +173,22 @@ impl Tensor {
         Ok(self.to_vec_f64()[0])
     }
     /// A row-major copy if the layout is strided; `self` if it is already contiguous.
-    /// Gradient flows through.
-    pub fn contiguous(&self) -> Tensor {
+    /// Gradient flows through. An error when the copy (as large as a broadcast view's
+    /// logical size) cannot be allocated.
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// let t = Tensor::arange(0.0, 6.0, 1.0, DType::F32)?.reshape(&[2, 3])?.t()?;
+    /// assert!(!t.is_contiguous() && t.contiguous()?.is_contiguous());
+    /// let huge = Tensor::ones(&[1, 1], DType::F32)?.expand(&[1 << 31, 1 << 31])?;
+    /// assert!(huge.contiguous().is_err());
+    /// # Ok::<(), eingrad::Error>(())
+    /// ```
+    pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
-            return self.clone();
+            return Ok(self.clone());
         }
-        crate::ops::shape::contiguous_copy(self)
+        crate::ops::shape::contiguous_copy("contiguous", self)
     }
 
     /// Replaces the elements in place (no autograd record; the update an optimizer does).
