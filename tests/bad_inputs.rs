@@ -132,6 +132,10 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         ("gt_scalar", square.gt_scalar(0.0)),
         ("clamp", square.clamp(Some(0.0), None)),
         ("contiguous", square.contiguous()),
+        ("einsum", einsum("ij,jk->ik", &[&square, &square])),
+        ("tril", square.tril(0)),
+        ("to_dtype", square.to_dtype(DType::F64)),
+        ("pad", square.pad(&[(1, 1), (0, 0)], 0.0)),
         // Strides [0, 1] do not flatten into one: the reshape copies 2^60 elements (2^62
         // bytes: beyond any address space, so no overcommit setting lets it through).
         (
@@ -158,6 +162,20 @@ fn other_bad_arguments_name_the_op_and_argument() {
     let x = x();
     let cases: Vec<(&str, eingrad::Result<Tensor>, &str)> = vec![
         ("flip", x.flip(&[1, -1]), "dim -1 appears more than once"),
+        (
+            "masked_fill",
+            x.masked_fill(&Tensor::zeros(&[4], DType::F32).unwrap(), 1.0),
+            "the mask must broadcast",
+        ),
+        (
+            "cat",
+            {
+                let one = Tensor::ones(&[1, 1], DType::F32).unwrap();
+                let square = one.expand(&[1 << 31, 1 << 31]).unwrap();
+                Tensor::cat(&[&square, &square], 0)
+            },
+            "more elements than memory can address",
+        ),
         (
             "max_all",
             Tensor::zeros(&[0], DType::F32).unwrap().max_all(),

@@ -11,7 +11,8 @@ use crate::dtype::Float;
 use crate::error::Result;
 use crate::kernels::gemm::{batched_gemm, MatView};
 use crate::kernels::strided::par_gather;
-use crate::layout::Layout;
+use crate::layout::{checked_numel, Layout};
+use crate::storage::check_allocation;
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -186,7 +187,7 @@ fn as_matrix<T: Float>(
     labels: &[char],
     groups: [&[char]; 3],
     data: &mut Option<Vec<T>>,
-) -> (Layout, [usize; 3]) {
+) -> Result<(Layout, [usize; 3])> {
     let order: Vec<usize> = groups.iter().flat_map(|g| positions(labels, g)).collect();
     let l = t.layout().permute(&order).expect("valid permutation");
     let sizes: [usize; 3] = std::array::from_fn(|i| {
@@ -196,12 +197,14 @@ fn as_matrix<T: Float>(
             .product()
     });
     if let Some(v) = l.reshape_view(&sizes) {
-        return (v, sizes);
+        return Ok((v, sizes));
     }
+    // A broadcast operand may be far larger than its storage: check before copying it.
+    check_allocation::<T>("einsum", l.shape())?;
     let storage = t.storage();
     let src = T::slice(&storage).expect("dtype");
     *data = Some(par_gather(src, l.shape(), l.strides(), l.offset()));
-    (Layout::contiguous(&sizes), sizes)
+    Ok((Layout::contiguous(&sizes), sizes))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -222,15 +225,16 @@ fn gemm_contract(
     for &l in n {
         out_shape.push(b.dims()[lb.iter().position(|&x| x == l).expect("label")]);
     }
+    let len = checked_numel("einsum", &out_shape)?;
     Ok(with_dtype!(a.dtype(), T => {
         let (mut ca, mut cb) = (None::<Vec<T>>, None::<Vec<T>>);
-        let (va, [bs, ms, ks]) = as_matrix::<T>(a, la, [batch, m, k], &mut ca);
-        let (vb, [_, _, ns]) = as_matrix::<T>(b, lb, [batch, k, n], &mut cb);
+        let (va, [bs, ms, ks]) = as_matrix::<T>(a, la, [batch, m, k], &mut ca)?;
+        let (vb, [_, _, ns]) = as_matrix::<T>(b, lb, [batch, k, n], &mut cb)?;
         let (sa, sb) = (a.storage(), b.storage());
         let pa: &[T] = match &ca { Some(v) => v, None => T::slice(&sa).expect("dtype") };
         let pb: &[T] = match &cb { Some(v) => v, None => T::slice(&sb).expect("dtype") };
-        let len = bs * ms * ns;
-        let mut dst: Vec<T> = crate::storage::buffer(len);
+        debug_assert_eq!(len, bs * ms * ns);
+        let mut dst: Vec<T> = crate::storage::try_buffer("einsum", &out_shape, len)?;
         let view = |l: &Layout| MatView { offset: l.offset(), batch_stride: l.strides()[0], row_stride: l.strides()[1], col_stride: l.strides()[2] };
         let d = MatView { offset: 0, batch_stride: (ms * ns) as isize, row_stride: ns as isize, col_stride: 1 };
         batched_gemm(bs, ms, ns, ks, &mut dst.spare_capacity_mut()[..len], d, pa, view(&va), pb, view(&vb));

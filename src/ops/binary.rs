@@ -413,9 +413,9 @@ impl Tensor {
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype())?;
-        let out = Tensor::where_(mask, &fill, self)?;
-        if out.dims() != self.dims() {
+        let fits = crate::layout::broadcast_shapes("masked_fill", mask.dims(), self.dims())
+            .is_ok_and(|s| s == self.dims());
+        if !fits {
             return Err(Error::ShapeMismatch {
                 op: "masked_fill",
                 lhs: self.dims().to_vec(),
@@ -423,7 +423,8 @@ impl Tensor {
                 detail: " (the mask must broadcast to the tensor's shape)".into(),
             });
         }
-        Ok(out)
+        let fill = Tensor::scalar(value, self.dtype());
+        Tensor::where_(mask, &fill, self)
     }
 }
 

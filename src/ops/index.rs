@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
 use crate::layout::{checked_numel, resolve_dim, Layout};
 use crate::ops::reduce::Indices;
-use crate::storage::{cannot_allocate, check_allocation, try_filled};
+use crate::storage::{cannot_allocate, check_allocation, try_buffer, try_filled};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -550,15 +550,13 @@ impl Tensor {
             return self.mul_scalar(1.0);
         }
         let (n, m) = (self.dims()[self.rank() - 2], self.dims()[self.rank() - 1]);
-        let mask: Vec<f64> = (0..n * m)
-            .map(|p| {
-                if keep((p / m) as isize, (p % m) as isize) {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let count = checked_numel(op, &[n, m])?;
+        let mut mask = try_filled(op, &[n, m], count, 0.0f64)?;
+        for (p, v) in mask.iter_mut().enumerate() {
+            if keep((p / m) as isize, (p % m) as isize) {
+                *v = 1.0;
+            }
+        }
         let mask = Tensor::from_f64s(&mask, &[n, m], self.dtype())?;
         let zero = Tensor::zeros(&[], self.dtype())?;
         Tensor::where_(&mask, self, &zero)
@@ -651,11 +649,11 @@ fn cat_kernel<T: Float>(tensors: &[&Tensor], d: usize, out_shape: &[usize]) -> R
         // Nothing to copy (and `outer` may count rows of a huge empty view).
         return Ok(Tensor::from_buf(Vec::<T>::new(), out_shape));
     }
+    let mut out = try_buffer("cat", out_shape, checked_numel("cat", out_shape)?)?;
     let parts = tensors
         .iter()
         .map(|t| t.to_vec::<T>())
         .collect::<Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(out_shape.iter().product());
     for o in 0..outer {
         for (t, p) in tensors.iter().zip(&parts) {
             let slab = t.dims()[d] * inner;

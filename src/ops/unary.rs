@@ -237,6 +237,8 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        // The conversion goes through f64 values: check that they fit in memory first.
+        crate::storage::check_allocation::<f64>("to_dtype", self.dims())?;
         let v = self.to_vec_f64();
         let out = Tensor::from_f64s(&v, self.dims(), dtype)?;
         let from = self.dtype();
