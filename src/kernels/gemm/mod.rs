@@ -1,7 +1,7 @@
 //! The one GEMM call site: strided batched matrix products.
 //!
 //! On x86-64 CPUs with AVX2 and FMA but no AVX-512 the products run through this module's
-//! own blocked driver ([`blocked`]) and register-tile kernels ([`avx2`]); elsewhere through
+//! own blocked driver (`blocked`) and register-tile kernels (`avx2`); elsewhere through
 //! the `gemm` crate (with its AVX-512 kernels where the CPU has them). Side by side with
 //! MKL on a 2-core Zen machine the `gemm` crate's AVX2 path reached 0.66–0.95× of torch's
 //! GEMM, the own kernels 1.0–1.15× (see README, benchmarks).
