@@ -71,6 +71,49 @@ fn time_case(pattern: &str, shapes: &[&[usize]], dtype: DType, strategy: PlanStr
     )
 }
 
+/// chain4_skewed's planned order against left-to-right evaluation: eingrad's own (both
+/// orders in alternating rounds, median of the per-round ratios) and torch.einsum's with
+/// opt_einsum switched off (torch's documented left-to-right order), side by side.
+fn planned_vs_left_to_right(peer: &mut Option<PeerServer>) {
+    let (name, pattern, shapes) = CASES[5];
+    let ops = operands(shapes, DType::F32);
+    let refs: Vec<&Tensor> = ops.iter().collect();
+    let expr = |s| EinsumExpr::new(pattern, shapes, &[], s).expect("valid case");
+    let (planned, ltr) = (expr(PlanStrategy::Auto), expr(PlanStrategy::LeftToRight));
+    let run = |e: &EinsumExpr| bench(|| drop(std::hint::black_box(e.run(&refs).unwrap())), 5, 0.3);
+    let (mut tp, mut tl, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (a, b) = (run(&planned), run(&ltr));
+        tp.push(a);
+        tl.push(b);
+        r.push(b / a);
+    }
+    println!(
+        "{name}: planned order {:.1}x faster than eingrad's left-to-right ({:.3} vs {:.3} ms)",
+        common::median(r),
+        common::median(tp) * 1e3,
+        common::median(tl) * 1e3
+    );
+    let case = serde_json::json!({
+        "kind": "einsum",
+        "pattern": pattern,
+        "shapes": shapes,
+        "dtype": "float32",
+        "left_to_right": true,
+    });
+    let c = interleaved(peer, Some(case), ROUNDS, 0.3, || {
+        drop(std::hint::black_box(planned.run(&refs).unwrap()))
+    });
+    if let (Some(ratio), Some(torch)) = (c.ratio, c.peer_s) {
+        println!(
+            "{name}: planned order {ratio:.1}x faster than torch.einsum's left-to-right \
+             (opt_einsum off; {:.3} vs {:.3} ms)",
+            c.ours_s * 1e3,
+            torch * 1e3
+        );
+    }
+}
+
 /// eingrad vs torch.einsum on one case, in alternating rounds.
 fn compare_case(
     peer: &mut Option<PeerServer>,
@@ -104,7 +147,8 @@ fn main() {
         }
         return;
     }
-    // EINGRAD_BENCH_FILTER=name,name: compare just those workloads (gemm_f32_1024, bmm, ...).
+    // EINGRAD_BENCH_FILTER=name,name: compare just those workloads (gemm_f32_1024, bmm, ...,
+    // left_to_right for the chain4_skewed order comparison).
     let filter = std::env::var("EINGRAD_BENCH_FILTER").ok();
     let wanted = |name: &str| {
         filter
@@ -151,17 +195,8 @@ fn main() {
             (logs.iter().sum::<f64>() / logs.len() as f64).exp()
         );
     }
-    if filter.is_some() {
-        return;
+    if wanted("left_to_right") {
+        planned_vs_left_to_right(&mut peer);
     }
-    let (_, p, s) = CASES[5];
-    let planned = time_case(p, s, DType::F32, PlanStrategy::Auto);
-    let ltr = time_case(p, s, DType::F32, PlanStrategy::LeftToRight);
-    println!(
-        "chain4_skewed: planned order is {:.1}x faster than left-to-right ({:.3} vs {:.3} ms)",
-        ltr / planned,
-        planned * 1e3,
-        ltr * 1e3
-    );
     println!("threads: {th}");
 }

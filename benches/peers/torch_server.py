@@ -7,7 +7,8 @@ eingrad then torch then eingrad ..., and report the median of the per-round rati
 
 Protocol: one JSON request per line on stdin, {"case": {...}, "min_time": s, "min_reps": n};
 one JSON reply per line on stdout, {"median_s": t} or {"error": "..."}. Cases (kind):
-- einsum:   {"pattern", "shapes", "dtype": "float32"|"float64"} -> torch.einsum
+- einsum:   {"pattern", "shapes", "dtype": "float32"|"float64", "left_to_right": bool}
+            -> torch.einsum (with opt_einsum switched off when left_to_right)
 - chain100: {"shape", "mode": "fwd_bwd"|"fwd_nograd"} -> the WORKLOADS.md chain of 100
             elementwise ops (x1.01, +0.1, sin, tanh) then sum (and backward)
 - mlp:      {"sizes", "batch", "mode": "step"|"fwd_bwd"|"backward"|"forward"} -> ReLU MLP,
@@ -42,6 +43,15 @@ def make(case):
     if kind == "einsum":
         dt = getattr(torch, case.get("dtype", "float32"))
         ops = [torch.rand(*s, dtype=dt) - 0.5 for s in case["shapes"]]
+        if case.get("left_to_right"):
+            # torch contracts left to right when opt_einsum is off (the flag is global).
+            def ltr():
+                torch.backends.opt_einsum.enabled = False
+                try:
+                    return torch.einsum(case["pattern"], *ops)
+                finally:
+                    torch.backends.opt_einsum.enabled = True
+            return ltr
         return lambda: torch.einsum(case["pattern"], *ops)
     if kind == "chain100":
         x0 = torch.randn(*case["shape"])
