@@ -133,6 +133,16 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         ("clamp", square.clamp(Some(0.0), None)),
         ("contiguous", square.contiguous()),
         ("einsum", einsum("ij,jk->ik", &[&square, &square])),
+        (
+            "einsum \"i,j->ij\"",
+            einsum(
+                "i,j->ij",
+                &[
+                    &col.reshape(&[1 << 31]).unwrap(),
+                    &row.reshape(&[1 << 31]).unwrap(),
+                ],
+            ),
+        ),
         ("tril", square.tril(0)),
         ("to_dtype", square.to_dtype(DType::F64)),
         ("pad", square.pad(&[(1, 1), (0, 0)], 0.0)),
@@ -173,6 +183,15 @@ fn other_bad_arguments_name_the_op_and_argument() {
                 let one = Tensor::ones(&[1, 1], DType::F32).unwrap();
                 let square = one.expand(&[1 << 31, 1 << 31]).unwrap();
                 Tensor::cat(&[&square, &square], 0)
+            },
+            "more elements than memory can address",
+        ),
+        (
+            "stack",
+            {
+                let one = Tensor::ones(&[1, 1], DType::F32).unwrap();
+                let square = one.expand(&[1 << 31, 1 << 31]).unwrap();
+                Tensor::stack(&[&square, &square], 0)
             },
             "more elements than memory can address",
         ),

@@ -141,6 +141,18 @@ impl EinsumExpr {
                 });
             }
         }
+        // An inner op's error (an output too large to allocate) is reported as this pattern's.
+        self.execute(operands).map_err(|e| match e {
+            e @ Error::Einsum { .. } => e,
+            e => Error::Einsum {
+                pattern: self.pattern.clone(),
+                msg: e.to_string(),
+            },
+        })
+    }
+
+    /// [`EinsumExpr::run`] on checked operands.
+    fn execute(&self, operands: &[&Tensor]) -> Result<Tensor> {
         // 1. Per operand: squeeze broadcast dims, take diagonals, sum private labels.
         let mut current: Vec<(Tensor, Vec<char>)> = Vec::with_capacity(operands.len());
         for (k, t) in operands.iter().enumerate() {

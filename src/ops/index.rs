@@ -175,6 +175,9 @@ impl Tensor {
                 });
             }
         }
+        let mut out_shape = first.dims().to_vec();
+        out_shape.insert(d, tensors.len());
+        with_dtype!(first.dtype(), T => check_allocation::<T>("stack", &out_shape))?;
         let parts = tensors
             .iter()
             .map(|t| t.unsqueeze(d as isize))
