@@ -168,6 +168,24 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
 }
 
 #[test]
+fn jacobians_too_large_to_allocate_are_errors() {
+    // f(x) = x broadcast to [2^55, 4]: a cheap view, but its Jacobian holds 2^59 values.
+    let x = Tensor::randn(&[4], DType::F64, 0).unwrap();
+    let f = |xs: &[Tensor]| Ok(vec![xs[0].expand(&[1 << 55, 4])?]);
+    for mode in [
+        eingrad::func::JacobianMode::Reverse,
+        eingrad::func::JacobianMode::Forward,
+    ] {
+        let msg = err("jacobian", eingrad::func::jacobian(&f, &[x.clone()], mode));
+        assert!(
+            msg.starts_with("jacobian") && msg.contains("cannot be allocated"),
+            "{msg}"
+        );
+        assert!(msg.contains("[36028797018963968, 4, 4]"), "{msg}");
+    }
+}
+
+#[test]
 fn other_bad_arguments_name_the_op_and_argument() {
     let x = x();
     let cases: Vec<(&str, eingrad::Result<Tensor>, &str)> = vec![

@@ -13,6 +13,8 @@ use crate::autograd::{grad, push_tangents, GradOptions};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
+use crate::layout::checked_numel;
+use crate::storage::{try_filled, try_zeroed};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -105,7 +107,14 @@ struct Assembler {
 }
 
 impl Assembler {
-    fn new(outs: &[Tensor], leaves: &[Tensor], by_row: &[bool], tracked: bool) -> Assembler {
+    /// Room for every block; an error when a block (output size × input size elements) cannot
+    /// be allocated.
+    fn new(
+        outs: &[Tensor],
+        leaves: &[Tensor],
+        by_row: &[bool],
+        tracked: bool,
+    ) -> Result<Assembler> {
         let out_shapes: Vec<Vec<usize>> = outs.iter().map(|o| o.dims().to_vec()).collect();
         let in_shapes: Vec<Vec<usize>> = leaves.iter().map(|x| x.dims().to_vec()).collect();
         let blocks = if tracked {
@@ -115,10 +124,13 @@ impl Assembler {
                         leaves
                             .iter()
                             .zip(by_row)
-                            .map(|(x, &r)| vec![None; if r { o.numel() } else { x.numel() }])
-                            .collect()
+                            .map(|(x, &r)| {
+                                let len = if r { o.numel() } else { x.numel() };
+                                try_filled("jacobian", &[len], len, None)
+                            })
+                            .collect::<Result<_>>()
                     })
-                    .collect(),
+                    .collect::<Result<_>>()?,
             )
         } else {
             Blocks::Values(
@@ -127,24 +139,26 @@ impl Assembler {
                         leaves
                             .iter()
                             .map(|x| {
-                                let n = o.numel() * x.numel();
-                                match x.dtype() {
-                                    DType::F32 => Buf::F32(vec![0.0; n]),
-                                    DType::F64 => Buf::F64(vec![0.0; n]),
-                                }
+                                let shape: Vec<usize> =
+                                    o.dims().iter().chain(x.dims()).copied().collect();
+                                let n = checked_numel("jacobian", &shape)?;
+                                Ok(match x.dtype() {
+                                    DType::F32 => Buf::F32(try_zeroed("jacobian", &shape, n)?),
+                                    DType::F64 => Buf::F64(try_zeroed("jacobian", &shape, n)?),
+                                })
                             })
-                            .collect()
+                            .collect::<Result<_>>()
                     })
-                    .collect(),
+                    .collect::<Result<_>>()?,
             )
         };
-        Assembler {
+        Ok(Assembler {
             blocks,
             out_shapes,
             in_dtypes: leaves.iter().map(|x| x.dtype()).collect(),
             in_shapes,
             by_row: by_row.to_vec(),
-        }
+        })
     }
 
     /// Stores row `r` (shape of input `j`) or column `r` (shape of output `i`) of block
@@ -313,11 +327,11 @@ pub(crate) fn jacobian_of_recorded(
             JacobianMode::Auto => x.numel().saturating_mul(COLUMN_COST) >= n_out,
         })
         .collect();
-    let mut asm = Assembler::new(outs, leaves, &by_row, nested);
+    let mut asm = Assembler::new(outs, leaves, &by_row, nested)?;
     if by_row.iter().any(|r| !r) && !by_columns(outs, leaves, &by_row, &mut asm, nested)? {
         // A backward rule was not differentiable in its upstream gradient: rows instead.
         by_row = vec![true; leaves.len()];
-        asm = Assembler::new(outs, leaves, &by_row, nested);
+        asm = Assembler::new(outs, leaves, &by_row, nested)?;
     }
     let rows: Vec<usize> = (0..leaves.len()).filter(|&j| by_row[j]).collect();
     if rows.is_empty() {
