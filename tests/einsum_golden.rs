@@ -143,7 +143,7 @@ fn check_grads(c: &ValueCase, g: &GradCase, failures: &mut Vec<String>) -> eingr
     let gs: Vec<Tensor> = gs
         .into_iter()
         .zip(&ops)
-        .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like()))
+        .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like().unwrap()))
         .collect();
     for (k, (gk, want)) in gs.iter().zip(&g.grads).enumerate() {
         if let Some(e) = compare(gk, &c.shapes[k], want) {
@@ -161,10 +161,10 @@ fn check_grads(c: &ValueCase, g: &GradCase, failures: &mut Vec<String>) -> eingr
         grad(&[s], &ops, None, opts)?
             .into_iter()
             .zip(&ops)
-            .map(|(h, x)| h.unwrap_or_else(|| x.zeros_like()))
+            .map(|(h, x)| h.unwrap_or_else(|| x.zeros_like().unwrap()))
             .collect()
     } else {
-        ops.iter().map(|x| x.zeros_like()).collect()
+        ops.iter().map(|x| x.zeros_like().unwrap()).collect()
     };
     match &g.second_order {
         Some(want) => {

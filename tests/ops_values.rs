@@ -310,7 +310,7 @@ fn check_case(c: &Case) {
     let g: Vec<Tensor> = g
         .into_iter()
         .zip(&diff)
-        .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like()))
+        .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like().unwrap()))
         .collect();
     let want_g: Vec<&Vec<Value>> = grads.iter().flatten().collect();
     for (k, (gk, wk)) in g.iter().zip(&want_g).enumerate() {
@@ -348,10 +348,10 @@ fn check_case(c: &Case) {
             .unwrap_or_else(|e| panic!("{name}: second grad: {e}"))
             .into_iter()
             .zip(&diff)
-            .map(|(h, x)| h.unwrap_or_else(|| x.zeros_like()))
+            .map(|(h, x)| h.unwrap_or_else(|| x.zeros_like().unwrap()))
             .collect()
     } else {
-        diff.iter().map(|x| x.zeros_like()).collect()
+        diff.iter().map(|x| x.zeros_like().unwrap()).collect()
     };
     let want_h: Vec<&Vec<Value>> = hvp.iter().flatten().collect();
     for (k, (hk, wk)) in h.iter().zip(&want_h).enumerate() {

@@ -419,7 +419,7 @@ fn deferred_backward_equals_one_combined_backward() {
     .unwrap();
     backward_many(
         &[h, loss.clone()],
-        &[sg, loss.ones_like()],
+        &[sg, loss.ones_like().unwrap()],
         GradOptions::default(),
     )
     .unwrap();
@@ -449,7 +449,7 @@ fn deferred_backward_runs_two_passes_through_shared_nodes_once() {
     let b = y.mul(&y).unwrap();
     let guard = DeferBackwardGuard::new().unwrap();
     backward(&a, None).unwrap();
-    backward(&b, Some(&b.ones_like())).unwrap();
+    backward(&b, Some(&b.ones_like().unwrap())).unwrap();
     assert_eq!(guard.len(), 2);
     guard.finish().unwrap();
     assert_state_clean();

@@ -501,7 +501,7 @@ fn check_chain(
         )
         .unwrap()
         .remove(0)
-        .unwrap_or_else(|| x.zeros_like());
+        .unwrap_or_else(|| x.zeros_like().unwrap());
         prop_assert_eq!(g.dims(), shape);
         prop_assert_eq!(g.to_vec_f64(), want, "gradient through {:?}", ops);
         // The adjoint's adjoint is the chain again: d/du <g(u), w> = chain(w).

@@ -125,7 +125,7 @@ pub(crate) fn push_tangents(
                 Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
                 None => leaf_tangent.get(&o.id()).cloned(),
             };
-            Ok(t.unwrap_or_else(|| o.zeros_like()))
+            t.map_or_else(|| o.zeros_like(), Ok)
         })
         .collect()
 }

@@ -114,5 +114,5 @@ pub fn hvp(f: &ScalarFn<'_>, x: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)>
         }
         _ => None,
     };
-    Ok((y, hv.unwrap_or_else(|| x.zeros_like())))
+    Ok((y, hv.map_or_else(|| x.zeros_like(), Ok)?))
 }

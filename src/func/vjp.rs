@@ -134,14 +134,13 @@ pub(crate) fn vjp_of_recorded(
         .map(|(o, c)| (o.clone(), c.clone()))
         .unzip();
     if roots.is_empty() {
-        return Ok(leaves.iter().map(Tensor::zeros_like).collect());
+        return leaves.iter().map(Tensor::zeros_like).collect();
     }
     let gs = grad(&roots, leaves, Some(&cots), opts.allow_unused(true))?;
-    Ok(gs
-        .into_iter()
+    gs.into_iter()
         .zip(leaves)
-        .map(|(g, x)| g.unwrap_or_else(|| x.zeros_like()))
-        .collect())
+        .map(|(g, x)| g.map_or_else(|| x.zeros_like(), Ok))
+        .collect()
 }
 
 /// Evaluates `f` at `primals` and pulls `cotangents` (one per output, same shapes and dtypes)

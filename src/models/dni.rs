@@ -131,7 +131,7 @@ pub fn backward(variable: &Tensor, gradient: Option<&Tensor>) -> Result<()> {
             }
             g.clone()
         }
-        None => variable.ones_like(),
+        None => variable.ones_like()?,
     };
     let queued = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
         Some(q) => {

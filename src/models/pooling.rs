@@ -352,7 +352,7 @@ pub fn lgamma(x: &Tensor) -> Result<Tensor> {
         ));
     }
     let dtype = x.dtype();
-    let mut a = Tensor::full(&[], LANCZOS[0], dtype)?.add(&x.zeros_like())?;
+    let mut a = Tensor::full(&[], LANCZOS[0], dtype)?.add(&x.zeros_like()?)?;
     for (k, &c) in LANCZOS.iter().enumerate().skip(1) {
         let term = Tensor::full(&[], c, dtype)?.div(&x.add_scalar(k as f64 - 1.0)?)?;
         a = a.add(&term)?;

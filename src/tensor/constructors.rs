@@ -121,18 +121,14 @@ impl Tensor {
             Ok(Tensor::from_buf(v, shape))
         })
     }
-    /// Zeros with `self`'s shape and dtype.
-    pub fn zeros_like(&self) -> Tensor {
-        self.filled_like(0.0)
+    /// Zeros with `self`'s shape and dtype (contiguous, so as large as a broadcast view's
+    /// logical size: an error when that cannot be allocated).
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Tensor::filled("zeros_like", self.dims(), 0.0, self.dtype())
     }
-    /// Ones with `self`'s shape and dtype.
-    pub fn ones_like(&self) -> Tensor {
-        self.filled_like(1.0)
-    }
-    /// A tensor of `self`'s shape and dtype filled with `value` (the shape of an existing
-    /// tensor always has an addressable element count).
-    pub(crate) fn filled_like(&self, value: f64) -> Tensor {
-        with_dtype!(self.dtype(), T => Tensor::from_buf(vec![T::of(value); self.numel()], self.dims()))
+    /// Ones with `self`'s shape and dtype (an error as for [`Tensor::zeros_like`]).
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Tensor::filled("ones_like", self.dims(), 1.0, self.dtype())
     }
     /// `start, start+step, …` below `end` (like `torch.arange`).
     ///

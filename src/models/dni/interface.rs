@@ -81,7 +81,7 @@ impl CustomFunction for SyntheticGradientUpdater {
         let g_sg = if ctx.needs_input_grad(1) && batch > 0 {
             Some(sg.sub(g)?.mul_scalar(2.0 / batch as f64)?)
         } else if ctx.needs_input_grad(1) {
-            Some(sg.zeros_like())
+            Some(sg.zeros_like()?)
         } else {
             None
         };
