@@ -185,6 +185,23 @@ fn jacobians_too_large_to_allocate_are_errors() {
         );
         assert!(msg.contains("[36028797018963968, 4, 4]"), "{msg}");
     }
+    // A Hessian of 2^34 entries (128 GiB of f64) for a 2^17-element input: refused before
+    // any pass runs where memory cannot hold it. (Under unlimited overcommit the reservation
+    // may succeed, so this half only runs where the probe fails.)
+    let big = Tensor::zeros(&[1 << 17], DType::F64).unwrap();
+    let probe: Result<Vec<u8>, _> = Vec::<u8>::new()
+        .try_reserve_exact(1 << 37)
+        .map(|_| Vec::new());
+    if probe.is_err() {
+        let msg = err(
+            "hessian",
+            eingrad::func::hessian(&|x: &Tensor| x.mul(x)?.sum_all(), &big),
+        );
+        assert!(
+            msg.starts_with("hessian") && msg.contains("[131072, 131072]"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]

@@ -144,6 +144,14 @@ impl EinsumExpr {
         // An inner op's error (an output too large to allocate) is reported as this pattern's.
         self.execute(operands).map_err(|e| match e {
             e @ Error::Einsum { .. } => e,
+            Error::InvalidArgument {
+                op: "einsum",
+                arg,
+                msg,
+            } => Error::Einsum {
+                pattern: self.pattern.clone(),
+                msg: format!("invalid argument `{arg}`: {msg}"),
+            },
             e => Error::Einsum {
                 pattern: self.pattern.clone(),
                 msg: e.to_string(),

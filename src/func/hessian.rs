@@ -56,8 +56,9 @@ fn value_and_grad(
 pub fn hessian(f: &ScalarFn<'_>, x: &Tensor) -> Result<Tensor> {
     let (leaf, _, g, nested) = value_and_grad("hessian", f, x)?;
     let shape: Vec<usize> = x.dims().iter().chain(x.dims()).copied().collect();
+    crate::with_dtype!(x.dtype(), T => crate::storage::check_allocation::<T>("hessian", &shape))?;
     let Some(g) = g else {
-        return Tensor::zeros(&shape, x.dtype());
+        return Tensor::filled("hessian", &shape, 0.0, x.dtype());
     };
     let blocks = jacobian_of_recorded(&[g], &[leaf], JacobianMode::Forward, nested)?;
     blocks
