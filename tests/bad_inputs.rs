@@ -335,6 +335,8 @@ enum Call {
     Cat(isize),
     Stack(isize),
     Conv1d(usize, usize, usize, usize, usize),
+    /// conv1d with a weight (and maybe a bias) of any small shape, causal padding.
+    Conv1dShapes(Vec<usize>, Option<Vec<usize>>, usize, usize),
     Einsum(String),
     /// A pattern over two or three copies of the tensor, with explicit sizes.
     EinsumMany(String, usize, Vec<(char, usize)>),
@@ -406,6 +408,13 @@ fn call() -> impl Strategy<Value = Call> {
         dim().prop_map(Call::Stack),
         (size(), size(), size(), size(), size())
             .prop_map(|(k, s, p, d, g)| Call::Conv1d(k, s, p, d, g)),
+        (
+            prop::collection::vec(0usize..4, 0..5),
+            prop::option::of(prop::collection::vec(0usize..4, 0..3)),
+            0usize..4,
+            0usize..4
+        )
+            .prop_map(|(w, b, d, g)| Call::Conv1dShapes(w, b, d, g)),
         "[ab.,> -]{0,9}".prop_map(Call::Einsum),
         (
             "[abAi.,> -]{0,14}",
@@ -472,6 +481,15 @@ fn apply(t: &Tensor, call: &Call) -> eingrad::Result<Tensor> {
                 .dilation(*d)
                 .groups(*g);
             t.conv1d(&w, None, opts)
+        }
+        Call::Conv1dShapes(w, b, d, g) => {
+            let w = Tensor::ones(w, t.dtype())?;
+            let b = b.as_ref().map(|b| Tensor::ones(b, t.dtype())).transpose()?;
+            let opts = Conv1dOptions::default()
+                .padding(Padding::Causal)
+                .dilation(*d)
+                .groups(*g);
+            t.conv1d(&w, b.as_ref(), opts)
         }
         Call::Einsum(p) => einsum(p, &[t]),
         Call::EinsumMany(p, n, sizes) => {
