@@ -133,6 +133,7 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         ("clamp", square.clamp(Some(0.0), None)),
         ("contiguous", square.contiguous()),
         ("zeros_like", square.zeros_like()),
+        ("to_vec", square.to_vec::<f32>().map(|_| one.clone())),
         ("ones_like", square.ones_like()),
         ("einsum", einsum("ij,jk->ik", &[&square, &square])),
         (

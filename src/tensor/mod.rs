@@ -14,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::autograd::{GradFn, Hook};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
-use crate::kernels::strided::gather;
+use crate::kernels::strided::{gather, try_gather};
 use crate::layout::Layout;
 use crate::storage::Storage;
 use crate::with_dtype;
@@ -152,14 +152,24 @@ impl Tensor {
             let o = l.offset();
             return Ok(src[o..o + l.numel()].to_vec());
         }
-        Ok(gather(src, l.shape(), l.strides(), l.offset()))
+        // A broadcast view's elements may not fit in memory: an error, not an abort.
+        try_gather("to_vec", src, l.shape(), l.strides(), l.offset())
     }
-    /// The elements as f64, whatever the dtype.
+    /// The elements as f64, whatever the dtype. Like `Vec::with_capacity`, aborts when they
+    /// cannot be allocated (a huge broadcast view); [`Tensor::to_vec`] returns an error
+    /// instead.
     pub fn to_vec_f64(&self) -> Vec<f64> {
-        with_dtype!(self.dtype(), T => self
-            .to_vec::<T>()
-            .map(|v| v.into_iter().map(|x| x.f64()).collect())
-            .unwrap_or_default())
+        with_dtype!(self.dtype(), T => {
+            let storage = self.storage();
+            let src = T::slice(&storage).expect("dtype dispatched");
+            let l = &self.0.layout;
+            let o = l.offset();
+            if l.is_contiguous() {
+                src[o..o + l.numel()].iter().map(|x| x.f64()).collect()
+            } else {
+                gather(src, l.shape(), l.strides(), o).into_iter().map(|x| x.f64()).collect()
+            }
+        })
     }
     /// The value of a one-element tensor.
     pub fn item(&self) -> Result<f64> {
