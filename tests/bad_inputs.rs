@@ -538,13 +538,30 @@ fn chain(start: &Tensor, calls: &[Call]) -> Result<Tensor, TestCaseError> {
     Ok(t)
 }
 
-fn start(shape: &[usize], requires_grad: bool) -> Tensor {
+/// A tensor of `shape`: 0, 1, 2, … in f64, or (`special`) a cycle of NaN, ±inf, ±0 and
+/// extreme values in f32.
+fn start(shape: &[usize], special: bool, requires_grad: bool) -> Tensor {
+    const SPECIAL: [f64; 8] = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e30,
+        -1e-30,
+        2.5,
+    ];
     let n: usize = shape.iter().product();
-    Tensor::arange(0.0, n as f64, 1.0, DType::F64)
-        .unwrap()
-        .reshape(shape)
-        .unwrap()
-        .requires_grad_(requires_grad)
+    let t = if special {
+        let v: Vec<f64> = (0..n).map(|i| SPECIAL[i % SPECIAL.len()]).collect();
+        Tensor::from_f64s(&v, shape, DType::F32).unwrap()
+    } else {
+        Tensor::arange(0.0, n as f64, 1.0, DType::F64)
+            .unwrap()
+            .reshape(shape)
+            .unwrap()
+    };
+    t.requires_grad_(requires_grad)
 }
 
 proptest! {
@@ -555,9 +572,10 @@ proptest! {
     #[test]
     fn random_calls_return_instead_of_panicking(
         shape in prop::collection::vec(0usize..4, 0..4),
+        special in any::<bool>(),
         calls in prop::collection::vec(call(), 1..4),
     ) {
-        chain(&start(&shape, false), &calls)?;
+        chain(&start(&shape, special, false), &calls)?;
     }
 }
 
@@ -569,9 +587,10 @@ proptest! {
     #[test]
     fn derivatives_of_random_chains_return_instead_of_panicking(
         shape in prop::collection::vec(0usize..4, 0..4),
+        special in any::<bool>(),
         calls in prop::collection::vec(call(), 1..4),
     ) {
-        let x = start(&shape, true);
+        let x = start(&shape, special, true);
         let y = chain(&x, &calls)?;
         let opts = GradOptions::default().create_graph(true).allow_unused(true);
         if let Ok(g) = grad(&[y.sum_all().unwrap()], &[x.clone()], None, opts) {
