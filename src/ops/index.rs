@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
 use crate::layout::{checked_numel, resolve_dim, Layout};
 use crate::ops::reduce::Indices;
-use crate::storage::{cannot_allocate, check_allocation, try_buffer, try_filled};
+use crate::storage::{check_allocation, try_buffer, try_filled};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -703,9 +703,8 @@ fn index_select_kernel<T: Float>(x: &Tensor, d: usize, index: &[usize]) -> Resul
         return Ok(Tensor::from_buf(Vec::<T>::new(), &out_shape));
     }
     let src = x.to_vec::<T>()?;
-    let mut out = try_filled("index_select", &out_shape, 0, T::zero())?;
-    out.try_reserve_exact(checked_numel("index_select", &out_shape)?)
-        .map_err(|_| cannot_allocate::<T>("index_select", &out_shape))?;
+    let n_out = checked_numel("index_select", &out_shape)?;
+    let mut out = try_buffer("index_select", &out_shape, n_out)?;
     for o in 0..outer {
         for &ix in index {
             let start = (o * n + ix) * inner;

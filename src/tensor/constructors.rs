@@ -99,6 +99,14 @@ impl Tensor {
         })
     }
     /// All zeros.
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// let z = Tensor::zeros(&[2, 3], DType::F64)?;
+    /// assert_eq!(z.to_vec::<f64>()?, vec![0.0; 6]);
+    /// assert!(z.zeros_like()?.dims() == z.dims() && z.ones_like()?.sum_all()?.item()? == 6.0);
+    /// # Ok::<(), eingrad::Error>(())
+    /// ```
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
         Tensor::filled("zeros", shape, 0.0, dtype)
     }
