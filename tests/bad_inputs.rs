@@ -565,7 +565,7 @@ fn start(shape: &[usize], special: bool, requires_grad: bool) -> Tensor {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
 
     /// Any call on a small tensor (including empty and zero-dim ones) returns; an `Ok`
     /// tensor's values can all be read and their count matches its shape.
@@ -580,7 +580,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     /// Differentiating whatever chain of calls succeeded returns too: first and second
     /// reverse-mode gradients (shaped like the input) and a forward-mode JVP.
