@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::kernels::gemm::{batched_gemm, MatView};
 use crate::kernels::strided::par_gather;
 use crate::layout::{checked_numel, Layout};
-use crate::storage::check_allocation;
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -199,11 +198,16 @@ fn as_matrix<T: Float>(
     if let Some(v) = l.reshape_view(&sizes) {
         return Ok((v, sizes));
     }
-    // A broadcast operand may be far larger than its storage: check before copying it.
-    check_allocation::<T>("einsum", l.shape())?;
+    // A broadcast operand may be far larger than its storage: the copy can fail.
     let storage = t.storage();
     let src = T::slice(&storage).expect("dtype");
-    *data = Some(par_gather(src, l.shape(), l.strides(), l.offset()));
+    *data = Some(par_gather(
+        "einsum",
+        src,
+        l.shape(),
+        l.strides(),
+        l.offset(),
+    )?);
     Ok((Layout::contiguous(&sizes), sizes))
 }
 

@@ -170,21 +170,22 @@ fn gather_into<T: Copy>(
     });
 }
 
-/// [`gather`] split across rayon threads along the outermost dim when the copy is large.
+/// [`try_gather`] split across rayon threads along the outermost dim when the copy is large.
 pub fn par_gather<T: Copy + Send + Sync>(
+    op: &'static str,
     src: &[T],
     shape: &[usize],
     strides: &[isize],
     offset: usize,
-) -> Vec<T> {
+) -> crate::Result<Vec<T>> {
     let n: usize = shape.iter().product();
     if n < super::min_parallel_elements() * 4 || shape.is_empty() || shape[0] < 2 {
-        return gather(src, shape, strides, offset);
+        return try_gather(op, src, shape, strides, offset);
     }
     let rows = shape[0];
     let row_len = n / rows;
     let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
-    let mut out: Vec<T> = crate::storage::buffer(n);
+    let mut out: Vec<T> = crate::storage::try_buffer(op, shape, n)?;
     {
         use rayon::prelude::*;
         let spare = &mut out.spare_capacity_mut()[..n];
@@ -201,7 +202,7 @@ pub fn par_gather<T: Copy + Send + Sync>(
     }
     // SAFETY: the chunks above cover all n elements, each written once.
     unsafe { out.set_len(n) };
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -232,7 +233,7 @@ mod tests {
         }
         assert_eq!(gather(&src, &shape, &strides, 0), want);
         crate::kernels::set_min_parallel_elements(16);
-        assert_eq!(par_gather(&src, &shape, &strides, 0), want);
+        assert_eq!(par_gather("test", &src, &shape, &strides, 0).unwrap(), want);
         // An offset view with a size-1 dim and a scalar.
         assert_eq!(
             gather(&src, &[1, 2, 3], &[0, 36, 1], 5),
@@ -246,7 +247,7 @@ mod tests {
         let src: Vec<u32> = (0..300_000).collect();
         let (shape, strides) = ([50, 60, 100], [6000isize, 1, 60]);
         assert_eq!(
-            par_gather(&src, &shape, &strides, 0),
+            par_gather("test", &src, &shape, &strides, 0).unwrap(),
             gather(&src, &shape, &strides, 0)
         );
     }
