@@ -258,6 +258,9 @@ fn empty_views_with_huge_dims_neither_abort_nor_hang() {
     assert!(msg.contains("cannot be allocated"), "{msg}");
     let c = Tensor::cat(&[&e, &e], 1).unwrap();
     assert_eq!(c.dims(), &[0, 1 << 63, 0, 0]);
+    // Four of them: the sizes along dim 1 no longer add up in a usize.
+    let msg = err("cat", Tensor::cat(&[&e, &e, &e, &e], 1));
+    assert!(msg.contains("the sizes along dim 1 overflow"), "{msg}");
     let s = e.index_select(1, &[0, 0]).unwrap();
     assert_eq!(s.dims(), &[0, 2, 0, 0]);
     // tril built its [2^40, 2^40] mask for an empty [0, 2^40, 2^40] view.

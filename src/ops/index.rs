@@ -99,7 +99,13 @@ impl Tensor {
                     detail: format!(" (tensors[{i}] differs from tensors[0] outside dim {d})"),
                 });
             }
-            total += t.dims()[d];
+            total = total.checked_add(t.dims()[d]).ok_or_else(|| {
+                Error::arg(
+                    "cat",
+                    "tensors",
+                    format!("the sizes along dim {d} overflow"),
+                )
+            })?;
         }
         let out_shape = with_dim(first.dims(), d, total);
         let out = with_dtype!(first.dtype(), T => cat_kernel::<T>(tensors, d, &out_shape))?;
