@@ -83,6 +83,21 @@ fn shapes_whose_element_count_overflows_are_errors_not_wrapped_counts() {
             Tensor::one_hot(&[3], usize::MAX, DType::F32),
             "more elements than memory can address",
         ),
+        (
+            "ones",
+            Tensor::ones(&[BIG, BIG], DType::F32),
+            "more elements than memory can address",
+        ),
+        (
+            "rand",
+            Tensor::rand(&[BIG, BIG], DType::F32, 0),
+            "more elements than memory can address",
+        ),
+        (
+            "uniform",
+            Tensor::uniform(&[BIG, BIG], -1.0, 1.0, DType::F32, 0),
+            "more elements than memory can address",
+        ),
     ];
     for (op, r, needle) in cases {
         let msg = err(op, r);
@@ -133,6 +148,7 @@ fn allocations_that_cannot_be_had_are_errors_not_aborts() {
         ("clamp", square.clamp(Some(0.0), None)),
         ("contiguous", square.contiguous()),
         ("zeros_like", square.zeros_like()),
+        ("repeat", col.repeat(&[1, 1 << 31])),
         ("to_vec", square.to_vec::<f32>().map(|_| one.clone())),
         ("ones_like", square.ones_like()),
         ("einsum", einsum("ij,jk->ik", &[&square, &square])),
