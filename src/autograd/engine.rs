@@ -30,7 +30,7 @@ pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<IdHasher>>;
 use std::sync::Arc;
 
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
-use super::node::{BackwardFn, BatchedRule, Node};
+use super::node::Node;
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
 
@@ -195,7 +195,7 @@ fn batched_shape(batch: Option<usize>, shape: &[usize]) -> Vec<usize> {
 /// Runs a plain backward `rule` once per entry of the leading batch dim of `grads` and
 /// stacks the results (a missing gradient in some entries is zeros there).
 fn rule_per_entry(
-    rule: &BackwardFn,
+    rule: impl Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>>,
     grads: &[Tensor],
     needs: &[bool],
     inputs: &[Tensor],
@@ -464,26 +464,7 @@ fn run_backward(
             // run nor free the rule)
             continue;
         }
-        let input_grads = {
-            let guard = node.backward.lock();
-            let rule = guard.as_ref().ok_or_else(|| {
-                Error::Autograd(format!(
-                    "trying to backward through the graph a second time (op `{}`): its saved \
-                     tensors were freed; pass retain_graph = true the first time",
-                    node.name
-                ))
-            })?;
-            match (batch, &node.batched) {
-                (None, _) | (Some(_), BatchedRule::Backward) => rule(&filled, &needs)?,
-                (Some(_), BatchedRule::Own(vectorised)) => vectorised(&filled, &needs)?,
-                (Some(b), BatchedRule::PerEntry) => {
-                    rule_per_entry(rule, &filled, &needs, &node.inputs, b)?
-                }
-            }
-        };
-        if !retain {
-            drop(node.backward.lock().take());
-        }
+        let input_grads = run_rule(node, &filled, &needs, batch, retain)?;
         if input_grads.len() != node.inputs.len() {
             return Err(Error::Autograd(format!(
                 "backward of `{}` returned {} gradients for {} inputs",
@@ -545,6 +526,40 @@ fn run_backward(
         }
     }
     Ok(found)
+}
+
+/// Runs `node`'s backward rule on its outputs' gradients (batched: on a leading batch of
+/// them, vectorised when the rule allows, else once per entry), then frees the rule unless
+/// `retain`. No lock is held while the rule runs.
+fn run_rule(
+    node: &Node,
+    grads: &[Tensor],
+    needs: &[bool],
+    batch: Option<usize>,
+    retain: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let rule = node.rule().ok_or_else(|| {
+        Error::Autograd(format!(
+            "trying to backward through the graph a second time (op `{}`): its saved \
+             tensors were freed; pass retain_graph = true the first time",
+            node.name
+        ))
+    })?;
+    let got = match batch {
+        Some(b) if !rule.batches() => rule_per_entry(
+            |g, needs| rule.backward(&node.inputs, g, needs, false),
+            grads,
+            needs,
+            &node.inputs,
+            b,
+        )?,
+        _ => rule.backward(&node.inputs, grads, needs, batch.is_some())?,
+    };
+    drop(rule);
+    if !retain {
+        node.release_rule();
+    }
+    Ok(got)
 }
 
 fn maybe_detach(g: &Tensor, create_graph: bool) -> Tensor {

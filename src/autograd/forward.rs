@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::engine::grad_after;
 use super::mode::EnableGradGuard;
 use super::node::{next_node_id, Node};
+use super::rule::Rule;
 use super::GradOptions;
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId};
@@ -101,17 +102,7 @@ pub(crate) fn push_tangents(
         if tin.iter().all(|t| t.is_none()) {
             continue;
         }
-        let native = match &node.jvp {
-            Some(rule) => rule(&tin)?,
-            None => None,
-        };
-        let tout = match native {
-            Some(t) => t,
-            None => {
-                note_fallback(node);
-                jvp_through_vjp(node, &tin)?
-            }
-        };
+        let tout = node_jvp(node, &tin)?;
         for (k, t) in tout.into_iter().enumerate() {
             if let Some(t) = t {
                 slot_tangent.insert((id, k), t);
@@ -130,8 +121,35 @@ pub(crate) fn push_tangents(
         .collect()
 }
 
-/// J·t for a node without its own JVP rule, through its backward rule.
-fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+/// The tangents of `node`'s outputs from its inputs' tangents `tin`: its rule's JVP, or (when
+/// a custom function's rule declines) the transpose of its backward rule.
+fn node_jvp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    let rule = node.rule().ok_or_else(|| {
+        Error::Autograd(format!(
+            "forward mode through `{}`: its graph was freed by an earlier backward",
+            node.name
+        ))
+    })?;
+    let shapes: Vec<Vec<usize>> = node
+        .outputs
+        .lock()
+        .iter()
+        .map(|m| m.shape.clone())
+        .collect();
+    let shape_refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+    if let Some(t) = rule.jvp(&node.inputs, tin, &shape_refs)? {
+        return Ok(t);
+    }
+    note_fallback(node);
+    jvp_through_vjp(node, &rule, tin)
+}
+
+/// J·t for a node whose rule declines forward mode, through its backward rule.
+fn jvp_through_vjp(
+    node: &Node,
+    rule: &Rule,
+    tin: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
     let metas: Vec<(Vec<usize>, crate::DType)> = node
         .outputs
         .lock()
@@ -147,16 +165,7 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
         .map(|(s, d)| Ok(Tensor::ones(s, *d)?.requires_grad_(true)))
         .collect::<Result<_>>()?;
     let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
-    let grads_in = {
-        let guard = node.backward.lock();
-        let rule = guard.as_ref().ok_or_else(|| {
-            Error::Autograd(format!(
-                "forward mode through `{}`: its graph was freed by an earlier backward",
-                node.name
-            ))
-        })?;
-        rule(&gs, &needs)?
-    };
+    let grads_in = rule.backward(&node.inputs, &gs, &needs, false)?;
     let mut total: Option<Tensor> = None;
     for (g, t) in grads_in.iter().zip(tin) {
         if let (Some(g), Some(t)) = (g, t) {

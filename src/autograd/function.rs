@@ -41,7 +41,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
 use super::mode::{is_grad_enabled, NoGradGuard};
-use super::node::{record_with_jvp, JvpFn};
+use super::node::record;
+use super::rule::{BackwardFn, JvpFn, Rule};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::{Tensor, TensorId, TensorInner};
@@ -364,7 +365,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
     let ctx = Arc::new(ctx);
     let rule_ctx = ctx.clone();
     let rule_f = f.clone();
-    let backward = Box::new(
+    let backward: BackwardFn = Box::new(
         move |grads: &[Tensor], needs: &[bool]| -> Result<Vec<Option<Tensor>>> {
             let c = &*rule_ctx;
             let name = c.name.as_str();
@@ -433,7 +434,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
         Ok(function_jvp(&*jvp_f, &jvp_ctx, t)?
             .map(|ts| jvp_idx.iter().map(|&k| ts[k].clone()).collect()))
     });
-    let recorded = record_with_jvp(name, inputs, diff_outs, backward, Some(jvp));
+    let recorded = record(name, inputs, diff_outs, || Rule::General { backward, jvp });
     *recorded_weak.lock() = recorded.iter().map(|t| Arc::downgrade(&t.0)).collect();
     let mut result = outs;
     for (&k, t) in diff_idx.iter().zip(recorded) {

@@ -8,6 +8,7 @@ mod forward;
 mod function;
 mod mode;
 mod node;
+mod rule;
 
 pub(crate) use engine::grad_batched;
 pub use engine::{backward_many, grad, GradOptions};
@@ -20,7 +21,6 @@ pub use mode::{
     EnableGradGuard, NoGradGuard,
 };
 pub(crate) use node::next_hook_id as node_next_hook_id;
-pub(crate) use node::{
-    record1_batched, record1_jvp, record1_jvp_broadcasting, record_with_rules, BackwardFn,
-};
+pub(crate) use node::record1;
 pub use node::{GradFn, Hook, HookHandle, Node};
+pub(crate) use rule::{sum_to, Rule};

@@ -6,23 +6,13 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::mode::is_grad_enabled;
+use super::rule::Rule;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::tensor::{Tensor, TensorInner};
 
 static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A backward rule: given the gradients of the node's outputs and which inputs need a
-/// gradient, returns one optional gradient per input.
-pub(crate) type BackwardFn =
-    Box<dyn Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
-
-/// A forward-mode rule: given the tangents of the node's inputs (`None` = zero), returns
-/// the tangents of its outputs (`None` = zero), or `Ok(None)` when it declines (forward mode
-/// then goes through the backward rule).
-pub(crate) type JvpFn =
-    Box<dyn Fn(&[Option<Tensor>]) -> Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
 
 /// A gradient hook: sees the gradient and may return a replacement.
 pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
@@ -33,32 +23,16 @@ pub(crate) struct OutputMeta {
     pub(crate) dtype: DType,
 }
 
-/// One recorded op: its inputs (the graph's edges) and its backward rule.
+/// One recorded op: its inputs (the graph's edges) and its derivative [`Rule`].
 pub struct Node {
     pub(crate) id: u64,
     pub(crate) name: std::borrow::Cow<'static, str>,
     pub(crate) inputs: Vec<Tensor>,
-    pub(crate) backward: Mutex<Option<BackwardFn>>,
-    /// The op's own forward-mode rule; ops without one are pushed forward through their
-    /// (linear, differentiable) backward rule instead.
-    pub(crate) jvp: Option<JvpFn>,
-    /// The op's backward rule vectorised over cotangents: every gradient it is given and
-    /// returns carries one extra leading dim (the batch of cotangents). Used by batched
-    /// reverse passes ([`crate::func::jacobian`]); ops without one run their plain rule once
-    /// per batch entry.
-    pub(crate) batched: BatchedRule,
+    /// The op's derivative rule; `None` once a backward pass without `retain_graph` freed it
+    /// (and the tensors it saved). Shared out under the lock and run outside it, so a rule
+    /// that differentiates through its own node does not deadlock.
+    rule: Mutex<Option<Arc<Rule>>>,
     pub(crate) outputs: Mutex<Vec<OutputMeta>>,
-}
-
-/// How a node's backward runs on a leading batch of cotangents.
-pub(crate) enum BatchedRule {
-    /// Once per batch entry.
-    PerEntry,
-    /// The plain backward rule already broadcasts over a leading batch dim (elementwise
-    /// rules `g·f'(x)`): no second closure to allocate.
-    Backward,
-    /// Its own vectorised rule.
-    Own(BackwardFn),
 }
 
 impl Node {
@@ -70,23 +44,27 @@ impl Node {
     pub fn inputs(&self) -> &[Tensor] {
         &self.inputs
     }
+    /// The derivative rule, unless a backward pass freed it.
+    pub(crate) fn rule(&self) -> Option<Arc<Rule>> {
+        self.rule.lock().clone()
+    }
+    /// Frees the rule and the tensors it saved (backward without `retain_graph`).
+    pub(crate) fn release_rule(&self) {
+        drop(self.rule.lock().take());
+    }
 }
 
 impl Drop for Node {
     /// Drops long chains iteratively: a 100,000-op graph must not overflow the stack.
     fn drop(&mut self) {
         // The rules capture input tensors: drop them first so the inputs below are unique.
-        drop(self.backward.get_mut().take());
-        drop(self.jvp.take());
-        self.batched = BatchedRule::PerEntry;
+        drop(self.rule.get_mut().take());
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(t) = stack.pop() {
             if let Ok(inner) = Arc::try_unwrap(t.0) {
                 if let Some(gf) = inner.grad_fn {
                     if let Ok(mut node) = Arc::try_unwrap(gf.node) {
-                        drop(node.backward.get_mut().take());
-                        drop(node.jvp.take());
-                        node.batched = BatchedRule::PerEntry;
+                        drop(node.rule.get_mut().take());
                         stack.append(&mut node.inputs);
                     }
                 }
@@ -123,43 +101,15 @@ pub(crate) fn next_hook_id() -> u64 {
     NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Attaches a node, with the op's backward and (optional) forward-mode rule, to freshly
-/// computed `outputs` if grad mode is on and an input requires grad; otherwise returns them
-/// unchanged.
-pub(crate) fn record_with_jvp(
+/// Records an op: attaches a node with the rule that `make_rule` builds to the freshly
+/// computed `outputs` when grad mode is on and an input requires grad; otherwise returns them
+/// unchanged (and `make_rule` is never called, so an unrecorded op builds no rule). The one
+/// way every op records itself.
+pub(crate) fn record(
     name: impl Into<std::borrow::Cow<'static, str>>,
     inputs: &[&Tensor],
     outputs: Vec<Tensor>,
-    backward: BackwardFn,
-    jvp: Option<JvpFn>,
-) -> Vec<Tensor> {
-    record_with_rules(name, inputs, outputs, backward, jvp, None)
-}
-
-/// [`record_with_jvp`] plus the backward rule vectorised over a leading batch of cotangents
-/// (see [`Node`]'s `batched`).
-pub(crate) fn record_with_rules(
-    name: impl Into<std::borrow::Cow<'static, str>>,
-    inputs: &[&Tensor],
-    outputs: Vec<Tensor>,
-    backward: BackwardFn,
-    jvp: Option<JvpFn>,
-    batched: Option<BackwardFn>,
-) -> Vec<Tensor> {
-    let batched = match batched {
-        Some(rule) => BatchedRule::Own(rule),
-        None => BatchedRule::PerEntry,
-    };
-    record_node(name, inputs, outputs, backward, jvp, batched)
-}
-
-fn record_node(
-    name: impl Into<std::borrow::Cow<'static, str>>,
-    inputs: &[&Tensor],
-    outputs: Vec<Tensor>,
-    backward: BackwardFn,
-    jvp: Option<JvpFn>,
-    batched: BatchedRule,
+    make_rule: impl FnOnce() -> Rule,
 ) -> Vec<Tensor> {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return outputs;
@@ -168,9 +118,7 @@ fn record_node(
         id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
         name: name.into(),
         inputs: inputs.iter().map(|&t| t.clone()).collect(),
-        backward: Mutex::new(Some(backward)),
-        jvp,
-        batched,
+        rule: Mutex::new(Some(Arc::new(make_rule()))),
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs
@@ -195,72 +143,22 @@ fn record_node(
     outs
 }
 
-/// The id the next recorded node will get (nodes created later have larger ids).
-pub(crate) fn next_node_id() -> u64 {
-    NEXT_NODE_ID.load(Ordering::Relaxed)
-}
-
-/// The one-output recorders below: one output gradient in, one output tangent out.
-fn record1_node(
+/// [`record`] for the common one-output op.
+pub(crate) fn record1(
     name: &'static str,
     inputs: &[&Tensor],
     output: Tensor,
-    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
-    batched: BatchedRule,
+    make_rule: impl FnOnce() -> Rule,
 ) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return output;
     }
-    let mut v = record_node(
-        name,
-        inputs,
-        vec![output],
-        Box::new(move |g, needs| backward(&g[0], needs)),
-        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
-        batched,
-    );
-    v.pop().expect("one output")
+    let mut v = record(name, inputs, vec![output], make_rule);
+    v.pop()
+        .unwrap_or_else(|| unreachable!("record returns one output per output"))
 }
 
-/// [`record_with_jvp`] for the common one-output op, with a forward-mode rule
-/// `jvp(input tangents) -> output tangent`.
-pub(crate) fn record1_jvp(
-    name: &'static str,
-    inputs: &[&Tensor],
-    output: Tensor,
-    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
-) -> Tensor {
-    record1_node(name, inputs, output, backward, jvp, BatchedRule::PerEntry)
-}
-
-/// [`record1_jvp`] plus the backward rule vectorised over a leading batch of cotangents:
-/// `batched(g, needs)` gets `g` shaped `[batch] ++ output.shape` and returns gradients shaped
-/// `[batch] ++ input.shape` (see [`Node`]'s `batched`).
-pub(crate) fn record1_batched(
-    name: &'static str,
-    inputs: &[&Tensor],
-    output: Tensor,
-    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
-    batched: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-) -> Tensor {
-    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
-        return output; // no box for the vectorised rule when nothing is recorded
-    }
-    let own = BatchedRule::Own(Box::new(move |g, needs| batched(&g[0], needs)));
-    record1_node(name, inputs, output, backward, jvp, own)
-}
-
-/// [`record1_jvp`] for an op whose backward rule broadcasts, so that it also serves a leading
-/// batch of cotangents (`[batch] ++ output.shape` in, `[batch] ++ input.shape` out).
-pub(crate) fn record1_jvp_broadcasting(
-    name: &'static str,
-    inputs: &[&Tensor],
-    output: Tensor,
-    backward: impl Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-    jvp: impl Fn(&[Option<Tensor>]) -> Result<Option<Tensor>> + Send + Sync + 'static,
-) -> Tensor {
-    record1_node(name, inputs, output, backward, jvp, BatchedRule::Backward)
+/// The id the next recorded node will get (nodes created later have larger ids).
+pub(crate) fn next_node_id() -> u64 {
+    NEXT_NODE_ID.load(Ordering::Relaxed)
 }

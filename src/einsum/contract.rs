@@ -2,7 +2,7 @@
 //! labels, lowered to broadcasting multiply or one strided batched GEMM. Its VJP with
 //! respect to each operand is again a pairwise contraction.
 
-use crate::autograd::{record_with_rules, BackwardFn};
+use crate::autograd::{record1, Rule};
 
 /// The label a batched backward gives the leading batch of cotangents (a private-use code
 /// point: parsed patterns use ASCII letters, and ellipsis dims get labels from U+0100 up).
@@ -108,74 +108,30 @@ pub(crate) fn contract_pair(
         return Ok((r, out_labels));
     }
     let out = gemm_contract(&a, &la, &b, &lb, &batch, &m, &n, &summed)?;
-    let (sa, sb, lo) = (la.clone(), lb.clone(), out_labels.clone());
-    let (ac, bc) = (a.clone(), b.clone());
-    let (ja, jb, jla, jlb, jkeep) = (a.clone(), b.clone(), la.clone(), lb.clone(), keep.to_vec());
-    // Bilinear: d(a·b) = da·b + a·db, each again a pairwise contraction.
-    let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
-        let mut acc: Option<Tensor> = None;
-        if let Some(ta) = &t[0] {
-            acc = Some(contract_pair(ta, &jla, &jb, &jlb, &jkeep)?.0);
+    // Bilinear: each operand's VJP is again a pairwise contraction of g with the other
+    // operand (with a leading batch of cotangents, one more label carried through); the JVP
+    // ṫa·b + a·ṫb follows.
+    let out = record1("einsum", &[&a, &b], out, || {
+        let (la, lb, lo, keep) = (la.clone(), lb.clone(), out_labels.clone(), keep.to_vec());
+        Rule::Bilinear {
+            a: a.clone(),
+            b: b.clone(),
+            apply: Box::new({
+                let (la, lb) = (la.clone(), lb.clone());
+                move |x, y| Ok(contract_pair(x, &la, y, &lb, &keep)?.0)
+            }),
+            transpose: Box::new(move |i, g, other, batched| {
+                let (mine, other_l) = if i == 0 { (&la, &lb) } else { (&lb, &la) };
+                let with_batch = |ls: &[char]| -> Vec<char> {
+                    let lead = batched.then_some(BATCH_LABEL);
+                    lead.into_iter().chain(ls.iter().copied()).collect()
+                };
+                let keep = with_batch(mine);
+                let (r, l) = contract_pair(g, &with_batch(&lo), other, other_l, &keep)?;
+                permute_to(&r, &l, &keep)
+            }),
         }
-        if let Some(tb) = &t[1] {
-            let term = contract_pair(&ja, &jla, tb, &jlb, &jkeep)?.0;
-            acc = Some(match acc {
-                Some(x) => x.add(&term)?,
-                None => term,
-            });
-        }
-        Ok(acc)
-    };
-    // The same rule for a leading batch of cotangents: one more label carried through.
-    let (vlo, vsa, vsb, va, vb) = (lo.clone(), sa.clone(), sb.clone(), ac.clone(), bc.clone());
-    let batched: BackwardFn = Box::new(move |g: &[Tensor], needs: &[bool]| {
-        let with_batch = |ls: &[char]| -> Vec<char> {
-            std::iter::once(BATCH_LABEL)
-                .chain(ls.iter().copied())
-                .collect()
-        };
-        let gl = with_batch(&vlo);
-        let side = |other: &Tensor, other_l: &[char], mine: &[char]| -> Result<Tensor> {
-            let keep = with_batch(mine);
-            let (r, l) = contract_pair(&g[0], &gl, other, other_l, &keep)?;
-            permute_to(&r, &l, &keep)
-        };
-        let ga = if needs[0] {
-            Some(side(&vb, &vsb, &vsa)?)
-        } else {
-            None
-        };
-        let gb = if needs[1] {
-            Some(side(&va, &vsa, &vsb)?)
-        } else {
-            None
-        };
-        Ok(vec![ga, gb])
     });
-    let backward: BackwardFn = Box::new(move |g: &[Tensor], needs: &[bool]| {
-        let ga = if needs[0] {
-            let (r, l) = contract_pair(&g[0], &lo, &bc, &sb, &sa)?;
-            Some(permute_to(&r, &l, &sa)?)
-        } else {
-            None
-        };
-        let gb = if needs[1] {
-            let (r, l) = contract_pair(&g[0], &lo, &ac, &sa, &sb)?;
-            Some(permute_to(&r, &l, &sb)?)
-        } else {
-            None
-        };
-        Ok(vec![ga, gb])
-    });
-    let mut outs = record_with_rules(
-        "einsum",
-        &[&a, &b],
-        vec![out],
-        backward,
-        Some(Box::new(move |t| Ok(Some(vec![jvp(t)?])))),
-        Some(batched),
-    );
-    let out = outs.pop().expect("one output");
     Ok((out, out_labels))
 }
 

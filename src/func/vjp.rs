@@ -1,7 +1,7 @@
 //! Vector–Jacobian products of tensor functions (`torch.func.vjp`), and the input handling
 //! shared by the other transforms of this module.
 
-use crate::autograd::{grad, is_grad_enabled, record1_jvp, GradOptions};
+use crate::autograd::{grad, is_grad_enabled, record1, GradOptions, Rule};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -46,13 +46,9 @@ pub(crate) fn prepare(op: &'static str, primals: &[Tensor]) -> Result<Prepared> 
 /// A recorded identity of a tracked tensor: a distinct graph slot that `grad` can target,
 /// whose backward passes the gradient on to `p` (so nested transforms compose).
 fn alias(p: &Tensor) -> Tensor {
-    record1_jvp(
-        "func_input",
-        &[p],
-        p.detach(),
-        |g, needs| Ok(vec![needs[0].then(|| g.clone())]),
-        |t| Ok(t[0].clone()),
-    )
+    record1("func_input", &[p], p.detach(), || {
+        Rule::linear1_batched(|t| Ok(t.clone()), |g, _| Ok(g.clone()))
+    })
 }
 
 /// Checks that `given[i]` fits `outs[i]` in shape and dtype; `arg` names the argument.

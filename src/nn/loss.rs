@@ -1,7 +1,7 @@
 //! Losses: [`mse_loss`], [`cross_entropy`], [`binary_cross_entropy_with_logits`], written
 //! with differentiable tensor ops (so their gradients can be differentiated again).
 
-use crate::autograd::{is_grad_enabled, record1_jvp};
+use crate::autograd::{is_grad_enabled, record1, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -158,59 +158,56 @@ fn fused_cross_entropy<T: Float>(
         }
     };
     let probs = Tensor::from_vec(probs, &[n, c])?;
-    let (xs, idx) = (logits.clone(), targets.to_vec());
-    let (jx, jidx, jprobs) = (xs.clone(), idx.clone(), probs.clone());
-    // Forward mode: Σ_c (softmax − onehot)·t per row, then reduced like the loss.
-    let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
-        let Some(t) = &t[0] else { return Ok(None) };
-        let p = crate::ops::saved_output(&jprobs, || jx.softmax(-1))?;
-        let d = p.sub(&Tensor::one_hot(&jidx, c, t.dtype())?)?;
-        let per_row = d.mul(t)?.sum(&[-1], false)?;
-        Ok(Some(match reduction {
-            Reduction::None => per_row,
-            Reduction::Sum => per_row.sum_all()?,
-            Reduction::Mean => per_row.sum_all()?.div_scalar(n as f64)?,
-        }))
-    };
-    Ok(record1_jvp(
-        "cross_entropy",
-        &[logits],
-        out,
-        move |g, _| {
-            let scale = if reduction == Reduction::Mean {
-                1.0 / n as f64
-            } else {
-                1.0
-            };
-            if is_grad_enabled() {
-                // Recorded (create_graph): differentiable ops only.
-                let p = xs.softmax(-1)?;
-                let d = p.sub(&Tensor::one_hot(&idx, c, g.dtype())?)?;
-                let gg = match reduction {
-                    Reduction::None => g.unsqueeze(-1)?,
-                    _ => g.mul_scalar(scale)?,
-                };
-                return Ok(vec![Some(d.mul(&gg)?)]);
-            }
-            let gv = g.to_vec::<T>()?;
-            let p = probs.to_vec::<T>()?;
-            let mut out = p;
-            for (r, (orow, &t)) in out.chunks_exact_mut(c).zip(&idx).enumerate() {
-                let w = T::of(scale)
-                    * if reduction == Reduction::None {
-                        gv[r]
-                    } else {
-                        gv[0]
-                    };
-                orow[t] = orow[t] - T::one();
-                for v in orow.iter_mut() {
-                    *v *= w;
+    // JVP: Σ_c (softmax − onehot)·t per row, reduced like the loss; VJP: (softmax −
+    // onehot)·g/N, one fused pass at first order.
+    Ok(record1("cross_entropy", &[logits], out, || {
+        let (xs, idx) = (logits.clone(), targets.to_vec());
+        let (jx, jidx, jprobs) = (xs.clone(), idx.clone(), probs.clone());
+        Rule::general1(
+            move |t| {
+                let p = crate::ops::saved_output(&jprobs, || jx.softmax(-1))?;
+                let d = p.sub(&Tensor::one_hot(&jidx, c, t.dtype())?)?;
+                let per_row = d.mul(t)?.sum(&[-1], false)?;
+                match reduction {
+                    Reduction::None => Ok(per_row),
+                    Reduction::Sum => per_row.sum_all(),
+                    Reduction::Mean => per_row.sum_all()?.div_scalar(n as f64),
                 }
-            }
-            Ok(vec![Some(Tensor::from_vec(out, &[n, c])?)])
-        },
-        jvp,
-    ))
+            },
+            move |g| {
+                let scale = if reduction == Reduction::Mean {
+                    1.0 / n as f64
+                } else {
+                    1.0
+                };
+                if is_grad_enabled() {
+                    // Recorded (create_graph): differentiable ops only.
+                    let p = xs.softmax(-1)?;
+                    let d = p.sub(&Tensor::one_hot(&idx, c, g.dtype())?)?;
+                    let gg = match reduction {
+                        Reduction::None => g.unsqueeze(-1)?,
+                        _ => g.mul_scalar(scale)?,
+                    };
+                    return d.mul(&gg);
+                }
+                let gv = g.to_vec::<T>()?;
+                let mut out = probs.to_vec::<T>()?;
+                for (r, (orow, &t)) in out.chunks_exact_mut(c).zip(&idx).enumerate() {
+                    let w = T::of(scale)
+                        * if reduction == Reduction::None {
+                            gv[r]
+                        } else {
+                            gv[0]
+                        };
+                    orow[t] = orow[t] - T::one();
+                    for v in orow.iter_mut() {
+                        *v *= w;
+                    }
+                }
+                Tensor::from_vec(out, &[n, c])
+            },
+        )
+    }))
 }
 
 /// Binary cross-entropy on logits, computed stably as `softplus(x) − x·y` (never forming

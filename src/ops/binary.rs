@@ -1,9 +1,8 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
 use super::map1;
-use std::sync::Arc;
 
-use crate::autograd::{record1_batched, record1_jvp};
+use crate::autograd::{record1, sum_to, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{map_binary, map_ternary};
@@ -16,52 +15,29 @@ macro_rules! map2 {
     };
 }
 
-/// `a ± b` for optional tangents (`None` = zero), broadcast to the op's output `shape` (a
-/// tangent of a broadcast input alone would otherwise keep the input's shape).
-fn tangent_sum(
-    a: &Option<Tensor>,
-    b: &Option<Tensor>,
-    subtract: bool,
-    shape: &[usize],
-) -> Result<Option<Tensor>> {
-    let t = match (a, b) {
-        (Some(a), Some(b)) => Some(if subtract { a.sub(b)? } else { a.add(b)? }),
-        (Some(a), None) => Some(a.clone()),
-        (None, Some(b)) => Some(if subtract { b.neg()? } else { b.clone() }),
-        (None, None) => None,
-    };
-    t.map(|t| t.broadcast_to(shape)).transpose()
-}
-
-/// Records `out = a ± b` (`subtract`: minus): the gradients are g summed back to each
+/// Records `out = a ± b` (`subtract`: minus): linear; its transpose sums g back to each
 /// operand's shape (negated for b when subtracting), for one cotangent or a leading batch.
 fn record_sum(name: &'static str, a: &Tensor, b: &Tensor, out: Tensor, subtract: bool) -> Tensor {
-    let (sa, sb) = (a.dims().to_vec(), b.dims().to_vec());
-    let so = out.dims().to_vec();
-    let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
-        Ok(vec![
-            if needs[0] {
-                Some(sum_to(g, &sa, batched)?)
-            } else {
-                None
-            },
-            if needs[1] {
-                let gb = if subtract { g.neg()? } else { g.clone() };
-                Some(sum_to(&gb, &sb, batched)?)
-            } else {
-                None
-            },
-        ])
-    });
-    let r = rule.clone();
-    record1_batched(
-        name,
-        &[a, b],
-        out,
-        move |g, needs| r(g, needs, false),
-        move |t| tangent_sum(&t[0], &t[1], subtract, &so),
-        move |g, needs| rule(g, needs, true),
-    )
+    record1(name, &[a, b], out, || {
+        let shapes = [a.dims().to_vec(), b.dims().to_vec()];
+        Rule::Linear {
+            apply: Box::new(move |t| {
+                if subtract {
+                    t[0].sub(&t[1])
+                } else {
+                    t[0].add(&t[1])
+                }
+            }),
+            transpose: Box::new(move |i, g, batched| {
+                if subtract && i == 1 {
+                    sum_to(&g.neg()?, &shapes[1], batched)
+                } else {
+                    sum_to(g, &shapes[i], batched)
+                }
+            }),
+            batches: true,
+        }
+    })
 }
 
 /// ∂aᵇ/∂a = b·a^(b−1).
@@ -93,32 +69,28 @@ fn bool_to<T: Float>(b: bool) -> T {
     }
 }
 
-/// `g` summed down to `shape` ([`Tensor::sum_to`]), or with `batched` its leading batch dim
-/// kept: `[batch] ++ out` down to `[batch] ++ shape`.
-fn sum_to(g: &Tensor, shape: &[usize], batched: bool) -> Result<Tensor> {
-    if batched {
-        batched_sum_to(g, shape)
-    } else {
-        g.sum_to(shape)
-    }
-}
-
-/// `g` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
-/// broadcasts to `out`: the batched form of [`Tensor::sum_to`].
-pub(crate) fn batched_sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    let out_rank = g.rank().saturating_sub(1);
-    let pad = out_rank.saturating_sub(shape.len());
-    let padded: Vec<usize> = std::iter::once(g.dims().first().copied().unwrap_or(1))
-        .chain(std::iter::repeat_n(1, pad))
-        .chain(shape.iter().copied())
-        .collect();
-    let full: Vec<usize> = std::iter::once(padded[0])
-        .chain(shape.iter().copied())
-        .collect();
-    g.sum_to(&padded)?.reshape(&full)
-}
-
 impl Tensor {
+    /// `self` (shaped `[batch] ++ out`) summed down to `[batch] ++ shape`, where `shape`
+    /// broadcasts to `out`: [`Tensor::sum_to`] with a leading batch dim kept (batched
+    /// reverse passes).
+    ///
+    /// ```
+    /// let g = eingrad::Tensor::ones(&[4, 2, 3], eingrad::DType::F32).unwrap();
+    /// assert_eq!(g.batched_sum_to(&[3]).unwrap().dims(), &[4, 3]);
+    /// ```
+    pub fn batched_sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        let out_rank = self.rank().saturating_sub(1);
+        let pad = out_rank.saturating_sub(shape.len());
+        let padded: Vec<usize> = std::iter::once(self.dims().first().copied().unwrap_or(1))
+            .chain(std::iter::repeat_n(1, pad))
+            .chain(shape.iter().copied())
+            .collect();
+        let full: Vec<usize> = std::iter::once(padded[0])
+            .chain(shape.iter().copied())
+            .collect();
+        self.sum_to(&padded)?.reshape(&full)
+    }
+
     /// Sums `self` (a gradient of the broadcast shape) down to `shape`, undoing broadcasting.
     ///
     /// ```
@@ -166,112 +138,55 @@ impl Tensor {
     /// a ⊙ b with broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("mul", self, other, |u, v| u * v)?;
-        let (a, b) = (self.clone(), other.clone());
-        let (ja, jb) = (self.clone(), other.clone());
-        let so = out.dims().to_vec();
-        let rule = Arc::new(move |g: &Tensor, needs: &[bool], batched: bool| {
-            Ok(vec![
-                if needs[0] {
-                    Some(sum_to(&g.mul(&b)?, a.dims(), batched)?)
-                } else {
-                    None
-                },
-                if needs[1] {
-                    Some(sum_to(&g.mul(&a)?, b.dims(), batched)?)
-                } else {
-                    None
-                },
-            ])
-        });
-        let r = rule.clone();
-        Ok(record1_batched(
-            "mul",
-            &[self, other],
-            out,
-            move |g, needs| r(g, needs, false),
-            move |t| {
-                let ta = t[0].as_ref().map(|t| t.mul(&jb)).transpose()?;
-                let tb = t[1].as_ref().map(|t| ja.mul(t)).transpose()?;
-                tangent_sum(&ta, &tb, false, &so)
-            },
-            move |g, needs| rule(g, needs, true),
-        ))
+        // Bilinear: ∂a = sum_to(g·b), ∂b = sum_to(g·a); the JVP ṫa·b + a·ṫb follows.
+        Ok(record1("mul", &[self, other], out, || {
+            let shapes = [self.dims().to_vec(), other.dims().to_vec()];
+            Rule::Bilinear {
+                a: self.clone(),
+                b: other.clone(),
+                apply: Box::new(|x, y| x.mul(y)),
+                transpose: Box::new(move |i, g, other, batched| {
+                    sum_to(&g.mul(other)?, &shapes[i], batched)
+                }),
+            }
+        }))
     }
-    /// a / b with broadcasting.
-    ///
-    /// JVP: `ta/b − tb·(a/b)/b`.
+    /// a / b with broadcasting: ∂a = g/b, ∂b = −(g/b)·(a/b).
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("div", self, other, |u, v| u / v)?;
-        let (a, b) = (self.clone(), other.clone());
-        let (ja, jb) = (self.clone(), other.clone());
-        let so = out.dims().to_vec();
-        Ok(record1_jvp(
-            "div",
-            &[self, other],
-            out,
-            move |g, needs| {
-                let gb = g.div(&b)?;
-                Ok(vec![
-                    if needs[0] {
-                        Some(gb.sum_to(a.dims())?)
+        Ok(record1("div", &[self, other], out, || {
+            let (a, b) = (self.clone(), other.clone());
+            Rule::SelfAdjoint {
+                map: Box::new(move |i, v| {
+                    let vb = v.div(&b)?;
+                    Ok(Some(if i == 0 {
+                        vb
                     } else {
-                        None
-                    },
-                    if needs[1] {
-                        Some(gb.mul(&a.div(&b)?)?.neg()?.sum_to(b.dims())?)
-                    } else {
-                        None
-                    },
-                ])
-            },
-            move |t| {
-                let ta = t[0].as_ref().map(|t| t.div(&jb)).transpose()?;
-                let tb = t[1]
-                    .as_ref()
-                    .map(|t| t.mul(&ja.div(&jb)?)?.div(&jb))
-                    .transpose()?;
-                tangent_sum(&ta, &tb, true, &so)
-            },
-        ))
+                        vb.mul(&a.div(&b)?)?.neg()?
+                    }))
+                }),
+                batches: true,
+            }
+        }))
     }
-    /// aᵇ elementwise with broadcasting. ∂/∂b uses log a (NaN for negative a, like PyTorch).
-    ///
-    /// JVP: `ta·b·a^(b−1) + tb·aᵇ·ln a` (the second term 0 where a = 0, as in the VJP).
+    /// aᵇ elementwise with broadcasting: ∂a = b·a^(b−1), ∂b = aᵇ·ln a (0 where a = 0; NaN for
+    /// negative a, like PyTorch).
     pub fn pow(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("pow", self, other, |u, v| u.powf(v))?;
-        let (a, b) = (self.clone(), other.clone());
-        let (ja, jb) = (self.clone(), other.clone());
-        let so = out.dims().to_vec();
-        Ok(record1_jvp(
-            "pow",
-            &[self, other],
-            out,
-            move |g, needs| {
-                Ok(vec![
-                    if needs[0] {
-                        Some(g.mul(&pow_da(&a, &b)?)?.sum_to(a.dims())?)
+        Ok(record1("pow", &[self, other], out, || {
+            let (a, b) = (self.clone(), other.clone());
+            Rule::SelfAdjoint {
+                map: Box::new(move |i, v| {
+                    let d = if i == 0 {
+                        pow_da(&a, &b)?
                     } else {
-                        None
-                    },
-                    if needs[1] {
-                        Some(g.mul(&pow_db(&a, &b)?)?.sum_to(b.dims())?)
-                    } else {
-                        None
-                    },
-                ])
-            },
-            move |t| {
-                let ta = t[0]
-                    .as_ref()
-                    .map(|t| t.mul(&pow_da(&ja, &jb)?))
-                    .transpose()?;
-                let tb = t[1]
-                    .as_ref()
-                    .map(|t| t.mul(&pow_db(&ja, &jb)?))
-                    .transpose()?;
-                tangent_sum(&ta, &tb, false, &so)
-            },
-        ))
+                        pow_db(&a, &b)?
+                    };
+                    v.mul(&d).map(Some)
+                }),
+                batches: true,
+            }
+        }))
     }
     /// Elementwise maximum; at ties the gradient is split evenly (PyTorch's rule).
     pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
@@ -290,63 +205,33 @@ impl Tensor {
         } else {
             v
         })?;
-        let (a, b) = (self.clone(), other.clone());
-        let (ja, jb) = (self.clone(), other.clone());
-        let so = out.dims().to_vec();
-        Ok(record1_jvp(
-            name,
-            &[self, other],
-            out,
-            move |g, needs| {
-                let (wa, wb) = extremum_weights(&a, &b, max)?;
-                Ok(vec![
-                    if needs[0] {
-                        Some(g.mul(&wa)?.sum_to(a.dims())?)
-                    } else {
-                        None
-                    },
-                    if needs[1] {
-                        Some(g.mul(&wb)?.sum_to(b.dims())?)
-                    } else {
-                        None
-                    },
-                ])
-            },
-            // The same weights on the tangents: at a tie the output moves by the mean of the
-            // two tangents, the transpose of the split gradient.
-            move |t| {
-                if t.iter().all(Option::is_none) {
-                    return Ok(None);
-                }
-                let (wa, wb) = extremum_weights(&ja, &jb, max)?;
-                let ta = t[0].as_ref().map(|t| t.mul(&wa)).transpose()?;
-                let tb = t[1].as_ref().map(|t| t.mul(&wb)).transpose()?;
-                tangent_sum(&ta, &tb, false, &so)
-            },
-        ))
+        // The same weights on tangents: at a tie the output moves by the mean of the two
+        // tangents, the transpose of the split gradient.
+        Ok(record1(name, &[self, other], out, || {
+            let (a, b) = (self.clone(), other.clone());
+            Rule::SelfAdjoint {
+                map: Box::new(move |i, v| {
+                    let (wa, wb) = extremum_weights(&a, &b, max)?;
+                    v.mul(if i == 0 { &wa } else { &wb }).map(Some)
+                }),
+                batches: true,
+            }
+        }))
     }
 
     /// x + c.
     pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("add_scalar", self, |v| v + T::of(c))?;
-        Ok(record1_jvp(
-            "add_scalar",
-            &[self],
-            out,
-            |g, _| Ok(vec![Some(g.clone())]),
-            |t| Ok(t[0].clone()),
-        ))
+        Ok(record1("add_scalar", &[self], out, || {
+            Rule::self_adjoint1(true, |v| Ok(v.clone()))
+        }))
     }
     /// x · c.
     pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("mul_scalar", self, |v| v * T::of(c))?;
-        Ok(record1_jvp(
-            "mul_scalar",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.mul_scalar(c)?)]),
-            move |t| t[0].as_ref().map(|t| t.mul_scalar(c)).transpose(),
-        ))
+        Ok(record1("mul_scalar", &[self], out, || {
+            Rule::self_adjoint1(true, move |v| v.mul_scalar(c))
+        }))
     }
     /// x / c.
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
@@ -376,40 +261,23 @@ impl Tensor {
             });
         }
         let out = with_dtype!(a.dtype(), T => map_ternary::<T>("where_", mask, a, b, |m, u, v| if m != T::zero() { u } else { v }))?;
-        let (m, sa, sb) = (mask.detach(), a.dims().to_vec(), b.dims().to_vec());
-        let (jm, so) = (m.clone(), out.dims().to_vec());
-        Ok(record1_jvp(
-            "where_",
-            &[a, b],
-            out,
-            move |g, needs| {
-                let zero = Tensor::zeros(&[], g.dtype())?;
-                Ok(vec![
-                    if needs[0] {
-                        Some(Tensor::where_(&m, g, &zero)?.sum_to(&sa)?)
+        // Each branch's derivative is the selection itself: an inf/NaN in the other branch
+        // (of a gradient or a tangent) never leaks.
+        Ok(record1("where_", &[a, b], out, || {
+            let m = mask.detach();
+            Rule::SelfAdjoint {
+                map: Box::new(move |i, v| {
+                    let zero = Tensor::zeros(&[], v.dtype())?;
+                    let picked = if i == 0 {
+                        Tensor::where_(&m, v, &zero)?
                     } else {
-                        None
-                    },
-                    if needs[1] {
-                        Some(Tensor::where_(&m, &zero, g)?.sum_to(&sb)?)
-                    } else {
-                        None
-                    },
-                ])
-            },
-            // Selected, not multiplied by the mask: a non-finite tangent in the unselected
-            // branch never leaks.
-            move |t| {
-                let dtype = match (&t[0], &t[1]) {
-                    (Some(x), _) | (None, Some(x)) => x.dtype(),
-                    (None, None) => return Ok(None),
-                };
-                let zero = Tensor::zeros(&[], dtype)?;
-                let ta = t[0].as_ref().unwrap_or(&zero);
-                let tb = t[1].as_ref().unwrap_or(&zero);
-                Ok(Some(Tensor::where_(&jm, ta, tb)?.broadcast_to(&so)?))
-            },
-        ))
+                        Tensor::where_(&m, &zero, v)?
+                    };
+                    Ok(Some(picked))
+                }),
+                batches: true,
+            }
+        }))
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {

@@ -8,7 +8,8 @@
 //! are: `cat` ↔ `narrow`, `pad` ↔ `narrow`, `index_select` ↔ `index_add`, `gather` ↔
 //! `scatter_add`. Index arguments (`&[usize]`, [`Indices`]) have no gradient.
 
-use crate::autograd::record1_jvp;
+use super::shape::batched_dims;
+use crate::autograd::{record1, Rule};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::for_each_run;
@@ -109,49 +110,28 @@ impl Tensor {
         }
         let out_shape = with_dim(first.dims(), d, total);
         let out = with_dtype!(first.dtype(), T => cat_kernel::<T>(tensors, d, &out_shape))?;
-        let pieces: Vec<(usize, usize)> = tensors
-            .iter()
-            .scan(0usize, |start, t| {
-                let piece = (*start, t.dims()[d]);
-                *start += t.dims()[d];
-                Some(piece)
-            })
-            .collect();
-        let (shapes, dtype): (Vec<Vec<usize>>, DType) = (
-            tensors.iter().map(|t| t.dims().to_vec()).collect(),
-            first.dtype(),
-        );
-        Ok(record1_jvp(
-            "cat",
-            tensors,
-            out,
-            move |g, needs| {
-                pieces
-                    .iter()
-                    .zip(needs)
-                    .map(|(&(start, len), &need)| {
-                        if need {
-                            g.narrow(d as isize, start, len).map(Some)
-                        } else {
-                            Ok(None)
-                        }
-                    })
-                    .collect()
-            },
-            // Linear: the tangents concatenated (zeros for pieces without one).
-            move |t| {
-                if t.iter().all(Option::is_none) {
-                    return Ok(None);
-                }
-                let parts: Vec<Tensor> = t
-                    .iter()
-                    .zip(&shapes)
-                    .map(|(t, s)| t.clone().map_or_else(|| Tensor::zeros(s, dtype), Ok))
-                    .collect::<Result<_>>()?;
-                let refs: Vec<&Tensor> = parts.iter().collect();
-                Tensor::cat(&refs, d as isize).map(Some)
-            },
-        ))
+        // Linear: the tangents concatenated; the transpose narrows g back into the pieces.
+        Ok(record1("cat", tensors, out, || {
+            let pieces: Vec<(usize, usize)> = tensors
+                .iter()
+                .scan(0usize, |start, t| {
+                    let piece = (*start, t.dims()[d]);
+                    *start += t.dims()[d];
+                    Some(piece)
+                })
+                .collect();
+            Rule::Linear {
+                apply: Box::new(move |t| {
+                    let refs: Vec<&Tensor> = t.iter().collect();
+                    Tensor::cat(&refs, d as isize)
+                }),
+                transpose: Box::new(move |i, g, batched| {
+                    let (start, len) = pieces[i];
+                    g.narrow((d + usize::from(batched)) as isize, start, len)
+                }),
+                batches: true,
+            }
+        }))
     }
 
     /// Stacks same-shape tensors along a new dim `dim` (in `0..=rank`; negative counts from
@@ -229,25 +209,25 @@ impl Tensor {
         }
         let out =
             with_dtype!(self.dtype(), T => pad_kernel::<T>(self, pads, &out_shape, T::of(value)))?;
-        let pads_v = pads.to_vec();
-        let in_shape = self.dims().to_vec();
-        let jpads = pads_v.clone();
-        Ok(record1_jvp(
-            "pad",
-            &[self],
-            out,
-            move |g, _| {
-                let mut inner = g.clone();
-                for (i, (&(b, a), &n)) in pads_v.iter().zip(&in_shape).enumerate() {
-                    if b != 0 || a != 0 {
-                        inner = inner.narrow(i as isize, b, n)?;
+        // Linear: the padding value is a constant, so a tangent is padded with zeros; the
+        // transpose narrows g back to the interior along every dim.
+        Ok(record1("pad", &[self], out, || {
+            let (pads_v, in_shape) = (pads.to_vec(), self.dims().to_vec());
+            let jpads = pads_v.clone();
+            Rule::linear1_batched(
+                move |t| t.pad(&jpads, 0.0),
+                move |g, batched| {
+                    let lead = usize::from(batched);
+                    let mut inner = g.clone();
+                    for (i, (&(b, a), &n)) in pads_v.iter().zip(&in_shape).enumerate() {
+                        if b != 0 || a != 0 {
+                            inner = inner.narrow((i + lead) as isize, b, n)?;
+                        }
                     }
-                }
-                Ok(vec![Some(inner)])
-            },
-            // The padding value is a constant: the tangent is padded with zeros.
-            move |t| t[0].as_ref().map(|t| t.pad(&jpads, 0.0)).transpose(),
-        ))
+                    Ok(inner)
+                },
+            )
+        }))
     }
 
     /// Constant padding of one dim: `before` and `after` elements of `value` around `dim`.
@@ -281,22 +261,17 @@ impl Tensor {
         let d = resolve_dim("index_select", dim, self.rank())?;
         check_range("index_select", index, d, self.dims()[d])?;
         let out = with_dtype!(self.dtype(), T => index_select_kernel::<T>(self, d, index))?;
-        let (idx, in_shape) = (index.to_vec(), self.dims().to_vec());
-        let jidx = idx.clone();
-        Ok(record1_jvp(
-            "index_select",
-            &[self],
-            out,
-            move |g, _| {
-                let zeros = Tensor::zeros(&in_shape, g.dtype())?;
-                Ok(vec![Some(zeros.index_add(d as isize, &idx, g)?)])
-            },
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.index_select(d as isize, &jidx))
-                    .transpose()
-            },
-        ))
+        Ok(record1("index_select", &[self], out, || {
+            let (idx, in_shape) = (index.to_vec(), self.dims().to_vec());
+            let jidx = idx.clone();
+            Rule::linear1_batched(
+                move |t| t.index_select(d as isize, &jidx),
+                move |g, batched| {
+                    let zeros = Tensor::zeros(&batched_dims(g, batched, &in_shape), g.dtype())?;
+                    zeros.index_add((d + usize::from(batched)) as isize, &idx, g)
+                },
+            )
+        }))
     }
 
     /// `self` with `source`'s slices added at `index` along `dim` (out of place; repeated
@@ -329,36 +304,22 @@ impl Tensor {
         }
         check_range("index_add", index, d, self.dims()[d])?;
         let out = with_dtype!(self.dtype(), T => index_add_kernel::<T>(self, d, index, source))?;
-        let idx = index.to_vec();
-        let (jidx, self_shape) = (idx.clone(), self.dims().to_vec());
-        Ok(record1_jvp(
-            "index_add",
-            &[self, source],
-            out,
-            move |g, needs| {
-                Ok(vec![
-                    if needs[0] { Some(g.clone()) } else { None },
-                    if needs[1] {
-                        Some(g.index_select(d as isize, &idx)?)
+        // Linear in (self, source): the same index_add of the tangents; the transpose passes
+        // g to self and picks its slices at `index` for source.
+        Ok(record1("index_add", &[self, source], out, || {
+            let (idx, jidx) = (index.to_vec(), index.to_vec());
+            Rule::Linear {
+                apply: Box::new(move |t| t[0].index_add(d as isize, &jidx, &t[1])),
+                transpose: Box::new(move |i, g, batched| {
+                    if i == 0 {
+                        Ok(g.clone())
                     } else {
-                        None
-                    },
-                ])
-            },
-            // Linear in (self, source): the same index_add of the tangents.
-            move |t| {
-                Ok(match (&t[0], &t[1]) {
-                    (ts, Some(tsrc)) => {
-                        let base = match ts {
-                            Some(ts) => ts.clone(),
-                            None => Tensor::zeros(&self_shape, tsrc.dtype())?,
-                        };
-                        Some(base.index_add(d as isize, &jidx, tsrc)?)
+                        g.index_select((d + usize::from(batched)) as isize, &idx)
                     }
-                    (ts, None) => ts.clone(),
-                })
-            },
-        ))
+                }),
+                batches: true,
+            }
+        }))
     }
 
     /// torch.gather: `out[i][j][k] = self[index[i][j][k]][j][k]` for `dim` 0 (and likewise
@@ -378,22 +339,14 @@ impl Tensor {
         let d = resolve_dim("gather", dim, self.rank())?;
         check_indices("gather", index, self.dims(), d, None)?;
         let out = with_dtype!(self.dtype(), T => gather_kernel::<T>(self, d, index))?;
-        let (idx, in_shape) = (index.clone(), self.dims().to_vec());
-        let jidx = idx.clone();
-        Ok(record1_jvp(
-            "gather",
-            &[self],
-            out,
-            move |g, _| {
-                let zeros = Tensor::zeros(&in_shape, g.dtype())?;
-                Ok(vec![Some(zeros.scatter_add(d as isize, &idx, g)?)])
-            },
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.gather(d as isize, &jidx))
-                    .transpose()
-            },
-        ))
+        Ok(record1("gather", &[self], out, || {
+            let (idx, in_shape) = (index.clone(), self.dims().to_vec());
+            let jidx = idx.clone();
+            Rule::linear1(
+                move |t| t.gather(d as isize, &jidx),
+                move |g| Tensor::zeros(&in_shape, g.dtype())?.scatter_add(d as isize, &idx, g),
+            )
+        }))
     }
 
     /// torch.scatter_add (out of place): `self` with `out[index[i][j][k]][j][k] +=
@@ -425,45 +378,31 @@ impl Tensor {
         }
         check_indices("scatter_add", index, self.dims(), d, Some(src.dims()))?;
         let out = with_dtype!(self.dtype(), T => scatter_add_kernel::<T>(self, d, index, src))?;
-        let (idx, src_shape) = (index.clone(), src.dims().to_vec());
-        let (jidx, self_shape) = (idx.clone(), self.dims().to_vec());
-        Ok(record1_jvp(
-            "scatter_add",
-            &[self, src],
-            out,
-            move |g, needs| {
-                let gs = if needs[1] {
+        // Linear in (self, src): the same scatter_add of the tangents; the transpose passes g
+        // to self and gathers it at `index` (zero-padded to src's shape) for src.
+        Ok(record1("scatter_add", &[self, src], out, || {
+            let (idx, jidx, src_shape) = (index.clone(), index.clone(), src.dims().to_vec());
+            Rule::Linear {
+                apply: Box::new(move |t| t[0].scatter_add(d as isize, &jidx, &t[1])),
+                transpose: Box::new(move |i, g, _| {
+                    if i == 0 {
+                        return Ok(g.clone());
+                    }
                     let picked = g.gather(d as isize, &idx)?;
                     if picked.dims() == src_shape.as_slice() {
-                        Some(picked)
-                    } else {
-                        let pads: Vec<(usize, usize)> = idx
-                            .shape
-                            .iter()
-                            .zip(&src_shape)
-                            .map(|(&i, &s)| (0, s - i))
-                            .collect();
-                        Some(picked.pad(&pads, 0.0)?)
+                        return Ok(picked);
                     }
-                } else {
-                    None
-                };
-                Ok(vec![if needs[0] { Some(g.clone()) } else { None }, gs])
-            },
-            // Linear in (self, src): the same scatter_add of the tangents.
-            move |t| {
-                Ok(match (&t[0], &t[1]) {
-                    (ts, Some(tsrc)) => {
-                        let base = match ts {
-                            Some(ts) => ts.clone(),
-                            None => Tensor::zeros(&self_shape, tsrc.dtype())?,
-                        };
-                        Some(base.scatter_add(d as isize, &jidx, tsrc)?)
-                    }
-                    (ts, None) => ts.clone(),
-                })
-            },
-        ))
+                    let pads: Vec<(usize, usize)> = idx
+                        .shape
+                        .iter()
+                        .zip(&src_shape)
+                        .map(|(&i, &s)| (0, s - i))
+                        .collect();
+                    picked.pad(&pads, 0.0)
+                }),
+                batches: false,
+            }
+        }))
     }
 
     /// Tiles the tensor `reps[i]` times along dim `i` (torch.Tensor.repeat); `reps` may be

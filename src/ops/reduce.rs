@@ -1,6 +1,7 @@
 //! Reductions (sum, mean, max/min, var, logsumexp, softmax, log_softmax) and cumsum.
 
-use crate::autograd::record1_jvp;
+use super::shape::{batched_dim_list, batched_dims};
+use crate::autograd::{record1, Rule};
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
 use crate::layout::resolve_dim;
@@ -68,15 +69,18 @@ impl Tensor {
         } else {
             kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
         };
-        let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
-        let jdims = dims.to_vec();
-        Ok(record1_jvp(
-            "sum",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.reshape(&kshape)?.broadcast_to(&in_shape)?)]),
-            move |t| t[0].as_ref().map(|t| t.sum(&jdims, keepdim)).transpose(),
-        ))
+        // Linear: the transpose broadcasts g back over the summed dims.
+        Ok(record1("sum", &[self], out, || {
+            let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
+            let jdims = dims.to_vec();
+            Rule::linear1_batched(
+                move |t| t.sum(&jdims, keepdim),
+                move |g, batched| {
+                    g.reshape(&batched_dims(g, batched, &kshape))?
+                        .broadcast_to(&batched_dims(g, batched, &in_shape))
+                },
+            )
+        }))
     }
     /// Sum of all elements (a 0-dim tensor).
     pub fn sum_all(&self) -> Result<Tensor> {
@@ -123,27 +127,23 @@ impl Tensor {
             values: idx.clone(),
             shape: out_shape,
         };
-        let in_shape = self.dims().to_vec();
-        let at = Indices {
-            values: idx.clone(),
-            shape: kshape.clone(),
-        };
-        let jshape = indices.shape.clone();
-        let out = record1_jvp(
-            name,
-            &[self],
-            vals,
-            move |g, _| {
-                let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
-                Ok(vec![Some(g.reshape(&kshape)?.mul(&onehot)?)])
-            },
-            // The tangent at the chosen index (the first of ties, as the gradient).
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.gather(d as isize, &at)?.reshape(&jshape))
-                    .transpose()
-            },
-        );
+        // Linear where it is differentiable: the tangent at the chosen index (the first of
+        // ties); the transpose puts g there.
+        let out = record1(name, &[self], vals, || {
+            let in_shape = self.dims().to_vec();
+            let at = Indices {
+                values: idx.clone(),
+                shape: kshape.clone(),
+            };
+            let jshape = indices.shape.clone();
+            Rule::linear1(
+                move |t| t.gather(d as isize, &at)?.reshape(&jshape),
+                move |g| {
+                    let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
+                    g.reshape(&kshape)?.mul(&onehot)
+                },
+            )
+        });
         Ok((out, indices))
     }
     /// Maximum along `dim` and its index (first of ties); the gradient goes to that index.
@@ -208,28 +208,24 @@ impl Tensor {
         } else {
             kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
         };
-        let (x, kept_d) = (self.clone(), kept.detach());
-        let (jx, jkept, jd) = (x.clone(), kept_d.clone(), dims_isize(&kshape, &d));
-        Ok(record1_jvp(
-            name,
-            &[self],
-            out,
-            move |g, _| {
-                let mask = x.eq(&kept_d)?;
-                let count = mask.sum(&dims_isize(&kshape, &d), true)?;
-                Ok(vec![Some(g.reshape(&kshape)?.mul(&mask)?.div(&count)?)])
-            },
-            // The mean tangent over the tied extrema (the gradient is split evenly).
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| {
-                        let mask = jx.eq(&jkept)?;
-                        let count = mask.sum(&jd, keepdim)?;
-                        t.mul(&mask)?.sum(&jd, keepdim)?.div(&count)
-                    })
-                    .transpose()
-            },
-        ))
+        // Linear where it is differentiable: the mean tangent over the tied extrema; the
+        // transpose splits g evenly among them.
+        Ok(record1(name, &[self], out, || {
+            let (x, kept_d) = (self.clone(), kept.detach());
+            let (jx, jkept, jd) = (x.clone(), kept_d.clone(), dims_isize(&d));
+            Rule::linear1(
+                move |t| {
+                    let mask = jx.eq(&jkept)?;
+                    let count = mask.sum(&jd, keepdim)?;
+                    t.mul(&mask)?.sum(&jd, keepdim)?.div(&count)
+                },
+                move |g| {
+                    let mask = x.eq(&kept_d)?;
+                    let count = mask.sum(&dims_isize(&d), true)?;
+                    g.reshape(&kshape)?.mul(&mask)?.div(&count)
+                },
+            )
+        }))
     }
 
     /// log Σ exp over `dims`, stable; a slice that is all −∞ gives −∞ (no NaN), and its
@@ -245,23 +241,15 @@ impl Tensor {
         } else {
             lse_k.reshape(&squeezed_shape(self.dims(), &d))?
         };
-        let (xs, dv) = (self.clone(), dims.to_vec());
-        let (jx, jd) = (xs.clone(), dv.clone());
-        Ok(record1_jvp(
-            "logsumexp",
-            &[self],
-            out,
-            move |g, _| {
-                let p = xs.softmax_over(&dv)?;
-                Ok(vec![Some(g.reshape(&kshape)?.mul(&p)?)])
-            },
-            // Σ softmax(x)·t: 0 on a slice that is all −∞ (its softmax is 0).
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.mul(&jx.softmax_over(&jd)?)?.sum(&jd, keepdim))
-                    .transpose()
-            },
-        ))
+        // JVP Σ softmax(x)·t (0 on a slice that is all −∞, whose softmax is 0); VJP g·softmax(x).
+        Ok(record1("logsumexp", &[self], out, || {
+            let (xs, dv) = (self.clone(), dims.to_vec());
+            let (jx, jd) = (xs.clone(), dv.clone());
+            Rule::general1(
+                move |t| t.mul(&jx.softmax_over(&jd)?)?.sum(&jd, keepdim),
+                move |g| g.reshape(&kshape)?.mul(&xs.softmax_over(&dv)?),
+            )
+        }))
     }
     /// softmax along `dim`; a row that is all −∞ gives zeros (no NaN).
     ///
@@ -273,62 +261,49 @@ impl Tensor {
         self.softmax_over(&[dim])
     }
     fn softmax_over(&self, dims: &[isize]) -> Result<Tensor> {
-        resolve_dims("softmax", dims, self.rank())?;
+        let resolved = resolve_dims("softmax", dims, self.rank())?;
         let x = self.detach();
         let m = safe_max(&x, dims)?;
         let e = x.sub(&m)?.exp()?;
         let s = e.sum(dims, true)?;
         let s_safe = s.masked_fill(&s.eq_scalar(0.0)?, 1.0)?;
         let y = e.div(&s_safe)?;
-        let (yd, dv) = (y.detach(), dims.to_vec());
-        let xs = self.clone();
-        let (jyd, jx, jd) = (yd.clone(), xs.clone(), dv.clone());
-        Ok(record1_jvp(
-            "softmax",
-            &[self],
-            y,
-            move |g, _| {
+        let yd = y.detach();
+        // J = diag(y) − y·yᵀ is symmetric: v ↦ y ⊙ (v − Σ y·v) is both the VJP and the JVP.
+        // The dims count from the end, so the map also serves a leading batch of gradients.
+        let rank = self.rank() as isize;
+        Ok(record1("softmax", &[self], y, || {
+            let dv: Vec<isize> = resolved.iter().map(|&d| d as isize - rank).collect();
+            let xs = self.clone();
+            Rule::self_adjoint1(true, move |v| {
                 let y = super::saved_output(&yd, || xs.softmax_over(&dv))?;
-                let inner = g.mul(&y)?.sum(&dv, true)?;
-                Ok(vec![Some(y.mul(&g.sub(&inner)?)?)])
-            },
-            // y ⊙ (t − Σ y·t), the same (self-adjoint) map as the VJP.
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| {
-                        let y = super::saved_output(&jyd, || jx.softmax_over(&jd))?;
-                        let inner = t.mul(&y)?.sum(&jd, true)?;
-                        y.mul(&t.sub(&inner)?)
-                    })
-                    .transpose()
-            },
-        ))
+                let inner = v.mul(&y)?.sum(&dv, true)?;
+                y.mul(&v.sub(&inner)?)
+            })
+        }))
     }
     /// log softmax along `dim`; a row that is all −∞ gives −∞ (no NaN) and gradient g.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         let lse = self.detach().logsumexp(&[dim], true)?;
         let lse_safe = lse.masked_fill(&lse.eq_scalar(f64::NEG_INFINITY)?, 0.0)?;
         let y = self.detach().sub(&lse_safe)?;
-        let xs = self.clone();
-        let (jx, jyd) = (xs.clone(), y.detach());
-        Ok(record1_jvp(
-            "log_softmax",
-            &[self],
-            y,
-            move |g, _| {
-                let p = xs.softmax(dim)?;
-                Ok(vec![Some(g.sub(&p.mul(&g.sum(&[dim], true)?)?)?)])
-            },
-            // t − Σ softmax(x)·t, softmax = exp(y): t itself on a row that is all −∞.
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| {
-                        let p = super::saved_output(&jyd, || jx.log_softmax(dim))?.exp()?;
-                        t.sub(&t.mul(&p)?.sum(&[dim], true)?)
-                    })
-                    .transpose()
-            },
-        ))
+        // JVP t − Σ softmax(x)·t (softmax = exp(y): t itself on a row that is all −∞);
+        // VJP g − softmax(x)·Σg.
+        let yd = y.detach();
+        Ok(record1("log_softmax", &[self], y, || {
+            let xs = self.clone();
+            let jx = xs.clone();
+            Rule::general1(
+                move |t| {
+                    let p = super::saved_output(&yd, || jx.log_softmax(dim))?.exp()?;
+                    t.sub(&t.mul(&p)?.sum(&[dim], true)?)
+                },
+                move |g| {
+                    let p = xs.softmax(dim)?;
+                    g.sub(&p.mul(&g.sum(&[dim], true)?)?)
+                },
+            )
+        }))
     }
     /// Running sum along `dim`, inclusive; from the end when `reverse`.
     ///
@@ -340,21 +315,20 @@ impl Tensor {
     pub fn cumsum(&self, dim: isize, reverse: bool) -> Result<Tensor> {
         let d = resolve_dim("cumsum", dim, self.rank())?;
         let out = with_dtype!(self.dtype(), T => cumsum::<T>(self, d, reverse));
-        Ok(record1_jvp(
-            "cumsum",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.cumsum(d as isize, !reverse)?)]),
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.cumsum(d as isize, reverse))
-                    .transpose()
-            },
-        ))
+        // Linear: the transpose of a running sum is the running sum the other way.
+        Ok(record1("cumsum", &[self], out, || {
+            Rule::linear1_batched(
+                move |t| t.cumsum(d as isize, reverse),
+                move |g, batched| {
+                    let dim = batched_dim_list(&[d as isize], batched)[0];
+                    g.cumsum(dim, !reverse)
+                },
+            )
+        }))
     }
 }
 
-fn dims_isize(_shape: &[usize], d: &[usize]) -> Vec<isize> {
+fn dims_isize(d: &[usize]) -> Vec<isize> {
     d.iter().map(|&i| i as isize).collect()
 }
 

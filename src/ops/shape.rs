@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use super::binary::batched_sum_to;
-use crate::autograd::{record1_batched, record1_jvp, record_with_rules};
+use crate::autograd::{record1, sum_to, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, try_gather};
@@ -15,33 +14,25 @@ use crate::with_dtype;
 /// A view as a pure function on layouts.
 pub(crate) type LayoutFn = Arc<dyn Fn(&Layout) -> Result<Layout> + Send + Sync>;
 
-/// Applies a layout function as a recorded view.
+/// Applies a layout function as a recorded view. Linear: its JVP is the same view of the
+/// tangent, its transpose the view's adjoint (a scatter-add into zeros).
 pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Tensor> {
     let layout = f(x.layout())?;
     let out = x.with_layout(layout);
-    let in_shape = x.dims().to_vec();
-    let (jf, bf, b_shape) = (f.clone(), f.clone(), in_shape.clone());
-    let mut outs = record_with_rules(
-        name,
-        &[x],
-        vec![out],
-        Box::new(move |g: &[Tensor], _: &[bool]| {
-            Ok(vec![Some(view_adjoint(&g[0], &in_shape, name, f.clone())?)])
-        }),
-        // A view is linear: its JVP is the same view of the tangent.
-        Some(Box::new(move |t: &[Option<Tensor>]| {
-            Ok(Some(vec![t[0]
-                .as_ref()
-                .map(|t| view_op(t, name, jf.clone()))
-                .transpose()?]))
-        })),
-        Some(Box::new(move |g: &[Tensor], _: &[bool]| {
-            Ok(vec![Some(batched_view_adjoint(
-                &g[0], &b_shape, name, &bf,
-            )?)])
-        })),
-    );
-    Ok(outs.pop().expect("one output"))
+    Ok(record1(name, &[x], out, || {
+        let in_shape = x.dims().to_vec();
+        let jf = f.clone();
+        Rule::linear1_batched(
+            move |t| view_op(t, name, jf.clone()),
+            move |g, batched| {
+                if batched {
+                    batched_view_adjoint(g, &in_shape, name, &f)
+                } else {
+                    view_adjoint(g, &in_shape, name, f.clone())
+                }
+            },
+        )
+    }))
 }
 
 /// [`view_adjoint`] for a leading batch of gradients, `g` shaped `[batch] ++ view.shape`:
@@ -120,19 +111,14 @@ pub(crate) fn view_adjoint(
         target.offset(),
         in_shape,
     );
-    let (jf, jshape) = (f.clone(), in_shape.to_vec());
-    Ok(record1_jvp(
-        "view_adjoint",
-        &[g],
-        out,
-        move |gg, _| Ok(vec![Some(view_op(gg, name, f.clone())?)]),
-        // Linear: the same scatter-add of the tangent.
-        move |t| {
-            t[0].as_ref()
-                .map(|t| view_adjoint(t, &jshape, name, jf.clone()))
-                .transpose()
-        },
-    ))
+    // Linear: its JVP is the same scatter-add of the tangent, its transpose the view.
+    Ok(record1("view_adjoint", &[g], out, || {
+        let (jf, jshape) = (f.clone(), in_shape.to_vec());
+        Rule::linear1(
+            move |t| view_adjoint(t, &jshape, name, jf.clone()),
+            move |gg| view_op(gg, name, f.clone()),
+        )
+    }))
 }
 
 /// Row-major copy of a strided tensor for op `op`; gradient passes unchanged.
@@ -143,14 +129,9 @@ pub(crate) fn contiguous_copy(op: &'static str, x: &Tensor) -> Result<Tensor> {
         let l = x.layout();
         Tensor::from_buf(try_gather(op, src, l.shape(), l.strides(), l.offset())?, l.shape())
     });
-    Ok(record1_batched(
-        "contiguous",
-        &[x],
-        out,
-        |g, _| Ok(vec![Some(g.clone())]),
-        |t| Ok(t[0].clone()),
-        |g, _| Ok(vec![Some(g.clone())]),
-    ))
+    Ok(record1("contiguous", &[x], out, || {
+        Rule::linear1_batched(|t| Ok(t.clone()), |g, _| Ok(g.clone()))
+    }))
 }
 
 impl Tensor {
@@ -181,14 +162,13 @@ impl Tensor {
                 c.with_layout(Layout::contiguous(shape))
             }
         };
-        let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
-        Ok(record1_jvp(
-            "reshape",
-            &[self],
-            src,
-            move |g, _| Ok(vec![Some(g.reshape(&in_shape)?)]),
-            move |t| t[0].as_ref().map(|t| t.reshape(&out_shape)).transpose(),
-        ))
+        Ok(record1("reshape", &[self], src, || {
+            let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
+            Rule::linear1_batched(
+                move |t| t.reshape(&out_shape),
+                move |g, batched| g.reshape(&batched_dims(g, batched, &in_shape)),
+            )
+        }))
     }
     /// Reshape where at most one entry is −1 (inferred).
     pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
@@ -225,22 +205,20 @@ impl Tensor {
     /// Reorders dims (a view).
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().permute(perm)?);
-        let mut inv = vec![0; perm.len()];
-        for (i, &p) in perm.iter().enumerate() {
-            inv[p] = i;
-        }
-        let fwd = perm.to_vec();
-        let binv: Vec<usize> = std::iter::once(0)
-            .chain(inv.iter().map(|&p| p + 1))
-            .collect();
-        Ok(record1_batched(
-            "permute",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.permute(&inv)?)]),
-            move |t| t[0].as_ref().map(|t| t.permute(&fwd)).transpose(),
-            move |g, _| Ok(vec![Some(g.permute(&binv)?)]),
-        ))
+        Ok(record1("permute", &[self], out, || {
+            let mut inv = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inv[p] = i;
+            }
+            let fwd = perm.to_vec();
+            let binv: Vec<usize> = std::iter::once(0)
+                .chain(inv.iter().map(|&p| p + 1))
+                .collect();
+            Rule::linear1_batched(
+                move |t| t.permute(&fwd),
+                move |g, batched| g.permute(if batched { &binv } else { &inv }),
+            )
+        }))
     }
     /// Swaps two dims (negative dims count from the end).
     pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
@@ -269,20 +247,13 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.with_layout(self.layout().broadcast_to(shape)?);
-        let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
-        let b_shape = in_shape.clone();
-        Ok(record1_batched(
-            "broadcast_to",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.sum_to(&in_shape)?)]),
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.broadcast_to(&out_shape))
-                    .transpose()
-            },
-            move |g, _| Ok(vec![Some(batched_sum_to(g, &b_shape)?)]),
-        ))
+        Ok(record1("broadcast_to", &[self], out, || {
+            let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
+            Rule::linear1_batched(
+                move |t| t.broadcast_to(&out_shape),
+                move |g, batched| sum_to(g, &in_shape, batched),
+            )
+        }))
     }
     /// Same as [`Tensor::broadcast_to`].
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
@@ -329,15 +300,14 @@ impl Tensor {
     /// Reverses the listed dims (a view with negative strides).
     pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().flip(dims)?);
-        let d = dims.to_vec();
-        let jd = d.clone();
-        Ok(record1_jvp(
-            "flip",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.flip(&d)?)]),
-            move |t| t[0].as_ref().map(|t| t.flip(&jd)).transpose(),
-        ))
+        Ok(record1("flip", &[self], out, || {
+            let d = dims.to_vec();
+            let jd = d.clone();
+            Rule::linear1_batched(
+                move |t| t.flip(&jd),
+                move |g, batched| g.flip(&batched_dim_list(&d, batched)),
+            )
+        }))
     }
     /// Inserts a size-1 dim.
     pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
@@ -349,4 +319,18 @@ impl Tensor {
         let l = self.layout().squeeze(dim)?;
         self.reshape(l.shape())
     }
+}
+
+/// `shape` with `g`'s leading batch dim in front when `batched`.
+pub(crate) fn batched_dims(g: &Tensor, batched: bool, shape: &[usize]) -> Vec<usize> {
+    let lead = g.dims().first().copied().filter(|_| batched);
+    lead.into_iter().chain(shape.iter().copied()).collect()
+}
+
+/// Dim indices of an unbatched tensor moved past a leading batch dim when `batched`
+/// (negative dims count from the end and stay as they are).
+pub(crate) fn batched_dim_list(dims: &[isize], batched: bool) -> Vec<isize> {
+    dims.iter()
+        .map(|&d| if batched && d >= 0 { d + 1 } else { d })
+        .collect()
 }

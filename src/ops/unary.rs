@@ -1,7 +1,7 @@
 //! Unary elementwise math and activations, each with its derivative rule.
 
 use super::{map1, saved_output};
-use crate::autograd::record1_jvp;
+use crate::autograd::{record1, Rule};
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -30,67 +30,40 @@ fn erf<T: Float>(x: T) -> T {
     T::of(libm::erf(x.f64()))
 }
 
-/// Defines a unary elementwise op with its backward and forward-mode (JVP) rules.
+/// Defines a unary elementwise op with its derivative rule, stated once.
 ///
-/// `$rule` is `g·f'(x)` written in public tensor ops (`$x` the input, `$y()` the output,
-/// `$g` the incoming gradient). An elementwise op's Jacobian is diagonal, hence its own
-/// transpose: the JVP rule is the same expression with the tangent in place of `g`, so the
-/// conventions at kinks (abs'(0) = 0) and at ±∞ are exactly the backward rule's. With a
-/// `fused` rule, both directions take one fused pass `g·f'(x, y)` when nothing is being
-/// recorded (first order), and the differentiable `$rule` otherwise. Both broadcast, so the
-/// backward rule also serves batched reverse passes (gradients `[batch] ++ x.shape`).
+/// `$rule` is `v·f'(x)` written in public tensor ops (`$x` the input, `$y()` the output, `$g`
+/// the vector `v`). An elementwise op's Jacobian is diagonal, hence its own transpose: the
+/// same map serves the VJP (`v` = gradient), the JVP (`v` = tangent) and, since it broadcasts,
+/// batched reverse passes (`[batch] ++ x.shape`), so the conventions at kinks (abs'(0) = 0)
+/// and at ±∞ agree in every mode. With a `fused` rule the map is one fused pass
+/// `v·f'(x, y)` when nothing is being recorded (first order), and the differentiable `$rule`
+/// otherwise.
 macro_rules! unary_op {
     ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr
      $(, fused |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
         $(#[$doc])*
         pub fn $name(&self) -> Result<Tensor> {
             let out = map1!(stringify!($name), self, |$v| $fwd)?;
-            let saved_in = self.clone();
             let saved_out = out.detach();
-            let backward = move |$g: &Tensor, _: &[bool]| {
-                // First order (no graph recorded): one fused pass g·f'(x, y).
-                $(
-                    if !crate::autograd::is_grad_enabled() {
-                        let fused = crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
-                            stringify!($name), $g, &saved_in, &saved_out,
-                            #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?;
-                        return Ok(vec![Some(fused)]);
-                    }
-                )?
-                #[allow(unused_variables)]
-                let $x = &saved_in;
-                #[allow(unused_variables)]
-                let $y = || saved_output(&saved_out, || saved_in.$name());
-                #[allow(clippy::redundant_closure_call)]
-                Ok(vec![Some($rule?)])
-            };
-            // Forward mode: the same rule with the tangent in place of g (None stays None).
-            let (jx, jy) = (self.clone(), out.detach());
-            let jvp = move |t: &[Option<Tensor>]| -> Result<Option<Tensor>> {
-                let Some($g) = &t[0] else { return Ok(None) };
-                $(
-                    if !crate::autograd::is_grad_enabled() {
-                        return Ok(Some(crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
-                            stringify!($name), $g, &jx, &jy,
-                            #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d))?));
-                    }
-                )?
-                #[allow(unused_variables)]
-                let $x = &jx;
-                #[allow(unused_variables)]
-                let $y = || saved_output(&jy, || jx.$name());
-                #[allow(clippy::redundant_closure_call)]
-                Ok(Some($rule?))
-            };
-            // `g·f'(x)` in broadcasting ops is the same rule for a leading batch of
-            // gradients `[batch] ++ x.shape`: it serves batched reverse passes as is.
-            Ok(crate::autograd::record1_jvp_broadcasting(
-                stringify!($name),
-                &[self],
-                out,
-                backward,
-                jvp,
-            ))
+            Ok(record1(stringify!($name), &[self], out, || {
+                let saved_in = self.clone();
+                Rule::self_adjoint1(true, move |$g: &Tensor| {
+                    $(
+                        if !crate::autograd::is_grad_enabled() {
+                            return crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
+                                stringify!($name), $g, &saved_in, &saved_out,
+                                #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d));
+                        }
+                    )?
+                    #[allow(unused_variables)]
+                    let $x = &saved_in;
+                    #[allow(unused_variables)]
+                    let $y = || saved_output(&saved_out, || saved_in.$name());
+                    #[allow(clippy::redundant_closure_call)]
+                    $rule
+                })
+            }))
         }
     };
 }
@@ -172,9 +145,7 @@ impl Tensor {
         })
     }
 
-    /// xᵖ for a scalar exponent.
-    ///
-    /// JVP: `t·p·x^(p−1)` (`t·2x` for p = 2, zero for p = 0), the backward rule's factor.
+    /// xᵖ for a scalar exponent; derivative `p·x^(p−1)` (`2x` for p = 2, zero for p = 0).
     ///
     /// ```
     /// let t = eingrad::Tensor::from_vec(vec![2.0f64, 3.0], &[2]).unwrap();
@@ -186,23 +157,15 @@ impl Tensor {
         } else {
             v.powf(T::of(p))
         })?;
-        let (x, jx) = (self.clone(), self.clone());
-        Ok(record1_jvp(
-            "powf",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(powf_times_derivative(g, &x, p)?)]),
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| powf_times_derivative(t, &jx, p))
-                    .transpose()
-            },
-        ))
+        Ok(record1("powf", &[self], out, || {
+            let x = self.clone();
+            Rule::self_adjoint1(true, move |v| powf_times_derivative(v, &x, p))
+        }))
     }
 
     /// Clamps into [min, max] (either bound optional). The gradient passes where
-    /// min < x < max strictly (0 at a bound), as in PyTorch for scalar bounds; the JVP
-    /// passes the tangent through the same mask.
+    /// min < x < max strictly (0 at a bound), as in PyTorch for scalar bounds; a tangent
+    /// passes through the same mask.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
         let (lo, hi) = (
             min.unwrap_or(f64::NEG_INFINITY),
@@ -217,18 +180,10 @@ impl Tensor {
         } else {
             v.max(T::of(lo)).min(T::of(hi))
         })?;
-        let (x, jx) = (self.clone(), self.clone());
-        Ok(record1_jvp(
-            "clamp",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.mul(&clamp_mask(&x, min, max)?)?)]),
-            move |t| {
-                t[0].as_ref()
-                    .map(|t| t.mul(&clamp_mask(&jx, min, max)?))
-                    .transpose()
-            },
-        ))
+        Ok(record1("clamp", &[self], out, || {
+            let x = self.clone();
+            Rule::self_adjoint1(true, move |v| v.mul(&clamp_mask(&x, min, max)?))
+        }))
     }
 
     /// Converts to another dtype (differentiable: the gradient is converted back, a tangent
@@ -242,13 +197,10 @@ impl Tensor {
         let v = self.to_vec_f64();
         let out = Tensor::from_f64s(&v, self.dims(), dtype)?;
         let from = self.dtype();
-        Ok(record1_jvp(
-            "to_dtype",
-            &[self],
-            out,
-            move |g, _| Ok(vec![Some(g.to_dtype(from)?)]),
-            move |t| t[0].as_ref().map(|t| t.to_dtype(dtype)).transpose(),
-        ))
+        // Linear: a tangent is converted forward, a gradient back.
+        Ok(record1("to_dtype", &[self], out, || {
+            Rule::linear1_batched(move |t| t.to_dtype(dtype), move |g, _| g.to_dtype(from))
+        }))
     }
 }
 
