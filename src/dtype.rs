@@ -1,7 +1,5 @@
 //! Element types: [`DType`] names them, [`Float`] is the one trait kernels are generic over.
 
-use crate::storage::Storage;
-
 /// The element type of a tensor.
 ///
 /// ```
@@ -26,9 +24,18 @@ impl DType {
     }
 }
 
+mod sealed {
+    /// Only f32 and f64 are element types: storage holds exactly those two.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
 /// A float element type that every kernel is generic over (one kernel, dispatched once).
+/// Implemented for `f32` and `f64` only (sealed).
 pub trait Float:
-    num_traits::Float
+    sealed::Sealed
+    + num_traits::Float
     + num_traits::FloatConst
     + std::fmt::Debug
     + std::fmt::Display
@@ -46,12 +53,6 @@ pub trait Float:
     fn of(v: f64) -> Self;
     /// Converts to f64.
     fn f64(self) -> f64;
-    /// Borrows the storage's buffer if it has this element type.
-    fn slice(s: &Storage) -> Option<&[Self]>;
-    /// Mutably borrows the storage's buffer if it has this element type.
-    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]>;
-    /// Wraps a buffer into a storage.
-    fn wrap(v: Vec<Self>) -> Storage;
 }
 
 impl Float for f32 {
@@ -62,21 +63,6 @@ impl Float for f32 {
     fn f64(self) -> f64 {
         self as f64
     }
-    fn slice(s: &Storage) -> Option<&[Self]> {
-        match s {
-            Storage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]> {
-        match s {
-            Storage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn wrap(v: Vec<Self>) -> Storage {
-        Storage::F32(v)
-    }
 }
 
 impl Float for f64 {
@@ -86,21 +72,6 @@ impl Float for f64 {
     }
     fn f64(self) -> f64 {
         self
-    }
-    fn slice(s: &Storage) -> Option<&[Self]> {
-        match s {
-            Storage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn slice_mut(s: &mut Storage) -> Option<&mut [Self]> {
-        match s {
-            Storage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn wrap(v: Vec<Self>) -> Storage {
-        Storage::F64(v)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Flat, owned element buffers shared (through `Arc`) by a tensor and its views.
 
-use crate::dtype::DType;
+use std::any::Any;
+
+use crate::dtype::{DType, Float};
 
 /// Size from which [`buffer`] asks for transparent huge pages.
 const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
@@ -141,6 +143,46 @@ impl Storage {
     /// True when the buffer holds no element.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The buffer as `T`s, if it holds that element type.
+    ///
+    /// ```
+    /// use eingrad::storage::Storage;
+    /// let s = Storage::from_vec(vec![1.0f32, 2.0]);
+    /// assert_eq!(s.as_slice::<f32>(), Some(&[1.0f32, 2.0][..]));
+    /// assert!(s.as_slice::<f64>().is_none());
+    /// ```
+    pub fn as_slice<T: Float>(&self) -> Option<&[T]> {
+        let any: &dyn Any = match self {
+            Storage::F32(v) => v,
+            Storage::F64(v) => v,
+        };
+        any.downcast_ref::<Vec<T>>().map(Vec::as_slice)
+    }
+    /// The buffer as mutable `T`s, if it holds that element type.
+    pub fn as_mut_slice<T: Float>(&mut self) -> Option<&mut [T]> {
+        let any: &mut dyn Any = match self {
+            Storage::F32(v) => v,
+            Storage::F64(v) => v,
+        };
+        any.downcast_mut::<Vec<T>>().map(Vec::as_mut_slice)
+    }
+    /// Wraps a typed buffer.
+    ///
+    /// ```
+    /// use eingrad::{storage::Storage, DType};
+    /// assert_eq!(Storage::from_vec(vec![1.0f64]).dtype(), DType::F64);
+    /// ```
+    pub fn from_vec<T: Float>(v: Vec<T>) -> Storage {
+        let mut slot = Some(v);
+        let any: &mut dyn Any = &mut slot;
+        if let Some(v) = any.downcast_mut::<Option<Vec<f32>>>() {
+            return Storage::F32(v.take().unwrap_or_default());
+        }
+        match any.downcast_mut::<Option<Vec<f64>>>() {
+            Some(v) => Storage::F64(v.take().unwrap_or_default()),
+            None => unreachable!("Float is sealed: f32 and f64 only"),
+        }
     }
 }
 

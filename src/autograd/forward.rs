@@ -12,9 +12,9 @@ use std::sync::Arc;
 use super::engine::grad_after;
 use super::mode::EnableGradGuard;
 use super::node::{next_node_id, Node};
-use super::rule::Rule;
 use super::GradOptions;
 use crate::error::{Error, Result};
+use crate::tensor::DerivativeRule;
 use crate::tensor::{Tensor, TensorId};
 
 thread_local! {
@@ -141,13 +141,13 @@ fn node_jvp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> 
         return Ok(t);
     }
     note_fallback(node);
-    jvp_through_vjp(node, &rule, tin)
+    jvp_through_vjp(node, &*rule, tin)
 }
 
 /// J·t for a node whose rule declines forward mode, through its backward rule.
 fn jvp_through_vjp(
     node: &Node,
-    rule: &Rule,
+    rule: &dyn DerivativeRule,
     tin: &[Option<Tensor>],
 ) -> Result<Vec<Option<Tensor>>> {
     let metas: Vec<(Vec<usize>, crate::DType)> = node

@@ -9,6 +9,7 @@ mod function;
 mod mode;
 mod node;
 mod rule;
+mod tensor_api;
 
 pub(crate) use engine::grad_batched;
 pub use engine::{backward_many, grad, GradOptions};
@@ -20,7 +21,6 @@ pub use mode::{
     is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
     EnableGradGuard, NoGradGuard,
 };
-pub(crate) use node::next_hook_id as node_next_hook_id;
 pub(crate) use node::record1;
 pub use node::{GradFn, Hook, HookHandle, Node};
 pub(crate) use rule::{sum_to, Rule};

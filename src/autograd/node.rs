@@ -1,102 +1,20 @@
-//! Graph nodes and how ops record them.
+//! How ops record themselves into the graph (the node types live with [`Tensor`], which
+//! carries them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::mode::is_grad_enabled;
 use super::rule::Rule;
-use crate::dtype::DType;
-use crate::error::Result;
-use crate::tensor::{Tensor, TensorInner};
+pub use crate::tensor::{GradFn, Hook, HookHandle, Node};
+use crate::tensor::{OutputMeta, Tensor};
 
 static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A gradient hook: sees the gradient and may return a replacement.
-pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
-
-pub(crate) struct OutputMeta {
-    pub(crate) tensor: Weak<TensorInner>,
-    pub(crate) shape: Vec<usize>,
-    pub(crate) dtype: DType,
-}
-
-/// One recorded op: its inputs (the graph's edges) and its derivative [`Rule`].
-pub struct Node {
-    pub(crate) id: u64,
-    pub(crate) name: std::borrow::Cow<'static, str>,
-    pub(crate) inputs: Vec<Tensor>,
-    /// The op's derivative rule; `None` once a backward pass without `retain_graph` freed it
-    /// (and the tensors it saved). Shared out under the lock and run outside it, so a rule
-    /// that differentiates through its own node does not deadlock.
-    rule: Mutex<Option<Arc<Rule>>>,
-    pub(crate) outputs: Mutex<Vec<OutputMeta>>,
-}
-
-impl Node {
-    /// The op's name, e.g. `"einsum"` or `"exp"`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-    /// The tensors this node's op consumed.
-    pub fn inputs(&self) -> &[Tensor] {
-        &self.inputs
-    }
-    /// The derivative rule, unless a backward pass freed it.
-    pub(crate) fn rule(&self) -> Option<Arc<Rule>> {
-        self.rule.lock().clone()
-    }
-    /// Frees the rule and the tensors it saved (backward without `retain_graph`).
-    pub(crate) fn release_rule(&self) {
-        drop(self.rule.lock().take());
-    }
-}
-
-impl Drop for Node {
-    /// Drops long chains iteratively: a 100,000-op graph must not overflow the stack.
-    fn drop(&mut self) {
-        // The rules capture input tensors: drop them first so the inputs below are unique.
-        drop(self.rule.get_mut().take());
-        let mut stack = std::mem::take(&mut self.inputs);
-        while let Some(t) = stack.pop() {
-            if let Ok(inner) = Arc::try_unwrap(t.0) {
-                if let Some(gf) = inner.grad_fn {
-                    if let Ok(mut node) = Arc::try_unwrap(gf.node) {
-                        drop(node.rule.get_mut().take());
-                        stack.append(&mut node.inputs);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Where a non-leaf tensor came from: a node and which of its outputs.
-#[derive(Clone)]
-pub struct GradFn {
-    /// The producing node.
-    pub node: Arc<Node>,
-    /// Index among the node's outputs.
-    pub output: usize,
-}
-
-/// Removes a hook when `remove` is called.
-pub struct HookHandle {
-    pub(crate) tensor: Weak<TensorInner>,
-    pub(crate) id: u64,
-}
-
-impl HookHandle {
-    /// Unregisters the hook.
-    pub fn remove(self) {
-        if let Some(t) = self.tensor.upgrade() {
-            t.hooks.lock().retain(|(id, _)| *id != self.id);
-        }
-    }
-}
-
+/// A fresh id for a hook (its [`HookHandle`] removes it by id).
 pub(crate) fn next_hook_id() -> u64 {
     NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed)
 }

@@ -15,7 +15,7 @@
 //! written in public tensor ops, so with `create_graph` they are differentiable again.
 
 use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::tensor::{DerivativeRule, Tensor};
 
 /// A general op's backward rule: the gradients of its outputs and which inputs need one in,
 /// one optional gradient per input out.
@@ -127,9 +127,11 @@ impl Rule {
             jvp: Box::new(move |t| Ok(Some(vec![t[0].as_ref().map(&jvp).transpose()?]))),
         }
     }
+}
 
+impl DerivativeRule for Rule {
     /// Whether the VJP runs on a whole batch of cotangents at once.
-    pub(crate) fn batches(&self) -> bool {
+    fn batches(&self) -> bool {
         match self {
             Rule::SelfAdjoint { batches, .. } | Rule::Linear { batches, .. } => *batches,
             Rule::Bilinear { .. } => true,
@@ -140,7 +142,7 @@ impl Rule {
     /// The VJP: gradients for the `inputs` that `needs` marks, from the outputs' `grads`
     /// (each with a leading batch dim when `batched`; only rules that [`Rule::batches`] are
     /// called so).
-    pub(crate) fn backward(
+    fn backward(
         &self,
         inputs: &[Tensor],
         grads: &[Tensor],
@@ -168,7 +170,7 @@ impl Rule {
 
     /// The JVP: output tangents from input `tangents` (`None` = zero); `inputs` and the
     /// outputs' `out_shapes` as recorded. `Ok(None)`: the rule declines.
-    pub(crate) fn jvp(
+    fn jvp(
         &self,
         inputs: &[Tensor],
         tangents: &[Option<Tensor>],

@@ -156,7 +156,7 @@ fn as_matrix<T: Float>(
     }
     // A broadcast operand may be far larger than its storage: the copy can fail.
     let storage = t.storage();
-    let src = T::slice(&storage).expect("dtype");
+    let src = storage.as_slice::<T>().expect("dtype");
     *data = Some(par_gather(
         "einsum",
         src,
@@ -191,8 +191,8 @@ fn gemm_contract(
         let (va, [bs, ms, ks]) = as_matrix::<T>(a, la, [batch, m, k], &mut ca)?;
         let (vb, [_, _, ns]) = as_matrix::<T>(b, lb, [batch, k, n], &mut cb)?;
         let (sa, sb) = (a.storage(), b.storage());
-        let pa: &[T] = match &ca { Some(v) => v, None => T::slice(&sa).expect("dtype") };
-        let pb: &[T] = match &cb { Some(v) => v, None => T::slice(&sb).expect("dtype") };
+        let pa: &[T] = match &ca { Some(v) => v, None => sa.as_slice::<T>().expect("dtype") };
+        let pb: &[T] = match &cb { Some(v) => v, None => sb.as_slice::<T>().expect("dtype") };
         debug_assert_eq!(len, bs * ms * ns);
         let mut dst: Vec<T> = crate::storage::try_buffer("einsum", &out_shape, len)?;
         let view = |l: &Layout| MatView { offset: l.offset(), batch_stride: l.strides()[0], row_stride: l.strides()[1], col_stride: l.strides()[2] };

@@ -66,7 +66,7 @@ enum Buf {
 /// strided layout.
 fn scatter_into<T: Float>(dst: &mut [T], start: usize, step: usize, src: &Tensor) -> Result<()> {
     let storage = src.storage();
-    let data = T::slice(&storage).ok_or(Error::DTypeMismatch {
+    let data = storage.as_slice::<T>().ok_or(Error::DTypeMismatch {
         op: "jacobian",
         lhs: src.dtype(),
         rhs: T::DTYPE,

@@ -4,31 +4,20 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::min_parallel_elements;
 use super::strided::{coalesce, for_each_run};
+use super::{min_parallel_elements, Operand};
 use crate::dtype::Float;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::broadcast_shapes;
-use crate::tensor::Tensor;
 
-fn typed<'a, T: Float>(op: &'static str, s: &'a crate::storage::Storage) -> Result<&'a [T]> {
-    T::slice(s).ok_or(Error::DTypeMismatch {
-        op,
-        lhs: s.dtype(),
-        rhs: T::DTYPE,
-    })
-}
-
-/// `f` applied to every element for op `op`; the result is contiguous. An error when the
-/// output (as large as a broadcast view's logical size) cannot be allocated.
+/// `f` applied to every element of `x` for op `op`: a row-major buffer of `x`'s shape. An
+/// error when the output (as large as a broadcast view's logical size) cannot be allocated.
 pub fn map_unary<T: Float>(
     op: &'static str,
-    x: &Tensor,
+    x: Operand<'_, T>,
     f: impl Fn(T) -> T + Sync,
-) -> Result<Tensor> {
-    let storage = x.storage();
-    let src = T::slice(&storage).expect("caller dispatched on dtype");
-    let l = x.layout();
+) -> Result<Vec<T>> {
+    let (src, l) = (x.data, x.layout);
     let n = l.numel();
     let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
@@ -45,26 +34,18 @@ pub fn map_unary<T: Float>(
             }
         });
     }
-    Ok(Tensor::from_buf(out, l.shape()))
+    Ok(out)
 }
 
-/// `f(a, b)` over the broadcast shape of `a` and `b` (same dtype required).
+/// `f(a, b)` over the broadcast shape of `a` and `b`: the row-major buffer and that shape.
 pub fn map_binary<T: Float>(
     op: &'static str,
-    a: &Tensor,
-    b: &Tensor,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
     f: impl Fn(T, T) -> T + Sync,
-) -> Result<Tensor> {
-    if a.dtype() != b.dtype() {
-        return Err(Error::DTypeMismatch {
-            op,
-            lhs: a.dtype(),
-            rhs: b.dtype(),
-        });
-    }
-    let (sa, sb) = (a.storage(), b.storage());
-    let (xa, xb) = (typed::<T>(op, &sa)?, typed::<T>(op, &sb)?);
-    let (la, lb) = (a.layout(), b.layout());
+) -> Result<(Vec<T>, Vec<usize>)> {
+    let (xa, xb) = (a.data, b.data);
+    let (la, lb) = (a.layout, b.layout);
     if la.shape() == lb.shape() && la.is_contiguous() && lb.is_contiguous() {
         let n = la.numel();
         let (pa, pb) = (
@@ -80,7 +61,7 @@ pub fn map_binary<T: Float>(
         } else {
             out.extend(pa.iter().zip(pb).map(|(&u, &v)| f(u, v)));
         }
-        return Ok(Tensor::from_buf(out, la.shape()));
+        return Ok((out, la.shape().to_vec()));
     }
     let shape = broadcast_shapes(op, la.shape(), lb.shape())?;
     let ba = la.broadcast_to(&shape)?;
@@ -93,7 +74,7 @@ pub fn map_binary<T: Float>(
         } else {
             vec![]
         };
-        return Ok(Tensor::from_buf(out, &shape));
+        return Ok((out, shape));
     }
     // Every element is written exactly once below, so the buffer starts uninitialised.
     let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
@@ -158,43 +139,27 @@ pub fn map_binary<T: Float>(
     }
     // SAFETY: the runs above cover all n = rows·row_len elements exactly once.
     unsafe { out.set_len(n) };
-    Ok(Tensor::from_buf(out, &shape))
+    Ok((out, shape))
 }
 
-/// `f(a, b, c)` over the broadcast shape of three tensors (used by `where_`).
+/// `f(a, b, c)` over the broadcast shape of three operands (`where_`, fused backward
+/// rules): the row-major buffer and that shape.
 pub fn map_ternary<T: Float>(
     op: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
+    a: Operand<'_, T>,
+    b: Operand<'_, T>,
+    c: Operand<'_, T>,
     f: impl Fn(T, T, T) -> T + Sync,
-) -> Result<Tensor> {
-    for t in [b, c] {
-        if t.dtype() != a.dtype() {
-            return Err(Error::DTypeMismatch {
-                op,
-                lhs: a.dtype(),
-                rhs: t.dtype(),
-            });
-        }
-    }
-    let shape = broadcast_shapes(op, a.dims(), b.dims())?;
-    let shape = broadcast_shapes(op, &shape, c.dims())?;
-    let (sa, sb, sc) = (a.storage(), b.storage(), c.storage());
-    let (xa, xb, xc) = (
-        typed::<T>(op, &sa)?,
-        typed::<T>(op, &sb)?,
-        typed::<T>(op, &sc)?,
-    );
-    let same = |t: &Tensor| t.dims() == shape.as_slice() && t.layout().is_contiguous();
-    if same(a) && same(b) && same(c) {
+) -> Result<(Vec<T>, Vec<usize>)> {
+    let shape = broadcast_shapes(op, a.layout.shape(), b.layout.shape())?;
+    let shape = broadcast_shapes(op, &shape, c.layout.shape())?;
+    let (xa, xb, xc) = (a.data, b.data, c.data);
+    let same =
+        |t: &Operand<'_, T>| t.layout.shape() == shape.as_slice() && t.layout.is_contiguous();
+    if same(&a) && same(&b) && same(&c) {
         // The common case (a fused backward g·f'(x, y)): three dense slices, one pass.
         let n: usize = shape.iter().product();
-        let (oa, ob, oc) = (
-            a.layout().offset(),
-            b.layout().offset(),
-            c.layout().offset(),
-        );
+        let (oa, ob, oc) = (a.layout.offset(), b.layout.offset(), c.layout.offset());
         let (pa, pb, pc) = (&xa[oa..oa + n], &xb[ob..ob + n], &xc[oc..oc + n]);
         let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
@@ -220,12 +185,12 @@ pub fn map_ternary<T: Float>(
         }
         // SAFETY: `fill` wrote all n elements.
         unsafe { out.set_len(n) };
-        return Ok(Tensor::from_buf(out, &shape));
+        return Ok((out, shape));
     }
     let (la, lb, lc) = (
-        a.layout().broadcast_to(&shape)?,
-        b.layout().broadcast_to(&shape)?,
-        c.layout().broadcast_to(&shape)?,
+        a.layout.broadcast_to(&shape)?,
+        b.layout.broadcast_to(&shape)?,
+        c.layout.broadcast_to(&shape)?,
     );
     let n: usize = shape.iter().product();
     let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
@@ -243,12 +208,13 @@ pub fn map_ternary<T: Float>(
             }
         },
     );
-    Ok(Tensor::from_buf(out, &shape))
+    Ok((out, shape))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::Layout;
 
     /// The dense fast path (serial and, with the threshold lowered, parallel), a broadcast
     /// operand and a strided view all agree with an index loop.
@@ -260,23 +226,42 @@ mod tests {
             let va: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
             let vb: Vec<f64> = (0..n).map(|i| 3.0 - i as f64).collect();
             let vc: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
-            let t = |v: &Vec<f64>| Tensor::from_vec(v.clone(), &[n]).unwrap();
-            let out = map_ternary::<f64>("t", &t(&va), &t(&vb), &t(&vc), f).unwrap();
+            let l = Layout::contiguous(&[n]);
+            let (a, b, c) = (
+                Operand {
+                    data: &va,
+                    layout: &l,
+                },
+                Operand {
+                    data: &vb,
+                    layout: &l,
+                },
+                Operand {
+                    data: &vc,
+                    layout: &l,
+                },
+            );
+            let (out, shape) = map_ternary::<f64>("t", a, b, c, f).unwrap();
             let want: Vec<f64> = (0..n).map(|i| f(va[i], vb[i], vc[i])).collect();
-            assert_eq!(out.to_vec::<f64>().unwrap(), want, "n = {n}");
+            assert_eq!((out, shape), (want, vec![n]), "n = {n}");
         }
-        // (2,3) transposed view, a (3,1) broadcast column and a scalar-like (1,) tensor.
-        let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])
-            .unwrap()
-            .permute(&[1, 0])
-            .unwrap();
-        let b = Tensor::from_vec(vec![10.0, 20.0, 30.0], &[3, 1]).unwrap();
-        let c = Tensor::from_vec(vec![1.0], &[1]).unwrap();
-        let out = map_ternary::<f64>("t", &a, &b, &c, f).unwrap();
-        assert_eq!(out.dims(), &[3, 2]);
-        assert_eq!(
-            out.to_vec::<f64>().unwrap(),
-            vec![9.0, 39.0, 39.0, 99.0, 89.0, 179.0]
-        );
+        // (2,3) transposed view, a (3,1) broadcast column and a scalar-like (1,) operand.
+        let la = Layout::contiguous(&[2, 3]).permute(&[1, 0]).unwrap();
+        let (lb, lc) = (Layout::contiguous(&[3, 1]), Layout::contiguous(&[1]));
+        let a = Operand {
+            data: &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            layout: &la,
+        };
+        let b = Operand {
+            data: &[10.0, 20.0, 30.0],
+            layout: &lb,
+        };
+        let c = Operand {
+            data: &[1.0],
+            layout: &lc,
+        };
+        let (out, shape) = map_ternary::<f64>("t", a, b, c, f).unwrap();
+        assert_eq!(shape, vec![3, 2]);
+        assert_eq!(out, vec![9.0, 39.0, 39.0, 99.0, 89.0, 179.0]);
     }
 }

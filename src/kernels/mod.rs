@@ -7,6 +7,25 @@ pub mod strided;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::layout::Layout;
+
+/// A kernel's strided input: a typed buffer and the layout that reads it. Kernels take
+/// operands and return plain buffers; they never see a tensor.
+///
+/// ```
+/// use eingrad::{kernels::{elementwise::map_unary, Operand}, Layout};
+/// let layout = Layout::contiguous(&[3]);
+/// let x = Operand { data: &[1.0f64, 2.0, 3.0], layout: &layout };
+/// assert_eq!(map_unary("double", x, |v| 2.0 * v).unwrap(), vec![2.0, 4.0, 6.0]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Operand<'a, T> {
+    /// The buffer the layout indexes into.
+    pub data: &'a [T],
+    /// Shape, strides and offset of the elements read.
+    pub layout: &'a Layout,
+}
+
 /// Default of [`min_parallel_elements`].
 /// 2¹⁷: profiling the MLP forward at the old 2¹⁵ showed 15% of its time in thread wake-ups
 /// (`sched_yield`, task switches) for its 128×256 bias adds and ReLUs.

@@ -1,19 +1,19 @@
 //! Reductions over any set of dims, arg-reductions and scans along one dim.
 
-use super::strided::{for_each_run, gather};
+use super::strided::{for_each_run, gather, try_gather};
+use super::Operand;
 use crate::dtype::Float;
 use crate::layout::Layout;
-use crate::tensor::Tensor;
 
-/// Folds the elements of `x` over `dims` with `combine`, starting from `init`.
-/// The result keeps reduced dims as size 1.
+/// Folds the elements of `x` over `dims` with `combine`, starting from `init`: a row-major
+/// buffer and its shape, which keeps the reduced dims as size 1.
 pub fn reduce<T: Float>(
-    x: &Tensor,
+    x: Operand<'_, T>,
     dims: &[usize],
     init: T,
     combine: impl Fn(T, T) -> T + Sync,
-) -> crate::Result<Tensor> {
-    let l = x.layout();
+) -> crate::Result<(Vec<T>, Vec<usize>)> {
+    let l = x.layout;
     let rank = l.rank();
     let mut reduced = vec![false; rank];
     for &d in dims {
@@ -40,8 +40,7 @@ pub fn reduce<T: Float>(
             }
         })
         .collect();
-    let storage = x.storage();
-    let src = T::slice(&storage).expect("caller dispatched on dtype");
+    let src = x.data;
     let dst = OutPtr(out.as_mut_ptr());
     // One block of rows of the outermost walked dim; blocks of a kept dim write disjoint
     // output elements, so they may run in parallel.
@@ -131,7 +130,7 @@ pub fn reduce<T: Float>(
     } else if total > 0 {
         run_block(0, rows);
     }
-    Ok(Tensor::from_buf(out, &out_shape))
+    Ok((out, out_shape))
 }
 
 /// `out[c] = combine(out[c], src[xb + r·row_stride + c])` for every `r < rows`, walked in
@@ -187,29 +186,31 @@ struct OutPtr<T>(*mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 
-/// Moves `dim` last and returns the rows (contiguous) and the permuted shape.
-fn rows_along<T: Float>(x: &Tensor, dim: usize) -> (Vec<T>, Vec<usize>, Vec<usize>) {
-    let rank = x.rank();
+/// Moves `dim` last and returns the rows (contiguous, copied for op `op`: an error when they
+/// cannot be allocated), the permuted shape and the permutation.
+fn rows_along<T: Float>(
+    op: &'static str,
+    x: Operand<'_, T>,
+    dim: usize,
+) -> crate::Result<(Vec<T>, Vec<usize>, Vec<usize>)> {
+    let rank = x.layout.rank();
     let perm: Vec<usize> = (0..rank).filter(|&i| i != dim).chain([dim]).collect();
-    let l = x.layout().permute(&perm).expect("valid perm");
-    let storage = x.storage();
-    let src = T::slice(&storage).expect("caller dispatched on dtype");
-    (
-        gather(src, l.shape(), l.strides(), l.offset()),
-        l.shape().to_vec(),
-        perm,
-    )
+    let l = x.layout.permute(&perm)?;
+    let rows = try_gather(op, x.data, l.shape(), l.strides(), l.offset())?;
+    Ok((rows, l.shape().to_vec(), perm))
 }
 
 /// Index and value of the best element along `dim` (`better(a, b)`: a beats b; NaN wins,
-/// the first of equals wins). Returns values and indices with `dim` kept as size 1.
+/// the first of equals wins), for op `op`. Returns the values (a row-major buffer), their
+/// shape (`dim` kept as size 1) and the indices.
 pub fn arg_reduce<T: Float>(
-    x: &Tensor,
+    op: &'static str,
+    x: Operand<'_, T>,
     dim: usize,
     better: impl Fn(T, T) -> bool,
-) -> (Tensor, Vec<usize>) {
-    let (rows, pshape, _) = rows_along::<T>(x, dim);
-    let n = x.dims()[dim];
+) -> crate::Result<(Vec<T>, Vec<usize>, Vec<usize>)> {
+    let (rows, _, _) = rows_along::<T>(op, x, dim)?;
+    let n = x.layout.shape()[dim];
     let m = rows.len().checked_div(n).unwrap_or(0);
     let mut vals = Vec::with_capacity(m);
     let mut idx = Vec::with_capacity(m);
@@ -225,16 +226,16 @@ pub fn arg_reduce<T: Float>(
         vals.push(bv);
         idx.push(bi);
     }
-    let _ = pshape;
-    let mut out_shape = x.dims().to_vec();
+    let mut out_shape = x.layout.shape().to_vec();
     out_shape[dim] = 1;
-    (Tensor::from_buf(vals, &out_shape), idx)
+    Ok((vals, out_shape, idx))
 }
 
-/// Inclusive running sum along `dim`, from the end when `reverse`.
-pub fn cumsum<T: Float>(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
-    let (mut rows, pshape, perm) = rows_along::<T>(x, dim);
-    let n = x.dims()[dim];
+/// Inclusive running sum along `dim`, from the end when `reverse`: a row-major buffer of
+/// `x`'s shape (an error when it cannot be allocated).
+pub fn cumsum<T: Float>(x: Operand<'_, T>, dim: usize, reverse: bool) -> crate::Result<Vec<T>> {
+    let (mut rows, pshape, perm) = rows_along::<T>("cumsum", x, dim)?;
+    let n = x.layout.shape()[dim];
     if n > 0 {
         for row in rows.chunks_mut(n) {
             let mut acc = T::zero();
@@ -251,18 +252,12 @@ pub fn cumsum<T: Float>(x: &Tensor, dim: usize, reverse: bool) -> Tensor {
             }
         }
     }
-    let t = Tensor::from_buf(rows, &pshape);
     let mut inv = vec![0; perm.len()];
     for (i, &p) in perm.iter().enumerate() {
         inv[p] = i;
     }
-    let l = t.layout().permute(&inv).expect("valid perm");
-    let v = {
-        let storage = t.storage();
-        let src = T::slice(&storage).expect("same dtype");
-        gather(src, l.shape(), l.strides(), l.offset())
-    };
-    Tensor::from_buf(v, x.dims())
+    let l = Layout::contiguous(&pshape).permute(&inv)?;
+    Ok(gather(&rows, l.shape(), l.strides(), l.offset()))
 }
 
 #[cfg(test)]
@@ -277,11 +272,14 @@ mod tests {
         let v: Vec<f64> = (0..a * b * c)
             .map(|i| ((i * 7919) % 1013) as f64 - 500.0)
             .collect();
-        let x = Tensor::from_vec(v.clone(), &[a, b, c]).unwrap();
-        let r = reduce::<f64>(&x, &[1], f64::NEG_INFINITY, f64::max)
+        let l = Layout::contiguous(&[a, b, c]);
+        let x = Operand {
+            data: &v,
+            layout: &l,
+        };
+        let r = reduce::<f64>(x, &[1], f64::NEG_INFINITY, f64::max)
             .unwrap()
-            .to_vec::<f64>()
-            .unwrap();
+            .0;
         for i in 0..a {
             for k in 0..c {
                 let want = (0..b)
@@ -301,12 +299,13 @@ mod tests {
         let v: Vec<f64> = (0..a * b * c)
             .map(|i| ((i * 7919) % 1000) as f64 / 7.0)
             .collect();
-        let x = Tensor::from_vec(v.clone(), &[a, b, c]).unwrap();
+        let l = Layout::contiguous(&[a, b, c]);
+        let x = Operand {
+            data: &v,
+            layout: &l,
+        };
         for dims in [vec![1usize], vec![2], vec![1, 2], vec![0]] {
-            let r = reduce::<f64>(&x, &dims, 0.0, |p, q| p + q)
-                .unwrap()
-                .to_vec::<f64>()
-                .unwrap();
+            let r = reduce::<f64>(x, &dims, 0.0, |p, q| p + q).unwrap().0;
             let keep = |d: usize, i: usize| if dims.contains(&d) { 0 } else { i };
             let (sb, sc) = (
                 if dims.contains(&1) { 1 } else { b },

@@ -1,11 +1,10 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
-use super::map1;
+use super::{map1, map_binary, map_ternary};
 
 use crate::autograd::{record1, sum_to, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::{map_binary, map_ternary};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 

@@ -626,7 +626,7 @@ fn pad_kernel<T: Float>(
             .unwrap_or_else(|_| unreachable!("the interior fits the padded shape"));
     }
     let storage = x.storage();
-    let src = T::slice(&storage).expect("dtype dispatched by caller");
+    let src = storage.as_slice::<T>().expect("dtype dispatched by caller");
     let xl = x.layout();
     for_each_run(
         x.dims(),

@@ -9,6 +9,10 @@ pub mod shape;
 pub mod unary;
 
 use crate::autograd::is_grad_enabled;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::kernels::{elementwise, Operand};
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
 /// Applies a generic unary closure to a tensor of either dtype for op `$op` (an error when
@@ -18,7 +22,7 @@ macro_rules! map1 {
         $crate::with_dtype!($x.dtype(), T => {
             #[allow(unused_imports)]
             use $crate::dtype::Float as _;
-            $crate::kernels::elementwise::map_unary::<T>($op, $x, |$v: T| $body)
+            $crate::ops::map_unary::<T>($op, $x, |$v: T| $body)
         })
     };
 }
@@ -35,4 +39,92 @@ pub(crate) fn saved_output(
     } else {
         Ok(detached.clone())
     }
+}
+
+/// `x`'s buffer as `T` for op `op` (an error naming the op when `x`'s dtype is not `T`).
+pub(crate) fn typed<'a, T: Float>(op: &'static str, s: &'a Storage) -> Result<&'a [T]> {
+    s.as_slice::<T>().ok_or(Error::DTypeMismatch {
+        op,
+        lhs: s.dtype(),
+        rhs: T::DTYPE,
+    })
+}
+
+/// All of `ts` must have `first`'s dtype, for op `op`.
+fn same_dtypes(op: &'static str, first: &Tensor, ts: &[&Tensor]) -> Result<()> {
+    match ts.iter().find(|t| t.dtype() != first.dtype()) {
+        Some(t) => Err(Error::DTypeMismatch {
+            op,
+            lhs: first.dtype(),
+            rhs: t.dtype(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `f` on every element of `x` (the elementwise kernel), as a fresh contiguous tensor.
+pub(crate) fn map_unary<T: Float>(
+    op: &'static str,
+    x: &Tensor,
+    f: impl Fn(T) -> T + Sync,
+) -> Result<Tensor> {
+    let s = x.storage();
+    let data = typed::<T>(op, &s)?;
+    let out = elementwise::map_unary(
+        op,
+        Operand {
+            data,
+            layout: x.layout(),
+        },
+        f,
+    )?;
+    Ok(Tensor::from_buf(out, x.dims()))
+}
+
+/// `f(a, b)` over the broadcast shape of `a` and `b` (same dtype required).
+pub(crate) fn map_binary<T: Float>(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(T, T) -> T + Sync,
+) -> Result<Tensor> {
+    same_dtypes(op, a, &[b])?;
+    let (sa, sb) = (a.storage(), b.storage());
+    let oa = Operand {
+        data: typed::<T>(op, &sa)?,
+        layout: a.layout(),
+    };
+    let ob = Operand {
+        data: typed::<T>(op, &sb)?,
+        layout: b.layout(),
+    };
+    let (out, shape) = elementwise::map_binary(op, oa, ob, f)?;
+    Ok(Tensor::from_buf(out, &shape))
+}
+
+/// `f(a, b, c)` over the broadcast shape of three tensors of one dtype (`where_`, fused
+/// backward rules `g·f'(x, y)`).
+pub(crate) fn map_ternary<T: Float>(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    f: impl Fn(T, T, T) -> T + Sync,
+) -> Result<Tensor> {
+    same_dtypes(op, a, &[b, c])?;
+    let (sa, sb, sc) = (a.storage(), b.storage(), c.storage());
+    let oa = Operand {
+        data: typed::<T>(op, &sa)?,
+        layout: a.layout(),
+    };
+    let ob = Operand {
+        data: typed::<T>(op, &sb)?,
+        layout: b.layout(),
+    };
+    let oc = Operand {
+        data: typed::<T>(op, &sc)?,
+        layout: c.layout(),
+    };
+    let (out, shape) = elementwise::map_ternary(op, oa, ob, oc, f)?;
+    Ok(Tensor::from_buf(out, &shape))
 }

@@ -1,9 +1,12 @@
 //! Reductions (sum, mean, max/min, var, logsumexp, softmax, log_softmax) and cumsum.
 
 use super::shape::{batched_dim_list, batched_dims};
+use super::typed;
 use crate::autograd::{record1, Rule};
+use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
+use crate::kernels::Operand;
 use crate::layout::resolve_dim;
 use crate::tensor::Tensor;
 use crate::with_dtype;
@@ -63,7 +66,7 @@ impl Tensor {
         if d.is_empty() {
             return Ok(self.clone());
         }
-        let kept = with_dtype!(self.dtype(), T => reduce::<T>(self, &d, T::zero(), |a, b| a + b))?;
+        let kept = with_dtype!(self.dtype(), T => reduce_tensor::<T>("sum", self, &d, T::zero(), |a, b| a + b))?;
         let out = if keepdim {
             kept
         } else {
@@ -115,7 +118,12 @@ impl Tensor {
         if self.dims()[d] == 0 {
             return Err(Error::arg(name, "dim", format!("dim {dim} has size 0")));
         }
-        let (vals, idx) = with_dtype!(self.dtype(), T => arg_reduce::<T>(self, d, |a: T, b: T| if max { a > b } else { a < b }));
+        let (vals, idx) = with_dtype!(self.dtype(), T => {
+            let s = self.storage();
+            let x = Operand { data: typed::<T>(name, &s)?, layout: self.layout() };
+            let (vals, shape, idx) = arg_reduce::<T>(name, x, d, |a: T, b: T| if max { a > b } else { a < b })?;
+            (Tensor::from_buf(vals, &shape), idx)
+        });
         let kshape = vals.dims().to_vec();
         let out_shape = if keepdim {
             kshape.clone()
@@ -200,7 +208,7 @@ impl Tensor {
         }
         let kept = with_dtype!(self.dtype(), T => {
             let init = if max { T::neg_infinity() } else { T::infinity() };
-            reduce::<T>(self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
+            reduce_tensor::<T>(name, self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
         })?;
         let kshape = kept.dims().to_vec();
         let out = if keepdim {
@@ -314,7 +322,11 @@ impl Tensor {
     /// ```
     pub fn cumsum(&self, dim: isize, reverse: bool) -> Result<Tensor> {
         let d = resolve_dim("cumsum", dim, self.rank())?;
-        let out = with_dtype!(self.dtype(), T => cumsum::<T>(self, d, reverse));
+        let out = with_dtype!(self.dtype(), T => {
+            let s = self.storage();
+            let x = Operand { data: typed::<T>("cumsum", &s)?, layout: self.layout() };
+            Tensor::from_buf(cumsum::<T>(x, d, reverse)?, self.dims())
+        });
         // Linear: the transpose of a running sum is the running sum the other way.
         Ok(record1("cumsum", &[self], out, || {
             Rule::linear1_batched(
@@ -326,6 +338,28 @@ impl Tensor {
             )
         }))
     }
+}
+
+/// The reduction kernel on a tensor: `x` folded over `dims` (kept as size 1) for op `op`.
+fn reduce_tensor<T: Float>(
+    op: &'static str,
+    x: &Tensor,
+    dims: &[usize],
+    init: T,
+    combine: impl Fn(T, T) -> T + Sync,
+) -> Result<Tensor> {
+    let s = x.storage();
+    let data = typed::<T>(op, &s)?;
+    let (out, shape) = reduce::<T>(
+        Operand {
+            data,
+            layout: x.layout(),
+        },
+        dims,
+        init,
+        combine,
+    )?;
+    Ok(Tensor::from_buf(out, &shape))
 }
 
 fn dims_isize(d: &[usize]) -> Vec<isize> {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use crate::autograd::{record1, sum_to, Rule};
-use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, try_gather};
 use crate::layout::{checked_numel, resolve_dim, Layout};
@@ -81,7 +80,7 @@ fn scatter_add_to_zeros(
     with_dtype!(g.dtype(), T => {
         let mut buf = vec![T::zero(); out_shape.iter().product()];
         let storage = g.storage();
-        let src = T::slice(&storage).expect("dtype");
+        let src = storage.as_slice::<T>().expect("dtype");
         let gl = g.layout();
         for_each_run(at_shape, [at_strides, gl.strides()], [at_offset, gl.offset()], |[o, s], len, [so, ss]| {
             for i in 0..len as isize {
@@ -125,7 +124,7 @@ pub(crate) fn view_adjoint(
 pub(crate) fn contiguous_copy(op: &'static str, x: &Tensor) -> Result<Tensor> {
     let out = with_dtype!(x.dtype(), T => {
         let storage = x.storage();
-        let src = T::slice(&storage).expect("dtype");
+        let src = storage.as_slice::<T>().expect("dtype");
         let l = x.layout();
         Tensor::from_buf(try_gather(op, src, l.shape(), l.strides(), l.offset())?, l.shape())
     });
@@ -135,6 +134,25 @@ pub(crate) fn contiguous_copy(op: &'static str, x: &Tensor) -> Result<Tensor> {
 }
 
 impl Tensor {
+    /// A row-major copy if the layout is strided; `self` if it is already contiguous.
+    /// Gradient flows through. An error when the copy (as large as a broadcast view's
+    /// logical size) cannot be allocated.
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// let t = Tensor::arange(0.0, 6.0, 1.0, DType::F32)?.reshape(&[2, 3])?.t()?;
+    /// assert!(!t.is_contiguous() && t.contiguous()?.is_contiguous());
+    /// let huge = Tensor::ones(&[1, 1], DType::F32)?.expand(&[1 << 31, 1 << 31])?;
+    /// assert!(huge.contiguous().is_err());
+    /// # Ok::<(), eingrad::Error>(())
+    /// ```
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        contiguous_copy("contiguous", self)
+    }
+
     /// Same elements in a new shape: a view when strides allow, else a copy.
     ///
     /// ```

@@ -51,7 +51,7 @@ macro_rules! unary_op {
                 Rule::self_adjoint1(true, move |$g: &Tensor| {
                     $(
                         if !crate::autograd::is_grad_enabled() {
-                            return crate::with_dtype!($g.dtype(), T => crate::kernels::elementwise::map_ternary::<T>(
+                            return crate::with_dtype!($g.dtype(), T => super::map_ternary::<T>(
                                 stringify!($name), $g, &saved_in, &saved_out,
                                 #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d));
                         }

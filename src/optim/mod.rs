@@ -130,19 +130,22 @@ pub(crate) fn dense_grad(op: &'static str, i: usize, p: &Tensor) -> Result<Optio
 /// Runs `f` on the elements of a contiguous tensor as a slice (no copy).
 pub(crate) fn with_slice<T: Float, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> R {
     let storage = t.storage();
-    let all = T::slice(&storage).expect("dtype checked by the caller");
+    let all = storage
+        .as_slice::<T>()
+        .expect("dtype checked by the caller");
     let off = t.layout().offset();
     f(&all[off..off + t.numel()])
 }
 
 /// A zero-filled state buffer of `n` elements.
 pub(crate) fn zero_storage(dtype: DType, n: usize) -> Storage {
-    with_dtype!(dtype, T => T::wrap(vec![T::zero(); n]))
+    with_dtype!(dtype, T => crate::storage::Storage::from_vec(vec![T::zero(); n]))
 }
 
 /// The buffer of a state storage (whose dtype the caller dispatched on).
 pub(crate) fn state_mut<T: Float>(s: &mut Storage) -> &mut [T] {
-    T::slice_mut(s).expect("state dtype matches its parameter")
+    s.as_mut_slice::<T>()
+        .expect("state dtype matches its parameter")
 }
 
 /// Clips the gradients of `params` in place so that their joint 2-norm is at most

@@ -1,17 +1,15 @@
 //! [`Tensor`]: a cheap-clone handle to strided storage with an optional autograd node.
 
-mod autograd_api;
 mod constructors;
 mod display;
 
 pub(crate) use constructors::SplitMix64;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::autograd::{GradFn, Hook};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::{gather, try_gather};
@@ -77,7 +75,7 @@ impl Tensor {
     /// A fresh contiguous tensor from a typed buffer.
     pub(crate) fn from_buf<T: Float>(data: Vec<T>, shape: &[usize]) -> Tensor {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
-        Tensor::from_storage(T::wrap(data), shape)
+        Tensor::from_storage(crate::storage::Storage::from_vec(data), shape)
     }
     /// A view of the same storage with another layout; records `grad_fn` separately.
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
@@ -142,7 +140,7 @@ impl Tensor {
     /// ```
     pub fn to_vec<T: Float>(&self) -> Result<Vec<T>> {
         let storage = self.storage();
-        let src = T::slice(&storage).ok_or(Error::DTypeMismatch {
+        let src = storage.as_slice::<T>().ok_or(Error::DTypeMismatch {
             op: "to_vec",
             lhs: self.dtype(),
             rhs: T::DTYPE,
@@ -161,7 +159,7 @@ impl Tensor {
     pub fn to_vec_f64(&self) -> Vec<f64> {
         with_dtype!(self.dtype(), T => {
             let storage = self.storage();
-            let src = T::slice(&storage).expect("dtype dispatched");
+            let src = storage.as_slice::<T>().expect("dtype dispatched");
             let l = &self.0.layout;
             let o = l.offset();
             if l.is_contiguous() {
@@ -182,25 +180,6 @@ impl Tensor {
         }
         Ok(self.to_vec_f64()[0])
     }
-    /// A row-major copy if the layout is strided; `self` if it is already contiguous.
-    /// Gradient flows through. An error when the copy (as large as a broadcast view's
-    /// logical size) cannot be allocated.
-    ///
-    /// ```
-    /// use eingrad::{DType, Tensor};
-    /// let t = Tensor::arange(0.0, 6.0, 1.0, DType::F32)?.reshape(&[2, 3])?.t()?;
-    /// assert!(!t.is_contiguous() && t.contiguous()?.is_contiguous());
-    /// let huge = Tensor::ones(&[1, 1], DType::F32)?.expand(&[1 << 31, 1 << 31])?;
-    /// assert!(huge.contiguous().is_err());
-    /// # Ok::<(), eingrad::Error>(())
-    /// ```
-    pub fn contiguous(&self) -> Result<Tensor> {
-        if self.is_contiguous() {
-            return Ok(self.clone());
-        }
-        crate::ops::shape::contiguous_copy("contiguous", self)
-    }
-
     /// Replaces the elements in place (no autograd record; the update an optimizer does).
     /// Views and other handles that share the buffer through another tensor keep the old
     /// values (copy on write), but the same tensor saved by a recorded op sees the new ones:
@@ -223,7 +202,7 @@ impl Tensor {
         let mut guard = self.0.storage.write();
         let storage = Arc::make_mut(&mut guard);
         let n = self.numel();
-        let s = T::slice_mut(storage).expect("dtype checked");
+        let s = storage.as_mut_slice::<T>().expect("dtype checked");
         f(&mut s[..n]);
         Ok(())
     }
@@ -236,6 +215,117 @@ impl Tensor {
             let v = src.to_vec::<T>()?;
             self.update_data::<T>(|d| d.copy_from_slice(&v))
         })
+    }
+}
+
+// ---- The graph a tensor carries -------------------------------------------------------
+// Tensor and Node refer to each other (a node holds its input tensors; a tensor its
+// producing node), so both types live in this file; the rules and the engine that walk the
+// graph live in the autograd floor above and reach the rule through `DerivativeRule`.
+
+/// What the backward engine and forward mode ask of a node's derivative rule (implemented by
+/// the autograd floor's `Rule`).
+pub(crate) trait DerivativeRule: Send + Sync {
+    /// Whether the VJP runs on a whole batch of cotangents at once.
+    fn batches(&self) -> bool;
+    /// The VJP: gradients for the `inputs` that `needs` marks, from the outputs' `grads` (each
+    /// with a leading batch dim when `batched`).
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        grads: &[Tensor],
+        needs: &[bool],
+        batched: bool,
+    ) -> Result<Vec<Option<Tensor>>>;
+    /// The JVP: output tangents from input `tangents` (`None` = zero); `Ok(None)`: declined.
+    fn jvp(
+        &self,
+        inputs: &[Tensor],
+        tangents: &[Option<Tensor>],
+        out_shapes: &[&[usize]],
+    ) -> Result<Option<Vec<Option<Tensor>>>>;
+}
+
+/// A gradient hook: sees the gradient and may return a replacement.
+pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
+
+pub(crate) struct OutputMeta {
+    pub(crate) tensor: Weak<TensorInner>,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) dtype: DType,
+}
+
+/// One recorded op: its inputs (the graph's edges) and its derivative rule.
+pub struct Node {
+    pub(crate) id: u64,
+    pub(crate) name: std::borrow::Cow<'static, str>,
+    pub(crate) inputs: Vec<Tensor>,
+    /// The op's derivative rule; `None` once a backward pass without `retain_graph` freed it
+    /// (and the tensors it saved). Shared out under the lock and run outside it, so a rule
+    /// that differentiates through its own node does not deadlock.
+    pub(crate) rule: Mutex<Option<Arc<dyn DerivativeRule>>>,
+    pub(crate) outputs: Mutex<Vec<OutputMeta>>,
+}
+
+impl Node {
+    /// The op's name, e.g. `"einsum"` or `"exp"`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The tensors this node's op consumed.
+    pub fn inputs(&self) -> &[Tensor] {
+        &self.inputs
+    }
+    /// The derivative rule, unless a backward pass freed it.
+    pub(crate) fn rule(&self) -> Option<Arc<dyn DerivativeRule>> {
+        self.rule.lock().clone()
+    }
+    /// Frees the rule and the tensors it saved (backward without `retain_graph`).
+    pub(crate) fn release_rule(&self) {
+        drop(self.rule.lock().take());
+    }
+}
+
+impl Drop for Node {
+    /// Drops long chains iteratively: a 100,000-op graph must not overflow the stack.
+    fn drop(&mut self) {
+        // The rules capture input tensors: drop them first so the inputs below are unique.
+        drop(self.rule.get_mut().take());
+        let mut stack = std::mem::take(&mut self.inputs);
+        while let Some(t) = stack.pop() {
+            if let Ok(inner) = Arc::try_unwrap(t.0) {
+                if let Some(gf) = inner.grad_fn {
+                    if let Ok(mut node) = Arc::try_unwrap(gf.node) {
+                        drop(node.rule.get_mut().take());
+                        stack.append(&mut node.inputs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a non-leaf tensor came from: a node and which of its outputs.
+#[derive(Clone)]
+pub struct GradFn {
+    /// The producing node.
+    pub node: Arc<Node>,
+    /// Index among the node's outputs.
+    pub output: usize,
+}
+
+/// Removes a hook when `remove` is called.
+pub struct HookHandle {
+    pub(crate) tensor: Weak<TensorInner>,
+    pub(crate) id: u64,
+}
+
+impl HookHandle {
+    /// Unregisters the hook.
+    pub fn remove(self) {
+        if let Some(t) = self.tensor.upgrade() {
+            t.hooks.lock().retain(|(id, _)| *id != self.id);
+        }
     }
 }
 

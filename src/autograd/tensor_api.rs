@@ -3,9 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Tensor, TensorInner};
-use crate::autograd::{backward_many, GradFn, GradOptions, Hook, HookHandle};
+use super::node::next_hook_id;
+use super::{backward_many, GradOptions};
 use crate::error::{Error, Result};
+use crate::tensor::{GradFn, Hook, HookHandle, Tensor, TensorInner};
 
 impl Tensor {
     /// Marks a leaf as requiring grad (returns the same tensor for chaining).
@@ -101,7 +102,7 @@ impl Tensor {
         &self,
         hook: impl Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync + 'static,
     ) -> HookHandle {
-        let id = crate::autograd::node_next_hook_id();
+        let id = next_hook_id();
         let hook: Hook = Arc::new(hook);
         self.0.hooks.lock().push((id, hook));
         HookHandle {
