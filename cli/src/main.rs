@@ -134,7 +134,7 @@ fn einsum_command(
 
 fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
     let t0 = std::time::Instant::now();
-    let outcomes = eingrad::seeds::run_all(out).map_err(|e| e.to_string())?;
+    let outcomes = eingrad_cli::seeds::run_all(out).map_err(|e| e.to_string())?;
     for o in &outcomes {
         println!("=== seed {}: {} ===", o.id, o.title);
         print!("{}", o.report);
