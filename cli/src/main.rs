@@ -1,16 +1,24 @@
-//! The `eingrad` command line: inspect einsum contractions and their derivatives.
+//! The `eingrad` command line: run the seed experiments, inspect einsum contractions and their
+//! derivatives.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use eingrad::einsum::{einsum_vjp_pattern, EinsumExpr, PlanStrategy};
-use eingrad::{DType, Tensor};
+use eingrad_cli::einsum_cmd::{einsum_command, EinsumArgs};
+use eingrad_cli::CliError;
 
 #[derive(Parser)]
 #[command(
     name = "eingrad",
     version,
-    about = "Tensors with autograd built around einsum"
+    about = "Tensors with autograd built around einsum",
+    after_help = "Examples:
+  eingrad seeds --out seeds-out
+  eingrad einsum \"bij,bjk->bik\" --shapes 8x3x4,8x4x5 --grad
+  eingrad einsum \"bij,bjk->bik\" --grad
+
+Run `eingrad help <COMMAND>` for a command's options and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,17 +27,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Plan an einsum: output shape, contraction path, FLOPs, largest intermediate.
+    /// Explain an einsum: output shape, contraction plan and FLOPs; --grad: each operand's VJP.
+    #[command(after_help = "Examples:
+  eingrad einsum \"bij,bjk->bik\" --grad
+      the VJP pattern of each operand (no shapes needed)
+  eingrad einsum \"bij,bjk->bik\" --shapes 64x128x128,64x128x128 --run
+      plan a batched matrix product and time it on random data
+  eingrad einsum \"i->ii\" --shapes 3
+      a generalised output: a vector embedded on a diagonal
+  eingrad einsum \"jk->ijk\" --shapes 3x4 --sizes i=2
+      a label only the output has: broadcast, its size from --sizes")]
     Einsum {
         /// The pattern, e.g. "bij,bjk->bik".
         pattern: String,
-        /// Operand shapes, comma-separated, dims joined by 'x' (e.g. 64x128x128,64x128x128);
-        /// use 'scalar' for a 0-dim operand.
-        #[arg(long, default_value = "")]
-        shapes: String,
-        /// Sizes of output-only labels, e.g. i=3,j=4.
-        #[arg(long, default_value = "")]
-        sizes: String,
+        /// Operand shapes: dims joined by 'x', operands separated by ',' (e.g.
+        /// 64x128x128,64x128x128); 'scalar' for a 0-dim operand. Needed for everything but
+        /// --grad.
+        #[arg(long)]
+        shapes: Option<String>,
+        /// Sizes of labels only the output has, e.g. i=3,j=4.
+        #[arg(long)]
+        sizes: Option<String>,
         /// Also print the VJP pattern of every operand.
         #[arg(long)]
         grad: bool,
@@ -38,103 +56,20 @@ enum Command {
         run: bool,
     },
     /// Run the five seed experiments, print their tables and a pass/fail line for each.
+    #[command(after_help = "Example:
+  eingrad seeds --out seeds-out
+      run all five, writing the Jacobian heatmaps and the DNI loss curve as PNGs to seeds-out/")]
     Seeds {
         /// Also write the Jacobians as PNG heatmaps and the DNI loss curve as a PNG plot here.
         #[arg(long)]
-        out: Option<std::path::PathBuf>,
+        out: Option<PathBuf>,
     },
 }
 
-fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
-    if s.trim().is_empty() {
-        return Ok(vec![]);
-    }
-    s.split(',')
-        .map(|part| {
-            let part = part.trim();
-            if part == "scalar" || part.is_empty() {
-                return Ok(vec![]);
-            }
-            part.split('x')
-                .map(|d| {
-                    d.trim()
-                        .parse::<usize>()
-                        .map_err(|_| format!("--shapes: '{d}' in '{part}' is not a dim size"))
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn parse_sizes(s: &str) -> Result<Vec<(char, usize)>, String> {
-    if s.trim().is_empty() {
-        return Ok(vec![]);
-    }
-    s.split(',')
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or(format!("--sizes: '{kv}' is not label=size"))?;
-            let mut chars = k.trim().chars();
-            let (Some(c), None) = (chars.next(), chars.next()) else {
-                return Err(format!("--sizes: '{k}' is not a single label"));
-            };
-            let n = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("--sizes: '{v}' is not a size"))?;
-            Ok((c, n))
-        })
-        .collect()
-}
-
-fn einsum_command(
-    pattern: &str,
-    shapes: &str,
-    sizes: &str,
-    grad: bool,
-    run: bool,
-) -> Result<(), String> {
-    let shapes = parse_shapes(shapes)?;
-    let sizes = parse_sizes(sizes)?;
-    let refs: Vec<&[usize]> = shapes.iter().map(|s| s.as_slice()).collect();
-    let expr =
-        EinsumExpr::new(pattern, &refs, &sizes, PlanStrategy::Auto).map_err(|e| e.to_string())?;
-    println!("output shape: {:?}", expr.output_shape());
-    println!("contraction path: {:?}", expr.plan().path.0);
-    println!("{}", expr.plan());
-    if grad {
-        println!("VJP patterns (gradient of each operand from the output gradient):");
-        for k in 0..shapes.len() {
-            let p = einsum_vjp_pattern(pattern, k).map_err(|e| e.to_string())?;
-            println!("  operand {k}: {p}");
-        }
-    }
-    if run {
-        let ops: Vec<Tensor> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Tensor::randn(s, DType::F32, i as u64))
-            .collect::<eingrad::Result<_>>()
-            .map_err(|e| e.to_string())?;
-        let r: Vec<&Tensor> = ops.iter().collect();
-        let t0 = std::time::Instant::now();
-        let out = expr.run(&r).map_err(|e| e.to_string())?;
-        println!(
-            "ran in {:.3} ms, output sum {:.6e}",
-            t0.elapsed().as_secs_f64() * 1e3,
-            out.sum_all()
-                .map_err(|e| e.to_string())?
-                .item()
-                .map_err(|e| e.to_string())?
-        );
-    }
-    Ok(())
-}
-
-fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
+fn seeds_command(out: Option<&Path>) -> Result<(), CliError> {
     let t0 = std::time::Instant::now();
-    let outcomes = eingrad_cli::seeds::run_all(out).map_err(|e| e.to_string())?;
+    let outcomes =
+        eingrad_cli::seeds::run_all(out).map_err(|e| CliError::failure(e.to_string()))?;
     for o in &outcomes {
         println!("=== seed {}: {} ===", o.id, o.title);
         print!("{}", o.report);
@@ -163,7 +98,7 @@ fn seeds_command(out: Option<&std::path::Path>) -> Result<(), String> {
     if outcomes.iter().all(|o| o.passed()) {
         Ok(())
     } else {
-        Err("some seeds failed".into())
+        Err(CliError::failure("some seeds failed"))
     }
 }
 
@@ -176,22 +111,21 @@ fn main() -> ExitCode {
             sizes,
             grad,
             run,
-        } => einsum_command(&pattern, &shapes, &sizes, grad, run),
-        Command::Seeds { out } => {
-            return match seeds_command(out.as_deref()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(msg) => {
-                    eprintln!("error: {msg}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        } => einsum_command(&EinsumArgs {
+            pattern,
+            shapes,
+            sizes,
+            grad,
+            run,
+        })
+        .map(|text| print!("{text}")),
+        Command::Seeds { out } => seeds_command(out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
