@@ -7,8 +7,8 @@
 //! the generalised notation where an output label may repeat (`"j->iij"` puts `v` on a
 //! diagonal) — the example checks it against the generic `jacobian`.
 //!
-//! Run it with `cargo run --release --example einsum_derivatives`; `eingrad einsum PATTERN --grad`
-//! prints the same VJP patterns from the command line.
+//! Run it with `cargo run --release --example einsum_derivatives`; the command line prints the
+//! same VJP patterns with `eingrad einsum PATTERN --grad`.
 
 use eingrad::autograd::{grad, GradOptions};
 use eingrad::einsum::einsum_vjp_pattern;

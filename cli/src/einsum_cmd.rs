@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use eingrad::einsum::parse::{parse_pattern, resolve, Label};
+use eingrad::einsum::parse::{parse_pattern, resolve, term_to_string, Label};
 use eingrad::einsum::plan::PlanStep;
 use eingrad::einsum::{einsum_vjp_pattern, EinsumExpr, EinsumPlan, PlanStrategy};
 use eingrad::{DType, Tensor};
@@ -205,16 +205,11 @@ fn check_shapes(
             shape.len() == labels
         };
         if !fits {
-            let text: String = term
-                .iter()
-                .map(|l| match l {
-                    Label::Char(c) => c.to_string(),
-                    Label::Ellipsis => "...".to_string(),
-                })
-                .collect();
             return Err(CliError::usage(format!(
-                "--shapes: operand {k} has shape {shape:?} ({}) but its term '{text}' needs {}{}; {}",
+                "--shapes: operand {k} has shape {shape:?} ({}) but its term '{}' needs {}{}; \
+                 {}",
                 plural(shape.len(), "dim", "dims"),
+                term_to_string(term),
                 if has_ellipsis { "at least " } else { "" },
                 plural(labels, "dim", "dims"),
                 hint()
