@@ -23,8 +23,6 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
-pub mod plot;
-pub mod seeds;
 pub mod storage;
 pub mod tensor;
 

@@ -1,17 +1,18 @@
 //! Decoupled Neural Interfaces (SEEDS.md §3, seed `001_…`): the synthetic-gradient updater's
 //! formula, the zero-initialised synthesizer, train/eval behaviour of the interfaces, the
 //! deferred-backward scope (equal to one combined backward, no nesting, state reset on error
-//! and panic), the synthesizer context stack, the error messages, and the demo experiment.
+//! and panic), the synthesizer context stack and the error messages. The demo experiment is
+//! the command line's (`cli/tests/dni_demo.rs`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use eingrad::autograd::{backward_many, grad, no_grad, GradOptions};
 use eingrad::models::dni::{
-    backward, current_synthesizer_context, defer_backward, deferred_backward_count, dni_demo,
-    dni_demo_with, is_backward_deferred, synthesizer_context_depth, synthetic_gradient_update,
+    backward, current_synthesizer_context, defer_backward, deferred_backward_count,
+    is_backward_deferred, synthesizer_context_depth, synthetic_gradient_update,
     with_synthesizer_context, BackwardInterface, BasicSynthesizer, BasicSynthesizerConfig,
-    BidirectionalInterface, DeferBackwardGuard, DniDemoConfig, DniDemoReport, ForwardInterface,
-    Synthesizer, UnidirectionalInterface,
+    BidirectionalInterface, DeferBackwardGuard, ForwardInterface, Synthesizer,
+    UnidirectionalInterface,
 };
 use eingrad::nn::{cross_entropy, init, mse_loss, Linear, Module, Reduction};
 use eingrad::{DType, Error, Tensor};
@@ -686,57 +687,4 @@ fn bad_inputs_name_the_argument() {
     let r = defer_backward(|| backward(&x, Some(&Tensor::ones(&[3], DType::F64).unwrap())));
     assert!(err_string(r).contains("`gradient`"));
     assert_state_clean();
-    // the demo
-    assert!(err_string(dni_demo(0, 0)).contains("steps"));
-    let cfg = DniDemoConfig {
-        hidden_dim: 0,
-        ..DniDemoConfig::default()
-    };
-    assert!(err_string(dni_demo_with(&cfg)).contains("hidden_dim"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// The demo
-
-#[test]
-fn dni_demo_synthesizer_loss_falls() {
-    let start = std::time::Instant::now();
-    let r = dni_demo(200, 0).unwrap();
-    eprintln!("{r}\n  ({:.3} s)", start.elapsed().as_secs_f64());
-    assert_eq!(r.synthesizer_loss.len(), 200);
-    assert_eq!(r.task_loss.len(), 200);
-    let (s0, s1) = DniDemoReport::first_last_tenth(&r.synthesizer_loss);
-    assert!(s1 < s0, "synthesizer loss {s0} -> {s1}");
-    let (t0, t1) = DniDemoReport::first_last_tenth(&r.task_loss);
-    assert!(t1 < t0, "task loss {t0} -> {t1}");
-    // with the label context (the default) the synthetic gradient turns towards the true one
-    let (c0, c1) = DniDemoReport::first_last_tenth(&r.gradient_cosine);
-    assert!(c1 > c0 && c1 > 0.1, "cosine {c0} -> {c1}");
-    assert!(r.updater_max_abs_err < 1e-15, "{}", r.updater_max_abs_err);
-    assert!(
-        r.synthesizer_grad_max_abs_err < 1e-12,
-        "{}",
-        r.synthesizer_grad_max_abs_err
-    );
-    assert!(r.to_string().contains("synthesizer loss"));
-    // seeded: the same run twice gives the same numbers
-    let again = dni_demo(20, 0).unwrap();
-    assert_eq!(again.synthesizer_loss[..], r.synthesizer_loss[..20]);
-    assert_state_clean();
-}
-
-#[test]
-fn dni_demo_without_label_context_also_learns() {
-    let cfg = DniDemoConfig {
-        steps: 200,
-        seed: 3,
-        label_context: false,
-        ..DniDemoConfig::default()
-    };
-    let r = dni_demo_with(&cfg).unwrap();
-    let (s0, s1) = DniDemoReport::first_last_tenth(&r.synthesizer_loss);
-    assert!(s1 < s0, "synthesizer loss {s0} -> {s1}");
-    let (t0, t1) = DniDemoReport::first_last_tenth(&r.task_loss);
-    assert!(t1 < t0, "task loss {t0} -> {t1}");
-    assert!(!r.to_string().contains("cDNI"));
 }

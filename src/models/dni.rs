@@ -16,7 +16,6 @@
 //!   backward passes are queued and run as one combined [`backward_many`] at the scope's normal
 //!   end, so real and synthetic gradients can flow through the same nodes once.
 //! - [`with_synthesizer_context`]: a nestable stack whose top is given to every synthesizer.
-//! - [`dni_demo`]: a small MLP on seeded synthetic data trained with a synthetic gradient.
 //!
 //! The deferred scope and the context stack are per thread.
 //!
@@ -41,11 +40,9 @@
 //! assert!(iface.synthesizer().parameters().iter().all(|p| p.grad().is_some()));
 //! ```
 
-mod demo;
 mod interface;
 mod synthesizer;
 
-pub use demo::{dni_demo, dni_demo_with, DniDemoConfig, DniDemoReport};
 pub use interface::{
     synthetic_gradient_update, BackwardInterface, BidirectionalInterface, ForwardInterface,
     SyntheticGradientUpdater, UnidirectionalInterface,

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use eingrad::plot::{
+use eingrad::Error;
+use eingrad_cli::plot::{
     diverging_color, heatmap_png, line_plot_png, HeatmapOptions, PlotOptions, NAN_COLOR,
     SERIES_COLORS,
 };
-use eingrad::Error;
 
 /// A fresh directory under the system temp dir, unique to this process and call.
 fn temp_dir(tag: &str) -> PathBuf {

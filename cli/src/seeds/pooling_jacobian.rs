@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use super::{matrix_text, save_heatmap, SeedOutcome};
-use crate::error::Result;
-use crate::func::{jacobian, JacobianMode};
-use crate::models::pooling::pooling_matrix;
-use crate::tensor::Tensor;
-use crate::DType;
+use eingrad::func::{jacobian, JacobianMode};
+use eingrad::models::pooling::pooling_matrix;
+use eingrad::DType;
+use eingrad::Result;
+use eingrad::Tensor;
 
 const B: [f64; 10] = [0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
 

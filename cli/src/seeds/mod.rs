@@ -11,9 +11,9 @@ mod pooling_jacobian;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::error::Result;
 use crate::plot::{heatmap_png, HeatmapOptions};
-use crate::tensor::Tensor;
+use eingrad::Result;
+use eingrad::Tensor;
 
 /// What one seed run printed and whether every check held.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl SeedOutcome {
 /// Runs all five seeds in order; `out` receives the PNGs when given.
 ///
 /// ```no_run
-/// for s in eingrad::seeds::run_all(None).unwrap() {
+/// for s in eingrad_cli::seeds::run_all(None).unwrap() {
 ///     println!("{} {}", s.id, if s.passed() { "pass" } else { "FAIL" });
 /// }
 /// ```

@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use super::{matrix_text, save_heatmap, SeedOutcome};
-use crate::autograd::{grad, GradOptions};
-use crate::error::Result;
-use crate::ops::conv::{Conv1dOptions, Padding};
-use crate::tensor::Tensor;
-use crate::DType;
+use eingrad::autograd::{grad, GradOptions};
+use eingrad::ops::conv::{Conv1dOptions, Padding};
+use eingrad::DType;
+use eingrad::Result;
+use eingrad::Tensor;
 
 const N: usize = 10;
 const K: usize = 3;

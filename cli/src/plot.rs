@@ -5,7 +5,7 @@
 //! with the `png` crate; no system fonts or graphics libraries are needed.
 //!
 //! ```
-//! use eingrad::plot::{heatmap_png, line_plot_png, HeatmapOptions, PlotOptions};
+//! use eingrad_cli::plot::{heatmap_png, line_plot_png, HeatmapOptions, PlotOptions};
 //! let dir = std::env::temp_dir().join(format!("eingrad-plot-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let jac = [1.0, -0.5, 0.0, 2.0, f64::NAN, -2.0];
@@ -19,12 +19,12 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use eingrad::{Error, Result};
 
 /// Options for [`heatmap_png`].
 ///
 /// ```
-/// use eingrad::plot::HeatmapOptions;
+/// use eingrad_cli::plot::HeatmapOptions;
 /// let opts = HeatmapOptions {
 ///     title: "∂y/∂x".into(),
 ///     x_label: "input j".into(),
@@ -51,7 +51,7 @@ pub struct HeatmapOptions {
 /// Options for [`line_plot_png`].
 ///
 /// ```
-/// use eingrad::plot::PlotOptions;
+/// use eingrad_cli::plot::PlotOptions;
 /// let opts = PlotOptions { title: "loss".into(), log_y: true, ..Default::default() };
 /// assert!(opts.x_label.is_empty());
 /// ```
@@ -70,14 +70,14 @@ pub struct PlotOptions {
 /// Colour of NaN cells in a heatmap.
 ///
 /// ```
-/// assert_eq!(eingrad::plot::NAN_COLOR, eingrad::plot::diverging_color(f64::NAN, 1.0));
+/// assert_eq!(eingrad_cli::plot::NAN_COLOR, eingrad_cli::plot::diverging_color(f64::NAN, 1.0));
 /// ```
 pub const NAN_COLOR: [u8; 3] = [150, 150, 150];
 
 /// Colours given to the series of a line plot, in order (repeating after the last).
 ///
 /// ```
-/// assert_eq!(eingrad::plot::SERIES_COLORS.len(), 10);
+/// assert_eq!(eingrad_cli::plot::SERIES_COLORS.len(), 10);
 /// ```
 pub const SERIES_COLORS: [[u8; 3]; 10] = [
     [31, 119, 180],
@@ -106,7 +106,7 @@ const DIVERGING: [[f64; 3]; 5] = [
 /// is [`NAN_COLOR`]. A `scale` that is not positive and finite is treated as 1.
 ///
 /// ```
-/// use eingrad::plot::diverging_color;
+/// use eingrad_cli::plot::diverging_color;
 /// assert_eq!(diverging_color(0.0, 2.0), [255, 255, 255]);
 /// let red = diverging_color(2.0, 2.0);
 /// assert!(red[0] > 150 && red[2] < 80);
@@ -438,6 +438,15 @@ impl Canvas {
     }
 }
 
+/// An [`Error::InvalidArgument`] naming the plot function and the argument at fault.
+fn arg_error(op: &'static str, arg: &'static str, msg: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        op,
+        arg,
+        msg: msg.into(),
+    }
+}
+
 fn png_err(e: png::EncodingError) -> Error {
     match e {
         png::EncodingError::IoError(e) => Error::Io(e),
@@ -610,7 +619,7 @@ const MAX_WIDTH: usize = 1600;
 /// [`Error::Io`].
 ///
 /// ```
-/// use eingrad::plot::{heatmap_png, HeatmapOptions};
+/// use eingrad_cli::plot::{heatmap_png, HeatmapOptions};
 /// let path = std::env::temp_dir().join(format!("eingrad-doc-jac-{}.png", std::process::id()));
 /// let opts = HeatmapOptions { title: "∂y/∂x".into(), ..Default::default() };
 /// heatmap_png(&path, &[1.0, -1.0, 0.5, 0.0], 2, 2, &opts).unwrap();
@@ -626,15 +635,15 @@ pub fn heatmap_png(
 ) -> Result<()> {
     const OP: &str = "heatmap_png";
     if rows == 0 {
-        return Err(Error::arg(OP, "rows", "must be at least 1"));
+        return Err(arg_error(OP, "rows", "must be at least 1"));
     }
     if cols == 0 {
-        return Err(Error::arg(OP, "cols", "must be at least 1"));
+        return Err(arg_error(OP, "cols", "must be at least 1"));
     }
     match rows.checked_mul(cols) {
         Some(n) if n == values.len() => {}
         _ => {
-            return Err(Error::arg(
+            return Err(arg_error(
                 OP,
                 "values",
                 format!(
@@ -904,7 +913,7 @@ const PLOT_H: usize = 600;
 /// [`Error::Io`].
 ///
 /// ```
-/// use eingrad::plot::{line_plot_png, PlotOptions};
+/// use eingrad_cli::plot::{line_plot_png, PlotOptions};
 /// let path = std::env::temp_dir().join(format!("eingrad-doc-loss-{}.png", std::process::id()));
 /// let train = [1.0, 0.6, 0.4, 0.3];
 /// let valid = [1.1, 0.8, 0.7, 0.65];
@@ -916,10 +925,10 @@ const PLOT_H: usize = 600;
 pub fn line_plot_png(path: &Path, series: &[(&str, &[f64])], opts: &PlotOptions) -> Result<()> {
     const OP: &str = "line_plot_png";
     if series.is_empty() {
-        return Err(Error::arg(OP, "series", "is empty: nothing to plot"));
+        return Err(arg_error(OP, "series", "is empty: nothing to plot"));
     }
     if let Some((i, (name, _))) = series.iter().enumerate().find(|(_, (_, v))| v.is_empty()) {
-        return Err(Error::arg(
+        return Err(arg_error(
             OP,
             "series",
             format!("series {i} (\"{name}\") has no values"),

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use super::SeedOutcome;
-use crate::error::Result;
-use crate::models::dni::{dni_demo, DniDemoReport};
+use crate::dni_demo::{dni_demo, DniDemoReport};
 use crate::plot::{line_plot_png, PlotOptions};
+use eingrad::Result;
 
 /// Runs the DNI demo: the synthesizer's loss must fall and the updater's gradient formula
 /// must hold.

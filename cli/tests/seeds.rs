@@ -3,7 +3,7 @@
 #[test]
 fn all_five_seeds_pass_and_write_pngs() {
     let dir = std::env::temp_dir().join(format!("eingrad-seeds-{}", std::process::id()));
-    let outcomes = eingrad::seeds::run_all(Some(&dir)).unwrap();
+    let outcomes = eingrad_cli::seeds::run_all(Some(&dir)).unwrap();
     assert_eq!(outcomes.len(), 5);
     for o in &outcomes {
         assert!(

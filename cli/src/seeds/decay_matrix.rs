@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use super::{matrix_text, save_heatmap, SeedOutcome};
-use crate::error::Result;
-use crate::func::{verify_backward, VerifyOptions};
-use crate::models::xlstm::{decay_matrix, decay_matrix_custom};
-use crate::tensor::Tensor;
-use crate::DType;
+use eingrad::func::{verify_backward, VerifyOptions};
+use eingrad::models::xlstm::{decay_matrix, decay_matrix_custom};
+use eingrad::DType;
+use eingrad::Result;
+use eingrad::Tensor;
 
 /// ĩ per head (b, h) in (b, h) order, as printed by the seed (4 decimals).
 const IGATE: [[f64; 5]; 8] = [

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use super::{max_abs_diff, save_heatmap, SeedOutcome};
-use crate::error::Result;
-use crate::func::{einsum_jacobian, jacobian, JacobianMode};
-use crate::tensor::Tensor;
-use crate::{einsum, DType};
+use eingrad::func::{einsum_jacobian, jacobian, JacobianMode};
+use eingrad::Result;
+use eingrad::Tensor;
+use eingrad::{einsum, DType};
 
 /// Pattern, x shape, w shape, expected Jacobian shape.
 type Case = (

@@ -1,16 +1,27 @@
-//! [`dni_demo`]: a small runnable DNI experiment.
+//! [`dni_demo`]: a small runnable experiment with Decoupled Neural Interfaces
+//! ([`eingrad::models::dni`]), the one behind `eingrad seeds`' seed 001. It is written on the
+//! library's public API only.
 
-use super::synthesizer::mix_seed;
-use super::{
+use eingrad::autograd::{grad, GradOptions};
+use eingrad::models::dni::{
     backward, defer_backward, synthetic_gradient_update, with_synthesizer_context,
     BackwardInterface, BasicSynthesizer, BasicSynthesizerConfig,
 };
-use crate::autograd::{grad, GradOptions};
-use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::nn::{cross_entropy, Linear, Module, Reduction};
-use crate::optim::{Adam, AdamConfig, Optimizer};
-use crate::tensor::Tensor;
+use eingrad::nn::{cross_entropy, Linear, Module, Reduction};
+use eingrad::optim::{Adam, AdamConfig, Optimizer};
+use eingrad::{DType, Error, Result, Tensor};
+
+/// Derives an independent seed for part `k` of a run seeded with `seed` (a SplitMix64
+/// finaliser). The same function seeds the library's synthesizers, so the demo's numbers are
+/// those it gave inside the library.
+fn mix_seed(seed: u64, k: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x5DEE_CE66_D1CE_4E5B);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// The settings of [`dni_demo_with`]; [`DniDemoConfig::default`] is what [`dni_demo`] runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -193,7 +204,7 @@ fn maybe_in_context<R>(context: Option<&Tensor>, f: impl FnOnce() -> R) -> R {
 /// [`dni_demo_with`] with the default settings except `steps` and `seed`.
 ///
 /// ```
-/// let r = eingrad::models::dni::dni_demo(60, 0).unwrap();
+/// let r = eingrad_cli::dni_demo::dni_demo(60, 0).unwrap();
 /// assert_eq!(r.synthesizer_loss.len(), 60);
 /// assert!(r.updater_max_abs_err < 1e-12);
 /// ```
@@ -224,7 +235,11 @@ pub fn dni_demo_with(cfg: &DniDemoConfig) -> Result<DniDemoReport> {
         ("batch_size", cfg.batch_size),
     ] {
         if v == 0 {
-            return Err(Error::arg(OP, name, "must be at least 1"));
+            return Err(Error::InvalidArgument {
+                op: OP,
+                arg: name,
+                msg: "must be at least 1".into(),
+            });
         }
     }
     let dtype = DType::F64;
