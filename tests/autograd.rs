@@ -444,7 +444,13 @@ fn hooks_observe_replace_and_remove_on_leaf_and_non_leaf() {
 fn hook_errors_and_wrong_shapes_propagate() {
     let x = v1(&[1.0, 2.0]).requires_grad_(true);
     let h = x.exp().unwrap();
-    let _k = h.register_hook(|_| Err(Error::Autograd("hook says no".into())));
+    let _k = h.register_hook(|_| {
+        Err(Error::InvalidArgument {
+            op: "hook",
+            arg: "g",
+            msg: "hook says no".into(),
+        })
+    });
     let e = h.sum_all().unwrap().backward().unwrap_err().to_string();
     assert!(e.contains("hook says no"), "{e}");
     let x = v1(&[1.0, 2.0]).requires_grad_(true);

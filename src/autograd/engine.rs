@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
 use super::node::{BackwardFn, BatchedRule, Node};
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Error, Result, TensorMeta};
 use crate::tensor::{Tensor, TensorId};
 
 /// Options of [`grad`] and [`backward_many`] (PyTorch's keyword arguments).
@@ -95,10 +95,12 @@ pub fn grad(
 ) -> Result<Vec<Option<Tensor>>> {
     for (i, t) in inputs.iter().enumerate() {
         if !t.requires_grad() {
-            return Err(Error::Autograd(format!(
-                "grad: input {i} (shape {:?}) does not require grad",
-                t.dims()
-            )));
+            return Err(AutogradError::InputNotRequiringGrad {
+                op: "grad",
+                input: i,
+                shape: t.dims().to_vec(),
+            }
+            .into());
         }
     }
     let roots = pair_roots("grad", outputs, grad_outputs)?;
@@ -106,11 +108,12 @@ pub fn grad(
     let mut result = Vec::with_capacity(inputs.len());
     for (i, g) in found.into_iter().enumerate() {
         if g.is_none() && !opts.allow_unused {
-            return Err(Error::Autograd(format!(
-                "grad: input {i} (shape {:?}) was not used to compute the outputs; \
-                 pass allow_unused = true to get None for it",
-                inputs[i].dims()
-            )));
+            return Err(AutogradError::UnusedInput {
+                op: "grad",
+                input: i,
+                shape: inputs[i].dims().to_vec(),
+            }
+            .into());
         }
         result.push(g);
     }
@@ -161,11 +164,12 @@ pub(crate) fn grad_batched(
     batch: usize,
 ) -> Result<Vec<Option<Tensor>>> {
     if outputs.len() != batched_grad_outputs.len() {
-        return Err(Error::Autograd(format!(
-            "grad_batched: {} outputs but {} grad_outputs",
-            outputs.len(),
-            batched_grad_outputs.len()
-        )));
+        return Err(AutogradError::GradOutputCount {
+            op: "grad_batched",
+            outputs: outputs.len(),
+            grad_outputs: batched_grad_outputs.len(),
+        }
+        .into());
     }
     let roots: Vec<(Tensor, Tensor)> = outputs
         .iter()
@@ -174,13 +178,14 @@ pub(crate) fn grad_batched(
         .collect();
     for (o, g) in &roots {
         if !o.requires_grad() || g.dims().first() != Some(&batch) || g.dims()[1..] != *o.dims() {
-            return Err(Error::Autograd(format!(
-                "grad_batched: output of shape {:?} (requires grad: {}) with batched \
-                 grad_output of shape {:?}, batch {batch}",
-                o.dims(),
-                o.requires_grad(),
-                g.dims()
-            )));
+            return Err(AutogradError::BatchedGradOutput {
+                op: "grad_batched",
+                output: o.dims().to_vec(),
+                requires_grad: o.requires_grad(),
+                grad_output: g.dims().to_vec(),
+                batch,
+            }
+            .into());
         }
     }
     let opts = GradOptions::default().retain_graph(true).allow_unused(true);
@@ -195,6 +200,7 @@ fn batched_shape(batch: Option<usize>, shape: &[usize]) -> Vec<usize> {
 /// Runs a plain backward `rule` once per entry of the leading batch dim of `grads` and
 /// stacks the results (a missing gradient in some entries is zeros there).
 fn rule_per_entry(
+    op: &str,
     rule: &BackwardFn,
     grads: &[Tensor],
     needs: &[bool],
@@ -209,11 +215,12 @@ fn rule_per_entry(
             .collect::<Result<_>>()?;
         let got = rule(&g_r, needs)?;
         if got.len() != inputs.len() {
-            return Err(Error::Autograd(format!(
-                "a backward rule returned {} gradients for {} inputs",
-                got.len(),
-                inputs.len()
-            )));
+            return Err(AutogradError::GradientCount {
+                op: op.to_string(),
+                returned: got.len(),
+                inputs: inputs.len(),
+            }
+            .into());
         }
         for (acc, g) in per_input.iter_mut().zip(got) {
             acc.push(g);
@@ -237,56 +244,64 @@ fn rule_per_entry(
 }
 
 fn pair_roots(
-    op: &str,
+    op: &'static str,
     outputs: &[Tensor],
     grad_outputs: Option<&[Tensor]>,
 ) -> Result<Vec<(Tensor, Tensor)>> {
     if outputs.is_empty() {
-        return Err(Error::Autograd(format!("{op}: no outputs given")));
+        return Err(AutogradError::NoOutputs { op }.into());
     }
     if let Some(g) = grad_outputs {
         if g.len() != outputs.len() {
-            return Err(Error::Autograd(format!(
-                "{op}: {} outputs but {} grad_outputs",
-                outputs.len(),
-                g.len()
-            )));
+            return Err(AutogradError::GradOutputCount {
+                op,
+                outputs: outputs.len(),
+                grad_outputs: g.len(),
+            }
+            .into());
         }
     }
     let mut roots = Vec::with_capacity(outputs.len());
     for (i, out) in outputs.iter().enumerate() {
         if !out.requires_grad() {
-            return Err(Error::Autograd(format!(
-                "{op}: output {i} (shape {:?}) does not require grad and has no grad_fn",
-                out.dims()
-            )));
+            return Err(AutogradError::OutputNotRequiringGrad {
+                op,
+                output: i,
+                shape: out.dims().to_vec(),
+            }
+            .into());
         }
         let g = match grad_outputs {
             Some(gs) => {
                 let g = &gs[i];
                 if g.dims() != out.dims() {
-                    return Err(Error::Autograd(format!(
-                        "{op}: grad_outputs[{i}] has shape {:?} but output {i} has shape {:?}",
-                        g.dims(),
-                        out.dims()
-                    )));
+                    return Err(AutogradError::GradOutputShape {
+                        op,
+                        output: i,
+                        got: g.dims().to_vec(),
+                        want: out.dims().to_vec(),
+                    }
+                    .into());
                 }
                 if g.dtype() != out.dtype() {
-                    return Err(Error::Autograd(format!(
-                        "{op}: grad_outputs[{i}] is {:?} but output {i} is {:?}",
-                        g.dtype(),
-                        out.dtype()
-                    )));
+                    return Err(AutogradError::GradOutputDType {
+                        op,
+                        output: i,
+                        got: g.dtype(),
+                        want: out.dtype(),
+                    }
+                    .into());
                 }
                 g.clone()
             }
             None => {
                 if out.numel() != 1 {
-                    return Err(Error::Autograd(format!(
-                        "{op}: output {i} has shape {:?}; grad can be implicitly created only \
-                         for outputs with one element, pass grad_outputs",
-                        out.dims()
-                    )));
+                    return Err(AutogradError::ImplicitGradOutput {
+                        op,
+                        output: i,
+                        shape: out.dims().to_vec(),
+                    }
+                    .into());
                 }
                 Tensor::ones(out.dims(), out.dtype())?
             }
@@ -401,10 +416,10 @@ fn run_backward(
                             .retains_grad
                             .load(std::sync::atomic::Ordering::Relaxed))
                 {
-                    return Err(Error::Autograd(format!(
-                        "a batched reverse pass met a hook or retain_grad on an output of `{}`",
-                        node.name
-                    )));
+                    return Err(AutogradError::BatchedHook {
+                        op: Some(node.name.to_string()),
+                    }
+                    .into());
                 }
                 let mut gv = gv.clone();
                 let hooks: Vec<_> = inner.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
@@ -467,17 +482,15 @@ fn run_backward(
         let input_grads = {
             let guard = node.backward.lock();
             let rule = guard.as_ref().ok_or_else(|| {
-                Error::Autograd(format!(
-                    "trying to backward through the graph a second time (op `{}`): its saved \
-                     tensors were freed; pass retain_graph = true the first time",
-                    node.name
-                ))
+                Error::from(AutogradError::GraphFreed {
+                    op: node.name.to_string(),
+                })
             })?;
             match (batch, &node.batched) {
                 (None, _) | (Some(_), BatchedRule::Backward) => rule(&filled, &needs)?,
                 (Some(_), BatchedRule::Own(vectorised)) => vectorised(&filled, &needs)?,
                 (Some(b), BatchedRule::PerEntry) => {
-                    rule_per_entry(rule, &filled, &needs, &node.inputs, b)?
+                    rule_per_entry(&node.name, rule, &filled, &needs, &node.inputs, b)?
                 }
             }
         };
@@ -485,12 +498,12 @@ fn run_backward(
             drop(node.backward.lock().take());
         }
         if input_grads.len() != node.inputs.len() {
-            return Err(Error::Autograd(format!(
-                "backward of `{}` returned {} gradients for {} inputs",
-                node.name,
-                input_grads.len(),
-                node.inputs.len()
-            )));
+            return Err(AutogradError::GradientCount {
+                op: node.name.to_string(),
+                returned: input_grads.len(),
+                inputs: node.inputs.len(),
+            }
+            .into());
         }
         for ((inp, g), need) in node.inputs.iter().zip(input_grads).zip(&needs) {
             let Some(g) = g else { continue };
@@ -511,9 +524,7 @@ fn run_backward(
     // Leaves: hooks see the total gradient, then it is returned or accumulated.
     for (_, (leaf, g)) in leaf_grads {
         if batch.is_some() && !leaf.0.hooks.lock().is_empty() {
-            return Err(Error::Autograd(
-                "a batched reverse pass met a hook on a leaf".into(),
-            ));
+            return Err(AutogradError::BatchedHook { op: None }.into());
         }
         let mut g = g;
         let hooks: Vec<_> = leaf.0.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
@@ -574,21 +585,20 @@ fn add_leaf(map: &mut HashMap<TensorId, (Tensor, Tensor)>, leaf: &Tensor, g: Ten
 /// `got` must have `expected`'s dtype and shape (with the leading `batch` dim, if any).
 fn check_same(
     op: &str,
-    what: &str,
+    what: &'static str,
     batch: Option<usize>,
     expected: &Tensor,
     got: &Tensor,
 ) -> Result<()> {
     let want = batched_shape(batch, expected.dims());
     if got.dims() != want.as_slice() || expected.dtype() != got.dtype() {
-        return Err(Error::Autograd(format!(
-            "backward of `{op}`: {what} has shape {:?} ({:?}) but the tensor it is for has \
-             shape {:?} ({:?})",
-            got.dims(),
-            got.dtype(),
-            want,
-            expected.dtype()
-        )));
+        return Err(AutogradError::GradientMismatch {
+            op: op.to_string(),
+            what,
+            got: TensorMeta::new(got.dims(), got.dtype()),
+            want: TensorMeta::new(&want, expected.dtype()),
+        }
+        .into());
     }
     Ok(())
 }

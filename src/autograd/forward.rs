@@ -13,7 +13,7 @@ use super::engine::grad_after;
 use super::mode::EnableGradGuard;
 use super::node::{next_node_id, Node};
 use super::GradOptions;
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Error, Result};
 use crate::tensor::{Tensor, TensorId};
 
 thread_local! {
@@ -150,10 +150,9 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
     let grads_in = {
         let guard = node.backward.lock();
         let rule = guard.as_ref().ok_or_else(|| {
-            Error::Autograd(format!(
-                "forward mode through `{}`: its graph was freed by an earlier backward",
-                node.name
-            ))
+            Error::from(AutogradError::ForwardGraphFreed {
+                op: node.name.to_string(),
+            })
         })?;
         rule(&gs, &needs)?
     };
@@ -180,11 +179,10 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
         if all_zero {
             return Ok(vec![None; gs.len()]);
         }
-        return Err(Error::Autograd(format!(
-            "forward mode through `{}`: it has no JVP rule and its backward rule is not \
-             differentiable in its output gradient (it detaches it), so it cannot be transposed",
-            node.name
-        )));
+        return Err(AutogradError::NotTransposable {
+            op: node.name.to_string(),
+        }
+        .into());
     }
     let jt = grad_after(
         &[total],

@@ -182,21 +182,6 @@ impl Assembler {
         Ok(())
     }
 
-    /// Stores rows `r0..r0 + g.dims()[0]` of block (i, j) at once from `g`, shaped
-    /// `[rows] ++ in.shape` (plain values, input `j` planned by rows).
-    fn put_rows(&mut self, i: usize, j: usize, r0: usize, g: &Tensor) -> Result<()> {
-        let cols: usize = self.in_shapes[j].iter().product();
-        match &mut self.blocks {
-            Blocks::Values(b) => match &mut b[i][j] {
-                Buf::F32(d) => scatter_into(d, r0 * cols, 1, g),
-                Buf::F64(d) => scatter_into(d, r0 * cols, 1, g),
-            },
-            Blocks::Tracked(_) => Err(Error::Autograd(
-                "jacobian: batched rows are for plain values only".into(),
-            )),
-        }
-    }
-
     fn finish(self) -> Result<Vec<Vec<Tensor>>> {
         let mut result = Vec::with_capacity(self.out_shapes.len());
         let (outs, ins) = (&self.out_shapes, &self.in_shapes);
@@ -272,15 +257,16 @@ fn one_hot_rows(shape: &[usize], dtype: DType, r0: usize, batch: usize) -> Tenso
     })
 }
 
-/// Fills the row-planned blocks with batched reverse passes: one walk of the graph per chunk
-/// of output rows, each node running its rule vectorised over the chunk
+/// Fills the row-planned blocks of plain values with batched reverse passes: one walk of the
+/// graph per chunk of output rows, each node running its rule vectorised over the chunk
 /// ([`crate::autograd::grad_batched`]). Errors (e.g. a hook in the graph) leave the caller
 /// to go row by row, which overwrites every row.
 fn rows_batched(
     outs: &[Tensor],
     row_leaves: &[Tensor],
     rows: &[usize],
-    asm: &mut Assembler,
+    blocks: &mut [Vec<Buf>],
+    in_shapes: &[Vec<usize>],
 ) -> Result<()> {
     let widest = row_leaves.iter().map(|x| x.numel()).max().unwrap_or(1);
     for (i, out) in outs.iter().enumerate() {
@@ -296,7 +282,12 @@ fn rows_batched(
             let gs = crate::autograd::grad_batched(std::slice::from_ref(out), row_leaves, &[e], b)?;
             for (&j, g) in rows.iter().zip(gs) {
                 if let Some(g) = g {
-                    asm.put_rows(i, j, r0, &g)?;
+                    // rows r0..r0 + b of block (i, j) at once, from g shaped [b] ++ in.shape
+                    let cols: usize = in_shapes[j].iter().product();
+                    match &mut blocks[i][j] {
+                        Buf::F32(d) => scatter_into(d, r0 * cols, 1, &g)?,
+                        Buf::F64(d) => scatter_into(d, r0 * cols, 1, &g)?,
+                    }
                 }
             }
             r0 += b;
@@ -338,8 +329,11 @@ pub(crate) fn jacobian_of_recorded(
         return asm.finish();
     }
     let row_leaves: Vec<Tensor> = rows.iter().map(|&j| leaves[j].clone()).collect();
-    if !nested && rows_batched(outs, &row_leaves, &rows, &mut asm).is_ok() {
-        return asm.finish();
+    // (plain values exactly when not nested)
+    if let Blocks::Values(blocks) = &mut asm.blocks {
+        if rows_batched(outs, &row_leaves, &rows, blocks, &asm.in_shapes).is_ok() {
+            return asm.finish();
+        }
     }
     let opts = GradOptions::default()
         .retain_graph(true)

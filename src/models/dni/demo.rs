@@ -7,7 +7,7 @@ use super::{
 };
 use crate::autograd::{grad, GradOptions};
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Error, Result};
 use crate::nn::{cross_entropy, Linear, Module, Reduction};
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::tensor::Tensor;
@@ -284,7 +284,10 @@ pub fn dni_demo_with(cfg: &DniDemoConfig) -> Result<DniDemoReport> {
                 Ok((loss, h, h_out))
             })?;
             let g = h_out.grad().ok_or_else(|| {
-                Error::Autograd("dni_demo: the true gradient did not reach the interface".into())
+                Error::from(AutogradError::MissingGradient {
+                    op: "dni_demo",
+                    tensor: "the interface's output",
+                })
             })?;
             let sg = iface.receive(&h)?;
             let check = if step == 0 {
