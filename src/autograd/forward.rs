@@ -6,12 +6,12 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use super::engine::grad_after;
 use super::mode::EnableGradGuard;
 use super::node::{next_node_id, Node};
+use super::slice::{GraphSlice, HashMap};
 use super::GradOptions;
 use crate::error::{AutogradError, Error, Result};
 use crate::tensor::{Tensor, TensorId};
@@ -58,7 +58,7 @@ pub(crate) fn push_tangents(
     tangents: &[Tensor],
     outputs: &[Tensor],
 ) -> Result<Vec<Tensor>> {
-    let mut leaf_tangent: HashMap<TensorId, Tensor> = HashMap::new();
+    let mut leaf_tangent: HashMap<TensorId, Tensor> = HashMap::default();
     for (x, t) in inputs.iter().zip(tangents) {
         if let Some(old) = leaf_tangent.remove(&x.id()) {
             leaf_tangent.insert(x.id(), old.add(t)?);
@@ -67,67 +67,64 @@ pub(crate) fn push_tangents(
         }
     }
     // Nodes between the outputs and anything, in creation (= topological) order.
-    let mut nodes: HashMap<u64, Arc<Node>> = HashMap::new();
-    let mut stack: Vec<Arc<Node>> = outputs
-        .iter()
-        .filter_map(|t| t.0.grad_fn.as_ref().map(|g| g.node.clone()))
-        .collect();
-    while let Some(n) = stack.pop() {
-        if nodes.contains_key(&n.id) {
-            continue;
-        }
-        for inp in &n.inputs {
-            if let Some(gf) = &inp.0.grad_fn {
-                if !nodes.contains_key(&gf.node.id) {
-                    stack.push(gf.node.clone());
-                }
-            }
-        }
-        nodes.insert(n.id, n);
-    }
-    let mut order: Vec<u64> = nodes.keys().copied().collect();
-    order.sort_unstable();
-    let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::new();
-    for id in order {
-        let node = &nodes[&id];
-        let tin: Vec<Option<Tensor>> = node
-            .inputs
-            .iter()
-            .map(|inp| match &inp.0.grad_fn {
-                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
-                None => leaf_tangent.get(&inp.id()).cloned(),
-            })
+    let slice = GraphSlice::discover(outputs, 0);
+    let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::default();
+    for node in slice.nodes() {
+        let tin: Vec<Option<Tensor>> = (node.inputs.iter())
+            .map(|inp| tangent_of(inp, &slot_tangent, &leaf_tangent))
             .collect();
         if tin.iter().all(|t| t.is_none()) {
             continue;
         }
-        let native = match &node.jvp {
-            Some(rule) => rule(&tin)?,
-            None => None,
-        };
-        let tout = match native {
-            Some(t) => t,
-            None => {
-                note_fallback(node);
-                jvp_through_vjp(node, &tin)?
-            }
-        };
-        for (k, t) in tout.into_iter().enumerate() {
+        for (k, t) in node_tangents(node, &tin)?.into_iter().enumerate() {
             if let Some(t) = t {
-                slot_tangent.insert((id, k), t);
+                slot_tangent.insert((node.id, k), t);
             }
         }
     }
     outputs
         .iter()
-        .map(|o| {
-            let t = match &o.0.grad_fn {
-                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
-                None => leaf_tangent.get(&o.id()).cloned(),
-            };
-            t.map_or_else(|| o.zeros_like(), Ok)
-        })
+        .map(|o| tangent_of(o, &slot_tangent, &leaf_tangent).map_or_else(|| o.zeros_like(), Ok))
         .collect()
+}
+
+/// The tangent pushed to `t` so far (`None`: zero): at its node output, or at the leaf.
+fn tangent_of(
+    t: &Tensor,
+    slot_tangent: &HashMap<(u64, usize), Tensor>,
+    leaf_tangent: &HashMap<TensorId, Tensor>,
+) -> Option<Tensor> {
+    match &t.0.grad_fn {
+        Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
+        None => leaf_tangent.get(&t.id()).cloned(),
+    }
+}
+
+/// The tangents of `node`'s outputs from those of its inputs: its own JVP rule, or where it
+/// has none (or declines), the transpose of its backward rule.
+fn node_tangents(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    let native = match &node.jvp {
+        Some(rule) => rule(tin)?,
+        None => None,
+    };
+    match native {
+        Some(t) => Ok(t),
+        None => {
+            note_fallback(node);
+            jvp_through_vjp(node, tin)
+        }
+    }
+}
+
+/// Runs `node`'s backward rule on output gradients `gs` (its graph must not have been freed).
+fn call_backward_rule(node: &Node, gs: &[Tensor], needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+    let guard = node.backward.lock();
+    let rule = guard.as_ref().ok_or_else(|| {
+        Error::from(AutogradError::ForwardGraphFreed {
+            op: node.name.to_string(),
+        })
+    })?;
+    rule(gs, needs)
 }
 
 /// J·t for a node without its own JVP rule, through its backward rule.
@@ -147,15 +144,7 @@ fn jvp_through_vjp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Ten
         .map(|(s, d)| Ok(Tensor::ones(s, *d)?.requires_grad_(true)))
         .collect::<Result<_>>()?;
     let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
-    let grads_in = {
-        let guard = node.backward.lock();
-        let rule = guard.as_ref().ok_or_else(|| {
-            Error::from(AutogradError::ForwardGraphFreed {
-                op: node.name.to_string(),
-            })
-        })?;
-        rule(&gs, &needs)?
-    };
+    let grads_in = call_backward_rule(node, &gs, &needs)?;
     let mut total: Option<Tensor> = None;
     for (g, t) in grads_in.iter().zip(tin) {
         if let (Some(g), Some(t)) = (g, t) {

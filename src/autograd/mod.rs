@@ -8,6 +8,7 @@ mod forward;
 mod function;
 mod mode;
 mod node;
+mod slice;
 
 pub(crate) use engine::grad_batched;
 pub use engine::{backward_many, grad, GradOptions};
