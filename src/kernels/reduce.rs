@@ -208,7 +208,7 @@ pub fn arg_reduce<T: Float>(
     dim: usize,
     better: impl Fn(T, T) -> bool,
 ) -> (Tensor, Vec<usize>) {
-    let (rows, pshape, _) = rows_along::<T>(x, dim);
+    let (rows, _, _) = rows_along::<T>(x, dim);
     let n = x.dims()[dim];
     let m = rows.len().checked_div(n).unwrap_or(0);
     let mut vals = Vec::with_capacity(m);
@@ -225,7 +225,6 @@ pub fn arg_reduce<T: Float>(
         vals.push(bv);
         idx.push(bi);
     }
-    let _ = pshape;
     let mut out_shape = x.dims().to_vec();
     out_shape[dim] = 1;
     (Tensor::from_buf(vals, &out_shape), idx)
