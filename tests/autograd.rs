@@ -441,10 +441,63 @@ fn hooks_observe_replace_and_remove_on_leaf_and_non_leaf() {
 }
 
 #[test]
+fn a_hook_on_a_non_leaf_may_differentiate_through_its_own_node() {
+    // Issue #16, finding E: the engine held the node's output list locked while it called
+    // the hooks of those outputs, so a hook that walked its own tensor's node waited on that
+    // lock forever. The pass runs on its own thread: a deadlock fails here instead of hanging.
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let run = || -> eingrad::Result<(Vec<f64>, Vec<f64>)> {
+            let x = v1(&[0.0, 1.0]).requires_grad_(true);
+            let h = x.exp()?;
+            let inner = Arc::new(Mutex::new(Vec::new()));
+            let (h_in, x_in, seen) = (h.clone(), x.clone(), inner.clone());
+            let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let hook = h.register_hook(move |_| {
+                // the inner pass meets this hook again: let it through
+                if busy.swap(true, Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                // d/dx Σ exp(x), through the node that made h (kept for the outer pass);
+                // hooks run under no-grad like the rest of a first-order pass
+                let _record = EnableGradGuard::new();
+                let g = grad(
+                    &[h_in.sum_all()?],
+                    &[x_in.clone()],
+                    None,
+                    d().retain_graph(true),
+                )?;
+                *seen.lock().unwrap() = vals(g[0].as_ref().unwrap());
+                Ok(None)
+            });
+            h.mul_scalar(2.0)?.sum_all()?.backward()?;
+            hook.remove(); // the hook holds h: break the cycle
+            let outer = vals(&x.grad().unwrap());
+            let inner = inner.lock().unwrap().clone();
+            Ok((inner, outer))
+        };
+        let _ = done.send(run().map_err(|e| e.to_string()));
+    });
+    let (inner, outer) = result
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the pass did not finish: a hook differentiating through its own node deadlocks")
+        .unwrap();
+    let e = std::f64::consts::E;
+    assert!(close(&inner, &[1.0, e], 1e-15), "{inner:?}");
+    assert!(close(&outer, &[2.0, 2.0 * e], 1e-15), "{outer:?}");
+}
+
+#[test]
 fn hook_errors_and_wrong_shapes_propagate() {
     let x = v1(&[1.0, 2.0]).requires_grad_(true);
     let h = x.exp().unwrap();
-    let _k = h.register_hook(|_| Err(Error::Autograd("hook says no".into())));
+    let _k = h.register_hook(|_| {
+        Err(Error::InvalidArgument {
+            op: "hook",
+            arg: "g",
+            msg: "hook says no".into(),
+        })
+    });
     let e = h.sum_all().unwrap().backward().unwrap_err().to_string();
     assert!(e.contains("hook says no"), "{e}");
     let x = v1(&[1.0, 2.0]).requires_grad_(true);

@@ -501,7 +501,11 @@ fn state_resets_after_an_error_and_a_panic() {
     // an Err from the closure: nothing runs, the state resets
     let r: eingrad::Result<()> = defer_backward(|| {
         backward(&x.mul_scalar(3.0)?, None)?;
-        Err(Error::Autograd("boom".into()))
+        Err(Error::InvalidArgument {
+            op: "closure",
+            arg: "x",
+            msg: "boom".into(),
+        })
     });
     assert!(err_string(r).contains("boom"));
     assert_state_clean();

@@ -3,6 +3,7 @@
 //! library's public API only.
 
 use eingrad::autograd::{grad, GradOptions};
+use eingrad::error::AutogradError;
 use eingrad::models::dni::{
     backward, defer_backward, synthetic_gradient_update, with_synthesizer_context,
     BackwardInterface, BasicSynthesizer, BasicSynthesizerConfig,
@@ -299,7 +300,10 @@ pub fn dni_demo_with(cfg: &DniDemoConfig) -> Result<DniDemoReport> {
                 Ok((loss, h, h_out))
             })?;
             let g = h_out.grad().ok_or_else(|| {
-                Error::Autograd("dni_demo: the true gradient did not reach the interface".into())
+                Error::from(AutogradError::MissingGradient {
+                    op: "dni_demo",
+                    tensor: "the interface's output",
+                })
             })?;
             let sg = iface.receive(&h)?;
             let check = if step == 0 {

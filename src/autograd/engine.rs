@@ -1,38 +1,26 @@
 //! The backward engine: iterative topological traversal of the part of the graph between
 //! the roots and the requested inputs.
+//!
+//! One pass ([`run_backward`]) in named steps: discover the [`GraphSlice`] behind the roots,
+//! mark the nodes that lead to something wanted ([`needs_gradient`]), then from the newest
+//! node back: collect the gradients that reached its outputs and put them through the
+//! outputs' hooks ([`output_grads`]), run its rule ([`run_rule`]) and pass the results on to
+//! its inputs ([`Pending::add_rule_results`]); last, the leaves' hooks and their gradients
+//! returned or accumulated ([`finish_leaves`]). No lock is held while a hook runs.
 
-use std::collections::HashMap as StdHashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::Ordering;
 
-/// A multiply-rotate hasher for the engine's integer keys (node and tensor ids): SipHash
-/// showed up as a tenth of small-graph backward time.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-
-pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<IdHasher>>;
-use std::sync::Arc;
+use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
-use super::node::Node;
-use crate::error::{Error, Result};
-use crate::tensor::{Tensor, TensorId};
+use super::node::{Hook, Node};
+use super::slice::{GraphSlice, HashMap};
+use crate::error::{AutogradError, Error, Result, TensorMeta};
+use crate::tensor::{Tensor, TensorId, TensorInner};
+
+/// A node output's gradient as it arrives (if any) and the output tensor, if still alive.
+type Arrived = (Option<Tensor>, Option<std::sync::Arc<TensorInner>>);
 
 /// Options of [`grad`] and [`backward_many`] (PyTorch's keyword arguments).
 ///
@@ -95,10 +83,12 @@ pub fn grad(
 ) -> Result<Vec<Option<Tensor>>> {
     for (i, t) in inputs.iter().enumerate() {
         if !t.requires_grad() {
-            return Err(Error::Autograd(format!(
-                "grad: input {i} (shape {:?}) does not require grad",
-                t.dims()
-            )));
+            return Err(AutogradError::InputNotRequiringGrad {
+                op: "grad",
+                input: i,
+                shape: t.dims().to_vec(),
+            }
+            .into());
         }
     }
     let roots = pair_roots("grad", outputs, grad_outputs)?;
@@ -106,11 +96,12 @@ pub fn grad(
     let mut result = Vec::with_capacity(inputs.len());
     for (i, g) in found.into_iter().enumerate() {
         if g.is_none() && !opts.allow_unused {
-            return Err(Error::Autograd(format!(
-                "grad: input {i} (shape {:?}) was not used to compute the outputs; \
-                 pass allow_unused = true to get None for it",
-                inputs[i].dims()
-            )));
+            return Err(AutogradError::UnusedInput {
+                op: "grad",
+                input: i,
+                shape: inputs[i].dims().to_vec(),
+            }
+            .into());
         }
         result.push(g);
     }
@@ -161,11 +152,12 @@ pub(crate) fn grad_batched(
     batch: usize,
 ) -> Result<Vec<Option<Tensor>>> {
     if outputs.len() != batched_grad_outputs.len() {
-        return Err(Error::Autograd(format!(
-            "grad_batched: {} outputs but {} grad_outputs",
-            outputs.len(),
-            batched_grad_outputs.len()
-        )));
+        return Err(AutogradError::GradOutputCount {
+            op: "grad_batched",
+            outputs: outputs.len(),
+            grad_outputs: batched_grad_outputs.len(),
+        }
+        .into());
     }
     let roots: Vec<(Tensor, Tensor)> = outputs
         .iter()
@@ -174,13 +166,14 @@ pub(crate) fn grad_batched(
         .collect();
     for (o, g) in &roots {
         if !o.requires_grad() || g.dims().first() != Some(&batch) || g.dims()[1..] != *o.dims() {
-            return Err(Error::Autograd(format!(
-                "grad_batched: output of shape {:?} (requires grad: {}) with batched \
-                 grad_output of shape {:?}, batch {batch}",
-                o.dims(),
-                o.requires_grad(),
-                g.dims()
-            )));
+            return Err(AutogradError::BatchedGradOutput {
+                op: "grad_batched",
+                output: o.dims().to_vec(),
+                requires_grad: o.requires_grad(),
+                grad_output: g.dims().to_vec(),
+                batch,
+            }
+            .into());
         }
     }
     let opts = GradOptions::default().retain_graph(true).allow_unused(true);
@@ -195,6 +188,7 @@ fn batched_shape(batch: Option<usize>, shape: &[usize]) -> Vec<usize> {
 /// Runs a plain backward `rule` once per entry of the leading batch dim of `grads` and
 /// stacks the results (a missing gradient in some entries is zeros there).
 fn rule_per_entry(
+    op: &str,
     rule: impl Fn(&[Tensor], &[bool]) -> Result<Vec<Option<Tensor>>>,
     grads: &[Tensor],
     needs: &[bool],
@@ -209,11 +203,12 @@ fn rule_per_entry(
             .collect::<Result<_>>()?;
         let got = rule(&g_r, needs)?;
         if got.len() != inputs.len() {
-            return Err(Error::Autograd(format!(
-                "a backward rule returned {} gradients for {} inputs",
-                got.len(),
-                inputs.len()
-            )));
+            return Err(AutogradError::GradientCount {
+                op: op.to_string(),
+                returned: got.len(),
+                inputs: inputs.len(),
+            }
+            .into());
         }
         for (acc, g) in per_input.iter_mut().zip(got) {
             acc.push(g);
@@ -237,56 +232,64 @@ fn rule_per_entry(
 }
 
 fn pair_roots(
-    op: &str,
+    op: &'static str,
     outputs: &[Tensor],
     grad_outputs: Option<&[Tensor]>,
 ) -> Result<Vec<(Tensor, Tensor)>> {
     if outputs.is_empty() {
-        return Err(Error::Autograd(format!("{op}: no outputs given")));
+        return Err(AutogradError::NoOutputs { op }.into());
     }
     if let Some(g) = grad_outputs {
         if g.len() != outputs.len() {
-            return Err(Error::Autograd(format!(
-                "{op}: {} outputs but {} grad_outputs",
-                outputs.len(),
-                g.len()
-            )));
+            return Err(AutogradError::GradOutputCount {
+                op,
+                outputs: outputs.len(),
+                grad_outputs: g.len(),
+            }
+            .into());
         }
     }
     let mut roots = Vec::with_capacity(outputs.len());
     for (i, out) in outputs.iter().enumerate() {
         if !out.requires_grad() {
-            return Err(Error::Autograd(format!(
-                "{op}: output {i} (shape {:?}) does not require grad and has no grad_fn",
-                out.dims()
-            )));
+            return Err(AutogradError::OutputNotRequiringGrad {
+                op,
+                output: i,
+                shape: out.dims().to_vec(),
+            }
+            .into());
         }
         let g = match grad_outputs {
             Some(gs) => {
                 let g = &gs[i];
                 if g.dims() != out.dims() {
-                    return Err(Error::Autograd(format!(
-                        "{op}: grad_outputs[{i}] has shape {:?} but output {i} has shape {:?}",
-                        g.dims(),
-                        out.dims()
-                    )));
+                    return Err(AutogradError::GradOutputShape {
+                        op,
+                        output: i,
+                        got: g.dims().to_vec(),
+                        want: out.dims().to_vec(),
+                    }
+                    .into());
                 }
                 if g.dtype() != out.dtype() {
-                    return Err(Error::Autograd(format!(
-                        "{op}: grad_outputs[{i}] is {:?} but output {i} is {:?}",
-                        g.dtype(),
-                        out.dtype()
-                    )));
+                    return Err(AutogradError::GradOutputDType {
+                        op,
+                        output: i,
+                        got: g.dtype(),
+                        want: out.dtype(),
+                    }
+                    .into());
                 }
                 g.clone()
             }
             None => {
                 if out.numel() != 1 {
-                    return Err(Error::Autograd(format!(
-                        "{op}: output {i} has shape {:?}; grad can be implicitly created only \
-                         for outputs with one element, pass grad_outputs",
-                        out.dims()
-                    )));
+                    return Err(AutogradError::ImplicitGradOutput {
+                        op,
+                        output: i,
+                        shape: out.dims().to_vec(),
+                    }
+                    .into());
                 }
                 Tensor::ones(out.dims(), out.dtype())?
             }
@@ -296,6 +299,7 @@ fn pair_roots(
     Ok(roots)
 }
 
+/// A node output: (node id, output index).
 type Slot = (u64, usize);
 
 /// Walks the graph once. With `targets`, returns their gradients (not accumulating);
@@ -307,173 +311,174 @@ fn run_backward(
     min_node: u64,
     batch: Option<usize>,
 ) -> Result<Vec<Option<Tensor>>> {
-    let retain = opts.effective_retain_graph();
+    // With create_graph the rules are recorded; otherwise they run under no-grad.
     let _mode: (Option<NoGradGuard>, Option<EnableGradGuard>) = if opts.create_graph {
         (None, Some(EnableGradGuard::new()))
     } else {
         (Some(NoGradGuard::new()), None)
     };
-
-    // Targets: leaves by tensor id, non-leaves by (node, output).
-    // (an input may be listed more than once: each listing gets the gradient)
-    let mut leaf_target: HashMap<TensorId, Vec<usize>> = HashMap::default();
-    let mut slot_target: HashMap<Slot, Vec<usize>> = HashMap::default();
-    if let Some(ts) = targets {
-        for (i, t) in ts.iter().enumerate() {
-            match &t.0.grad_fn {
-                Some(gf) => slot_target
-                    .entry((gf.node.id, gf.output))
-                    .or_default()
-                    .push(i),
-                None => {
-                    leaf_target.entry(t.id()).or_default().push(i);
-                }
-            }
-        }
-    }
-
-    // Discover nodes reachable from the roots (iteratively).
-    let mut nodes: HashMap<u64, Arc<Node>> = HashMap::default();
-    let mut order: Vec<u64> = Vec::new(); // discovery order
-    let mut stack: Vec<Arc<Node>> = roots
-        .iter()
-        .filter_map(|(t, _)| t.0.grad_fn.as_ref().map(|g| g.node.clone()))
-        .collect();
-    while let Some(n) = stack.pop() {
-        if nodes.contains_key(&n.id) {
-            continue;
-        }
-        for inp in &n.inputs {
-            if let Some(gf) = &inp.0.grad_fn {
-                if gf.node.id >= min_node && !nodes.contains_key(&gf.node.id) {
-                    stack.push(gf.node.clone());
-                }
-            }
-        }
-        order.push(n.id);
-        nodes.insert(n.id, n);
-    }
-
-    // Which nodes lead to something we want? Node ids grow with creation, so a node's
-    // inputs' nodes always have smaller ids: ascending id order is a topological order.
-    order.sort_unstable();
-    let mut needed: HashMap<u64, bool> =
-        HashMap::with_capacity_and_hasher(order.len(), Default::default());
-    for &id in &order {
-        let n = &nodes[&id];
-        let is_target_slot =
-            (0..n.outputs.lock().len()).any(|k| slot_target.contains_key(&(id, k)));
-        let leads = n.inputs.iter().any(|inp| match &inp.0.grad_fn {
-            Some(gf) => needed.get(&gf.node.id).copied().unwrap_or(false),
-            None => match targets {
-                Some(_) => leaf_target.contains_key(&inp.id()),
-                None => inp.requires_grad(),
-            },
-        });
-        needed.insert(id, leads || is_target_slot);
-    }
-
-    // Seed the buffers with the roots' gradients.
-    let mut buffers: HashMap<Slot, Tensor> = HashMap::default();
-    let mut leaf_grads: HashMap<TensorId, (Tensor, Tensor)> = HashMap::default();
-    let mut found: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
+    let mut targets = Targets::new(targets);
+    let slice = GraphSlice::discover(roots.iter().map(|(t, _)| t), min_node);
+    let needed = needs_gradient(&slice, &targets);
+    let mut pending = Pending::default();
     for (t, g) in roots {
-        match &t.0.grad_fn {
-            Some(gf) => accumulate(&mut buffers, (gf.node.id, gf.output), g.clone())?,
-            None => add_leaf(&mut leaf_grads, t, g.clone())?,
-        }
+        pending.add(t, g.clone())?;
     }
-
-    // Process in reverse creation order: every consumer runs before its producers.
-    for &id in order.iter().rev() {
-        if !needed[&id] {
+    // Newest first: every consumer runs before its producers.
+    for (p, node) in slice.nodes().iter().enumerate().rev() {
+        if !needed[p] {
             continue;
         }
-        let node = &nodes[&id];
-        let metas = node.outputs.lock();
-        let mut grads_out: Vec<Option<Tensor>> = Vec::with_capacity(metas.len());
-        for (k, meta) in metas.iter().enumerate() {
-            let mut g = buffers.remove(&(id, k));
-            if let (Some(gv), Some(inner)) = (&g, meta.tensor.upgrade()) {
-                if batch.is_some()
-                    && (!inner.hooks.lock().is_empty()
-                        || inner
-                            .retains_grad
-                            .load(std::sync::atomic::Ordering::Relaxed))
-                {
-                    return Err(Error::Autograd(format!(
-                        "a batched reverse pass met a hook or retain_grad on an output of `{}`",
-                        node.name
-                    )));
-                }
-                let mut gv = gv.clone();
-                let hooks: Vec<_> = inner.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
-                for h in hooks {
-                    if let Some(r) = h(&gv)? {
-                        check_same(&node.name, "hook result", None, &gv, &r)?;
-                        gv = r;
-                    }
-                }
-                if inner
-                    .retains_grad
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    let mut slot = inner.grad.lock();
-                    let new = match slot.take() {
-                        Some(old) => old.add(&maybe_detach(&gv, opts.create_graph))?,
-                        None => maybe_detach(&gv, opts.create_graph),
-                    };
-                    *slot = Some(new);
-                }
-                g = Some(gv);
-            }
-            if let (Some(gv), Some(idx)) = (&g, slot_target.get(&(id, k))) {
-                for &i in idx {
-                    found[i] = Some(gv.clone());
-                }
-            }
-            grads_out.push(g);
-        }
-        if grads_out.iter().all(|g| g.is_none()) {
+        let Some(grads) = output_grads(node, &mut pending, &mut targets, opts, batch)? else {
             continue;
-        }
-        let filled: Vec<Tensor> = grads_out
-            .into_iter()
-            .zip(metas.iter())
-            .map(|(g, m)| {
-                g.map_or_else(
-                    || Tensor::zeros(&batched_shape(batch, &m.shape), m.dtype),
-                    Ok,
-                )
-            })
-            .collect::<Result<_>>()?;
-        drop(metas);
-        let needs: Vec<bool> = node
-            .inputs
-            .iter()
-            .map(|inp| match &inp.0.grad_fn {
-                Some(gf) => needed.get(&gf.node.id).copied().unwrap_or(false),
-                None => match targets {
-                    Some(_) => leaf_target.contains_key(&inp.id()),
-                    None => inp.requires_grad(),
-                },
-            })
+        };
+        let needs: Vec<bool> = (node.inputs.iter())
+            .map(|inp| wants_gradient(inp, &slice, &needed, &targets))
             .collect();
         if !needs.iter().any(|&n| n) {
             // a requested intermediate whose inputs lead nowhere wanted: stop here (neither
             // run nor free the rule)
             continue;
         }
-        let input_grads = run_rule(node, &filled, &needs, batch, retain)?;
-        if input_grads.len() != node.inputs.len() {
-            return Err(Error::Autograd(format!(
-                "backward of `{}` returned {} gradients for {} inputs",
-                node.name,
-                input_grads.len(),
-                node.inputs.len()
-            )));
+        let input_grads = run_rule(node, &grads, &needs, batch, opts.effective_retain_graph())?;
+        pending.add_rule_results(node, input_grads, &needs, batch)?;
+    }
+    finish_leaves(pending.leaves, &mut targets, opts, batch)?;
+    Ok(targets.found)
+}
+
+/// What a pass delivers. With requested tensors (`grad`), their gradients, by position (a
+/// tensor listed twice gets it twice); without (`backward`), every leaf that requires grad
+/// accumulates into `.grad()`.
+struct Targets {
+    /// Whether tensors were requested (else the pass accumulates).
+    requested: bool,
+    /// Requested leaves: tensor id → positions.
+    leaves: HashMap<TensorId, Vec<usize>>,
+    /// Requested non-leaves: their node output → positions.
+    slots: HashMap<Slot, Vec<usize>>,
+    /// The gradients found, one per requested tensor.
+    found: Vec<Option<Tensor>>,
+}
+
+impl Targets {
+    fn new(targets: Option<&[Tensor]>) -> Targets {
+        let mut leaves: HashMap<TensorId, Vec<usize>> = HashMap::default();
+        let mut slots: HashMap<Slot, Vec<usize>> = HashMap::default();
+        for (i, t) in targets.into_iter().flatten().enumerate() {
+            match &t.0.grad_fn {
+                Some(gf) => slots.entry((gf.node.id, gf.output)).or_default().push(i),
+                None => leaves.entry(t.id()).or_default().push(i),
+            }
         }
-        for ((inp, g), need) in node.inputs.iter().zip(input_grads).zip(&needs) {
+        Targets {
+            requested: targets.is_some(),
+            leaves,
+            slots,
+            found: vec![None; targets.map_or(0, |t| t.len())],
+        }
+    }
+
+    /// Whether a gradient must reach the leaf `t`: requested, or (accumulating) requiring grad.
+    fn wants_leaf(&self, t: &Tensor) -> bool {
+        if self.requested {
+            self.leaves.contains_key(&t.id())
+        } else {
+            t.requires_grad()
+        }
+    }
+
+    /// Whether one of `node`'s outputs was requested.
+    fn wants_an_output_of(&self, node: &Node) -> bool {
+        !self.slots.is_empty()
+            && (0..node.outputs.lock().len()).any(|k| self.slots.contains_key(&(node.id, k)))
+    }
+
+    /// Keeps `g` wherever the node output `slot` was requested.
+    fn deliver_slot(&mut self, slot: Slot, g: &Tensor) {
+        for &i in self.slots.get(&slot).into_iter().flatten() {
+            self.found[i] = Some(g.clone());
+        }
+    }
+
+    /// Keeps `g` wherever the leaf `t` was requested.
+    fn deliver_leaf(&mut self, t: &Tensor, g: &Tensor) {
+        for &i in self.leaves.get(&t.id()).into_iter().flatten() {
+            self.found[i] = Some(g.clone());
+        }
+    }
+}
+
+/// Which nodes of `slice` lead to something wanted: a requested output of their own, or an
+/// input that is a wanted leaf or comes from a needed node. Only those run. One pass in
+/// ascending order suffices, since a node's inputs come from nodes before it.
+fn needs_gradient(slice: &GraphSlice, targets: &Targets) -> Vec<bool> {
+    let mut needed = vec![false; slice.nodes().len()];
+    for (p, n) in slice.nodes().iter().enumerate() {
+        needed[p] = targets.wants_an_output_of(n)
+            || (n.inputs.iter()).any(|inp| wants_gradient(inp, slice, &needed, targets));
+    }
+    needed
+}
+
+/// Whether a gradient must flow into `inp`, an input of a node: into a non-leaf when its
+/// node is needed, into a leaf when the targets want it.
+fn wants_gradient(inp: &Tensor, slice: &GraphSlice, needed: &[bool], targets: &Targets) -> bool {
+    match &inp.0.grad_fn {
+        Some(gf) => slice.position(gf.node.id).is_some_and(|p| needed[p]),
+        None => targets.wants_leaf(inp),
+    }
+}
+
+/// Gradients on their way: summed per node output and per leaf until they are used.
+#[derive(Default)]
+struct Pending {
+    slots: HashMap<Slot, Tensor>,
+    /// Leaf id → (the leaf, its gradient so far).
+    leaves: HashMap<TensorId, (Tensor, Tensor)>,
+}
+
+impl Pending {
+    /// Adds `g` to what `t` has received (at its node output, or at the leaf).
+    fn add(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
+        match &t.0.grad_fn {
+            Some(gf) => {
+                let slot = (gf.node.id, gf.output);
+                let total = match self.slots.remove(&slot) {
+                    Some(old) => old.add(&g)?,
+                    None => g,
+                };
+                self.slots.insert(slot, total);
+            }
+            None => {
+                let entry = match self.leaves.remove(&t.id()) {
+                    Some((leaf, old)) => (leaf, old.add(&g)?),
+                    None => (t.clone(), g),
+                };
+                self.leaves.insert(t.id(), entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what `node`'s rule returned (one gradient per input, each fitting its input
+    /// and, in anomaly mode, finite) and adds the needed ones to the inputs' totals.
+    fn add_rule_results(
+        &mut self,
+        node: &Node,
+        input_grads: Vec<Option<Tensor>>,
+        needs: &[bool],
+        batch: Option<usize>,
+    ) -> Result<()> {
+        if input_grads.len() != node.inputs.len() {
+            return Err(AutogradError::GradientCount {
+                op: node.name.to_string(),
+                returned: input_grads.len(),
+                inputs: node.inputs.len(),
+            }
+            .into());
+        }
+        for ((inp, g), need) in node.inputs.iter().zip(input_grads).zip(needs) {
             let Some(g) = g else { continue };
             if !need {
                 continue;
@@ -482,55 +487,112 @@ fn run_backward(
             if is_anomaly_enabled() {
                 check_finite(node, &g)?;
             }
-            match &inp.0.grad_fn {
-                Some(gf) => accumulate(&mut buffers, (gf.node.id, gf.output), g)?,
-                None => add_leaf(&mut leaf_grads, inp, g)?,
-            }
+            self.add(inp, g)?;
         }
+        Ok(())
     }
-
-    // Leaves: hooks see the total gradient, then it is returned or accumulated.
-    for (_, (leaf, g)) in leaf_grads {
-        if batch.is_some() && !leaf.0.hooks.lock().is_empty() {
-            return Err(Error::Autograd(
-                "a batched reverse pass met a hook on a leaf".into(),
-            ));
-        }
-        let mut g = g;
-        let hooks: Vec<_> = leaf.0.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
-        for h in hooks {
-            if let Some(r) = h(&g)? {
-                check_same("leaf", "hook result", None, &g, &r)?;
-                g = r;
-            }
-        }
-        match targets {
-            Some(_) => {
-                for &i in leaf_target.get(&leaf.id()).into_iter().flatten() {
-                    found[i] = Some(g.clone());
-                }
-            }
-            None => {
-                if leaf.requires_grad() {
-                    // Like PyTorch, a leaf's stored gradient is dense (never a stride-0 broadcast
-                    // view), so optimizers can update it and it in place.
-                    let g = maybe_detach(&g, opts.create_graph).contiguous()?;
-                    let mut slot = leaf.0.grad.lock();
-                    let new = match slot.take() {
-                        Some(old) => old.add(&g)?,
-                        None => g,
-                    };
-                    *slot = Some(new);
-                }
-            }
-        }
-    }
-    Ok(found)
 }
 
-/// Runs `node`'s backward rule on its outputs' gradients (batched: on a leading batch of
-/// them, vectorised when the rule allows, else once per entry), then frees the rule unless
-/// `retain`. No lock is held while the rule runs.
+/// The gradients for `node`'s rule, one per output: what reached the output, through its
+/// hooks (then kept where the output retains its gradient or was requested), zeros where
+/// nothing arrived. `None` when nothing arrived at all.
+fn output_grads(
+    node: &Node,
+    pending: &mut Pending,
+    targets: &mut Targets,
+    opts: GradOptions,
+    batch: Option<usize>,
+) -> Result<Option<Vec<Tensor>>> {
+    // The live outputs are read under the lock, which is released before any hook runs: a
+    // hook may walk this very node (issue #16, finding E).
+    let arrived: SmallVec<[Arrived; 2]> = {
+        let metas = node.outputs.lock();
+        (metas.iter().enumerate())
+            .map(|(k, m)| {
+                let g = pending.slots.remove(&(node.id, k));
+                let live = g.as_ref().and_then(|_| m.tensor.upgrade());
+                (g, live)
+            })
+            .collect()
+    };
+    let mut grads: SmallVec<[Option<Tensor>; 2]> = SmallVec::with_capacity(arrived.len());
+    for (k, (g, live)) in arrived.into_iter().enumerate() {
+        let g = match (g, live) {
+            (Some(g), Some(out)) => Some(through_output_hooks(node, &out, g, opts, batch)?),
+            (g, _) => g,
+        };
+        if let Some(g) = &g {
+            targets.deliver_slot((node.id, k), g);
+        }
+        grads.push(g);
+    }
+    if grads.iter().all(|g| g.is_none()) {
+        return Ok(None);
+    }
+    let metas = node.outputs.lock();
+    (grads.into_iter().zip(metas.iter()))
+        .map(|(g, m)| {
+            g.map_or_else(
+                || Tensor::zeros(&batched_shape(batch, &m.shape), m.dtype),
+                Ok,
+            )
+        })
+        .collect::<Result<_>>()
+        .map(Some)
+}
+
+/// `g`, arriving at the non-leaf `out` (an output of `node`), through `out`'s hooks; kept in
+/// `out.grad()` too when it retains its gradient. A batched pass refuses both.
+fn through_output_hooks(
+    node: &Node,
+    out: &TensorInner,
+    g: Tensor,
+    opts: GradOptions,
+    batch: Option<usize>,
+) -> Result<Tensor> {
+    if batch.is_some() && (out.retains_grad.load(Ordering::Relaxed) || !out.hooks.lock().is_empty())
+    {
+        return Err(AutogradError::BatchedHook {
+            op: Some(node.name.to_string()),
+        }
+        .into());
+    }
+    let g = run_hooks(out, g, &node.name)?;
+    // (read after the hooks, which may have asked for it)
+    if out.retains_grad.load(Ordering::Relaxed) {
+        add_to_grad(&out.grad, maybe_detach(&g, opts.create_graph))?;
+    }
+    Ok(g)
+}
+
+/// Runs `t`'s hooks on `g` in registration order, each seeing the last one's result; `op`
+/// names the op in a wrong-shape error (`leaf` for a leaf). The hooks are copied out of
+/// their list first, so no lock is held while user code runs.
+fn run_hooks(t: &TensorInner, mut g: Tensor, op: &str) -> Result<Tensor> {
+    let hooks: Vec<Hook> = t.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
+    for h in hooks {
+        if let Some(r) = h(&g)? {
+            check_same(op, "hook result", None, &g, &r)?;
+            g = r;
+        }
+    }
+    Ok(g)
+}
+
+/// Adds `g` to a stored `.grad()` (which is left as it was if the sum fails).
+fn add_to_grad(cell: &Mutex<Option<Tensor>>, g: Tensor) -> Result<()> {
+    let mut stored = cell.lock();
+    let total = match stored.as_ref() {
+        Some(old) => old.add(&g)?,
+        None => g,
+    };
+    *stored = Some(total);
+    Ok(())
+}
+
+/// Runs `node`'s backward rule on its output gradients `grads` (in a batched pass its
+/// vectorised form, or the plain rule once per batch entry), then frees the rule and the
+/// tensors it saved unless the graph is retained.
 fn run_rule(
     node: &Node,
     grads: &[Tensor],
@@ -538,15 +600,16 @@ fn run_rule(
     batch: Option<usize>,
     retain: bool,
 ) -> Result<Vec<Option<Tensor>>> {
+    // The rule is shared out of its lock and run outside it: a rule that differentiates
+    // through its own node (a custom backward calling grad) must not deadlock.
     let rule = node.rule().ok_or_else(|| {
-        Error::Autograd(format!(
-            "trying to backward through the graph a second time (op `{}`): its saved \
-             tensors were freed; pass retain_graph = true the first time",
-            node.name
-        ))
+        Error::from(AutogradError::GraphFreed {
+            op: node.name.to_string(),
+        })
     })?;
-    let got = match batch {
+    let input_grads = match batch {
         Some(b) if !rule.batches() => rule_per_entry(
+            &node.name,
             |g, needs| rule.backward(&node.inputs, g, needs, false),
             grads,
             needs,
@@ -559,7 +622,33 @@ fn run_rule(
     if !retain {
         node.release_rule();
     }
-    Ok(got)
+    Ok(input_grads)
+}
+
+/// The leaves, last: their hooks see the total gradient, which is then returned (when
+/// requested) or accumulated into `.grad()` (dense, like PyTorch's: never a stride-0
+/// broadcast view, so optimizers can update it in place).
+fn finish_leaves(
+    leaves: HashMap<TensorId, (Tensor, Tensor)>,
+    targets: &mut Targets,
+    opts: GradOptions,
+    batch: Option<usize>,
+) -> Result<()> {
+    for (_, (leaf, g)) in leaves {
+        if batch.is_some() && !leaf.0.hooks.lock().is_empty() {
+            return Err(AutogradError::BatchedHook { op: None }.into());
+        }
+        let g = run_hooks(&leaf.0, g, "leaf")?;
+        if targets.requested {
+            targets.deliver_leaf(&leaf, &g);
+        } else if leaf.requires_grad() {
+            add_to_grad(
+                &leaf.0.grad,
+                maybe_detach(&g, opts.create_graph).contiguous()?,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn maybe_detach(g: &Tensor, create_graph: bool) -> Tensor {
@@ -570,40 +659,23 @@ fn maybe_detach(g: &Tensor, create_graph: bool) -> Tensor {
     }
 }
 
-fn accumulate(buffers: &mut HashMap<Slot, Tensor>, slot: Slot, g: Tensor) -> Result<()> {
-    match buffers.remove(&slot) {
-        Some(old) => buffers.insert(slot, old.add(&g)?),
-        None => buffers.insert(slot, g),
-    };
-    Ok(())
-}
-
-fn add_leaf(map: &mut HashMap<TensorId, (Tensor, Tensor)>, leaf: &Tensor, g: Tensor) -> Result<()> {
-    match map.remove(&leaf.id()) {
-        Some((t, old)) => map.insert(leaf.id(), (t, old.add(&g)?)),
-        None => map.insert(leaf.id(), (leaf.clone(), g)),
-    };
-    Ok(())
-}
-
 /// `got` must have `expected`'s dtype and shape (with the leading `batch` dim, if any).
 fn check_same(
     op: &str,
-    what: &str,
+    what: &'static str,
     batch: Option<usize>,
     expected: &Tensor,
     got: &Tensor,
 ) -> Result<()> {
     let want = batched_shape(batch, expected.dims());
     if got.dims() != want.as_slice() || expected.dtype() != got.dtype() {
-        return Err(Error::Autograd(format!(
-            "backward of `{op}`: {what} has shape {:?} ({:?}) but the tensor it is for has \
-             shape {:?} ({:?})",
-            got.dims(),
-            got.dtype(),
-            want,
-            expected.dtype()
-        )));
+        return Err(AutogradError::GradientMismatch {
+            op: op.to_string(),
+            what,
+            got: TensorMeta::new(got.dims(), got.dtype()),
+            want: TensorMeta::new(&want, expected.dtype()),
+        }
+        .into());
     }
     Ok(())
 }

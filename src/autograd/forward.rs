@@ -6,16 +6,15 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use super::engine::grad_after;
 use super::mode::EnableGradGuard;
 use super::node::{next_node_id, Node};
+use super::slice::{GraphSlice, HashMap};
 use super::GradOptions;
-use crate::error::{Error, Result};
-use crate::tensor::DerivativeRule;
-use crate::tensor::{Tensor, TensorId};
+use crate::error::{AutogradError, Error, Result};
+use crate::tensor::{DerivativeRule, Tensor, TensorId};
 
 thread_local! {
     /// Per-thread tally of the nodes forward mode pushed through their backward rule.
@@ -59,7 +58,7 @@ pub(crate) fn push_tangents(
     tangents: &[Tensor],
     outputs: &[Tensor],
 ) -> Result<Vec<Tensor>> {
-    let mut leaf_tangent: HashMap<TensorId, Tensor> = HashMap::new();
+    let mut leaf_tangent: HashMap<TensorId, Tensor> = HashMap::default();
     for (x, t) in inputs.iter().zip(tangents) {
         if let Some(old) = leaf_tangent.remove(&x.id()) {
             leaf_tangent.insert(x.id(), old.add(t)?);
@@ -68,67 +67,46 @@ pub(crate) fn push_tangents(
         }
     }
     // Nodes between the outputs and anything, in creation (= topological) order.
-    let mut nodes: HashMap<u64, Arc<Node>> = HashMap::new();
-    let mut stack: Vec<Arc<Node>> = outputs
-        .iter()
-        .filter_map(|t| t.0.grad_fn.as_ref().map(|g| g.node.clone()))
-        .collect();
-    while let Some(n) = stack.pop() {
-        if nodes.contains_key(&n.id) {
-            continue;
-        }
-        for inp in &n.inputs {
-            if let Some(gf) = &inp.0.grad_fn {
-                if !nodes.contains_key(&gf.node.id) {
-                    stack.push(gf.node.clone());
-                }
-            }
-        }
-        nodes.insert(n.id, n);
-    }
-    let mut order: Vec<u64> = nodes.keys().copied().collect();
-    order.sort_unstable();
-    let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::new();
-    for id in order {
-        let node = &nodes[&id];
-        let tin: Vec<Option<Tensor>> = node
-            .inputs
-            .iter()
-            .map(|inp| match &inp.0.grad_fn {
-                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
-                None => leaf_tangent.get(&inp.id()).cloned(),
-            })
+    let slice = GraphSlice::discover(outputs, 0);
+    let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::default();
+    for node in slice.nodes() {
+        let tin: Vec<Option<Tensor>> = (node.inputs.iter())
+            .map(|inp| tangent_of(inp, &slot_tangent, &leaf_tangent))
             .collect();
         if tin.iter().all(|t| t.is_none()) {
             continue;
         }
-        let tout = node_jvp(node, &tin)?;
-        for (k, t) in tout.into_iter().enumerate() {
+        for (k, t) in node_tangents(node, &tin)?.into_iter().enumerate() {
             if let Some(t) = t {
-                slot_tangent.insert((id, k), t);
+                slot_tangent.insert((node.id, k), t);
             }
         }
     }
     outputs
         .iter()
-        .map(|o| {
-            let t = match &o.0.grad_fn {
-                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
-                None => leaf_tangent.get(&o.id()).cloned(),
-            };
-            t.map_or_else(|| o.zeros_like(), Ok)
-        })
+        .map(|o| tangent_of(o, &slot_tangent, &leaf_tangent).map_or_else(|| o.zeros_like(), Ok))
         .collect()
 }
 
-/// The tangents of `node`'s outputs from its inputs' tangents `tin`: its rule's JVP, or (when
-/// a custom function's rule declines) the transpose of its backward rule.
-fn node_jvp(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+/// The tangent pushed to `t` so far (`None`: zero): at its node output, or at the leaf.
+fn tangent_of(
+    t: &Tensor,
+    slot_tangent: &HashMap<(u64, usize), Tensor>,
+    leaf_tangent: &HashMap<TensorId, Tensor>,
+) -> Option<Tensor> {
+    match &t.0.grad_fn {
+        Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
+        None => leaf_tangent.get(&t.id()).cloned(),
+    }
+}
+
+/// The tangents of `node`'s outputs from those of its inputs: its rule's JVP, or (when a
+/// custom function's rule declines) the transpose of its backward rule.
+fn node_tangents(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
     let rule = node.rule().ok_or_else(|| {
-        Error::Autograd(format!(
-            "forward mode through `{}`: its graph was freed by an earlier backward",
-            node.name
-        ))
+        Error::from(AutogradError::ForwardGraphFreed {
+            op: node.name.to_string(),
+        })
     })?;
     let shapes: Vec<Vec<usize>> = node
         .outputs
@@ -189,11 +167,10 @@ fn jvp_through_vjp(
         if all_zero {
             return Ok(vec![None; gs.len()]);
         }
-        return Err(Error::Autograd(format!(
-            "forward mode through `{}`: it has no JVP rule and its backward rule is not \
-             differentiable in its output gradient (it detaches it), so it cannot be transposed",
-            node.name
-        )));
+        return Err(AutogradError::NotTransposable {
+            op: node.name.to_string(),
+        }
+        .into());
     }
     let jt = grad_after(
         &[total],

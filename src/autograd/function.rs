@@ -44,7 +44,7 @@ use super::mode::{is_grad_enabled, NoGradGuard};
 use super::node::record;
 use super::rule::{BackwardFn, JvpFn, Rule};
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Error, FunctionProblem, FunctionValue, Result, TensorMeta};
 use crate::tensor::{Tensor, TensorId, TensorInner};
 
 /// The state a [`CustomFunction`] carries from `forward` to `backward` (and `jvp`): saved
@@ -246,15 +246,19 @@ impl<F: CustomFunction + ?Sized> CustomFunction for Arc<F> {
     }
 }
 
-fn fn_err(name: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Autograd(format!("custom function `{name}`: {msg}"))
+fn fn_err(name: &str, problem: FunctionProblem) -> Error {
+    AutogradError::Function {
+        function: name.to_string(),
+        problem,
+    }
+    .into()
 }
 
-/// Checks that `g` fits `(shape, dtype)`; `what` is e.g. "backward returned a gradient".
+/// Checks that `g` fits `(shape, dtype)`; `value` says which value it is, `i` the index of the
+/// input or output it is for.
 fn check_fits(
     name: &str,
-    what: &str,
-    role: &str,
+    value: FunctionValue,
     i: usize,
     g: &Tensor,
     meta: &(Vec<usize>, DType),
@@ -262,13 +266,12 @@ fn check_fits(
     if g.dims() != meta.0.as_slice() || g.dtype() != meta.1 {
         return Err(fn_err(
             name,
-            format!(
-                "{what} of shape {:?} ({:?}) for {role} {i}, which has shape {:?} ({:?})",
-                g.dims(),
-                g.dtype(),
-                meta.0,
-                meta.1
-            ),
+            FunctionProblem::Mismatch {
+                value,
+                index: i,
+                got: TensorMeta::new(g.dims(), g.dtype()),
+                want: TensorMeta::new(&meta.0, meta.1),
+            },
         ));
     }
     Ok(())
@@ -279,7 +282,8 @@ fn check_fits(
 ///
 /// `forward` runs under no-grad. Outputs marked non-differentiable come back without
 /// history. During backward the user rule's gradients are checked: one per input, each with
-/// its input's shape and dtype, else an [`Error::Autograd`] naming the function and the input.
+/// its input's shape and dtype, else an [`AutogradError::Function`] naming the function and
+/// the input.
 ///
 /// ```
 /// use eingrad::autograd::{apply_function, CustomFunction, FunctionCtx};
@@ -311,7 +315,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
         f.forward(&mut ctx, &owned)?
     };
     if outs.is_empty() {
-        return Err(fn_err(&name, "forward returned no outputs"));
+        return Err(fn_err(&name, FunctionProblem::NoOutputs));
     }
     // Outputs never carry history of their own (forward may have returned an input as is).
     let outs: Vec<Tensor> = outs
@@ -327,12 +331,7 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
     for id in std::mem::take(&mut ctx.non_differentiable) {
         match outs.iter().position(|o| o.id() == id) {
             Some(k) => diff[k] = false,
-            None => {
-                return Err(fn_err(
-                    &name,
-                    "mark_non_differentiable was given a tensor that forward did not return",
-                ))
-            }
+            None => return Err(fn_err(&name, FunctionProblem::ForeignNonDifferentiable)),
         }
     }
     // Saved tensors that are outputs (and not inputs): with create_graph the backward gets
@@ -401,25 +400,17 @@ pub fn apply_function<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Vec
             if gs.len() != c.inputs.len() {
                 return Err(fn_err(
                     name,
-                    format!(
-                        "backward returned {} gradients but the function has {} inputs",
-                        gs.len(),
-                        c.inputs.len()
-                    ),
+                    FunctionProblem::GradientCount {
+                        returned: gs.len(),
+                        inputs: c.inputs.len(),
+                    },
                 ));
             }
             let mut out = Vec::with_capacity(gs.len());
             for (i, g) in gs.into_iter().enumerate() {
                 match g {
                     Some(g) if view.needs_input_grad(i) => {
-                        check_fits(
-                            name,
-                            "backward returned a gradient",
-                            "input",
-                            i,
-                            &g,
-                            &c.inputs[i],
-                        )?;
+                        check_fits(name, FunctionValue::BackwardGradient, i, &g, &c.inputs[i])?;
                         out.push(Some(g));
                     }
                     _ => out.push(None),
@@ -467,10 +458,9 @@ pub fn apply_function1<F: CustomFunction>(f: F, inputs: &[&Tensor]) -> Result<Te
     if outs.len() != 1 {
         return Err(fn_err(
             &name,
-            format!(
-                "apply_function1 needs exactly one output, forward returned {}",
-                outs.len()
-            ),
+            FunctionProblem::NotOneOutput {
+                outputs: outs.len(),
+            },
         ));
     }
     Ok(outs.remove(0))
@@ -489,23 +479,15 @@ pub fn function_jvp<F: CustomFunction + ?Sized>(
     if tangents.len() != ctx.inputs.len() {
         return Err(fn_err(
             name,
-            format!(
-                "jvp was given {} tangents but the function has {} inputs",
-                tangents.len(),
-                ctx.inputs.len()
-            ),
+            FunctionProblem::TangentCount {
+                given: tangents.len(),
+                inputs: ctx.inputs.len(),
+            },
         ));
     }
     for (i, t) in tangents.iter().enumerate() {
         if let Some(t) = t {
-            check_fits(
-                name,
-                "jvp was given a tangent",
-                "input",
-                i,
-                t,
-                &ctx.inputs[i],
-            )?;
+            check_fits(name, FunctionValue::JvpTangent, i, t, &ctx.inputs[i])?;
         }
     }
     let Some(r) = f.jvp(ctx, tangents) else {
@@ -515,23 +497,15 @@ pub fn function_jvp<F: CustomFunction + ?Sized>(
     if ts.len() != ctx.outputs.len() {
         return Err(fn_err(
             name,
-            format!(
-                "jvp returned {} tangents but the function has {} outputs",
-                ts.len(),
-                ctx.outputs.len()
-            ),
+            FunctionProblem::JvpOutputCount {
+                returned: ts.len(),
+                outputs: ctx.outputs.len(),
+            },
         ));
     }
     for (k, t) in ts.iter().enumerate() {
         if let Some(t) = t {
-            check_fits(
-                name,
-                "jvp returned a tangent",
-                "output",
-                k,
-                t,
-                &ctx.outputs[k],
-            )?;
+            check_fits(name, FunctionValue::JvpResult, k, t, &ctx.outputs[k])?;
         }
     }
     Ok(Some(ts))

@@ -9,6 +9,7 @@ mod function;
 mod mode;
 mod node;
 mod rule;
+mod slice;
 mod tensor_api;
 
 pub(crate) use engine::grad_batched;

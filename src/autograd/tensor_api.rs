@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::node::next_hook_id;
 use super::{backward_many, GradOptions};
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Result, TensorMeta};
 use crate::tensor::{GradFn, Hook, HookHandle, Tensor, TensorInner};
 
 impl Tensor {
@@ -71,13 +71,11 @@ impl Tensor {
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
         if let Some(g) = &g {
             if g.dims() != self.dims() || g.dtype() != self.dtype() {
-                return Err(Error::Autograd(format!(
-                    "set_grad: gradient of shape {:?} ({:?}) for a tensor of shape {:?} ({:?})",
-                    g.dims(),
-                    g.dtype(),
-                    self.dims(),
-                    self.dtype()
-                )));
+                return Err(AutogradError::SetGradMismatch {
+                    got: TensorMeta::new(g.dims(), g.dtype()),
+                    want: TensorMeta::new(self.dims(), self.dtype()),
+                }
+                .into());
             }
         }
         *self.0.grad.lock() = g;
@@ -113,11 +111,12 @@ impl Tensor {
     /// Backpropagates from a one-element tensor into the leaves' `.grad()`.
     pub fn backward(&self) -> Result<()> {
         if self.numel() != 1 {
-            return Err(Error::Autograd(format!(
-                "backward: grad can be implicitly created only for one-element outputs, this one \
-                 has shape {:?}; use backward_with",
-                self.dims()
-            )));
+            return Err(AutogradError::ImplicitGradOutput {
+                op: "backward",
+                output: 0,
+                shape: self.dims().to_vec(),
+            }
+            .into());
         }
         backward_many(
             std::slice::from_ref(self),

@@ -3,7 +3,7 @@
 //! through it) and Hessian–vector products (reverse over reverse).
 
 use crate::autograd::{grad, GradOptions};
-use crate::error::{Error, Result};
+use crate::error::{AutogradError, Error, Result};
 use crate::tensor::Tensor;
 
 use super::jacobian::{check_scalar, jacobian_of_recorded, JacobianMode};
@@ -65,7 +65,12 @@ pub fn hessian(f: &ScalarFn<'_>, x: &Tensor) -> Result<Tensor> {
         .into_iter()
         .next()
         .and_then(|b| b.into_iter().next())
-        .ok_or_else(|| Error::Autograd("hessian: no block was produced".into()))
+        .ok_or_else(|| {
+            Error::from(AutogradError::MissingGradient {
+                op: "hessian",
+                tensor: "x",
+            })
+        })
 }
 
 /// The value `f(x)` and the Hessian–vector product `H v` of a scalar function `f` at `x`

@@ -1,20 +1,19 @@
 //! Full Jacobians of tensor functions (`torch.func.jacrev` / `torch.autograd.functional.jacobian`).
 //!
-//! `f` is recorded once; the Jacobian is then read off that one graph, row by row (one
-//! reverse pass per output element, `retain_graph`) or column by column (the transpose of
-//! forward mode, see [`JacobianMode::Forward`]).
-//!
-//! Batched rows (one reverse pass with a stacked identity of cotangents, `vmap`-style) would
-//! need every backward rule to accept an extra leading batch dim, which they do not; so each
-//! row is its own reverse pass, and the cost of a pass is the engine's. For an einsum, the
-//! closed form [`einsum_jacobian`](super::einsum_jacobian) is one einsum instead.
+//! `f` is recorded once; the Jacobian is then read off that one graph by rows (reverse mode:
+//! the output elements' one-hot cotangents go through batched reverse passes, each op's
+//! backward rule vectorised over a leading batch dim or run once per row inside the pass) or
+//! by columns (forward mode: one-hot tangents pushed through the ops' JVP rules), per input as
+//! [`JacobianMode`] says. Graphs with hooks or `retain_grad`, and nested Jacobians, take one
+//! reverse pass per row. For an einsum, the closed form
+//! [`einsum_jacobian`](super::einsum_jacobian) is one einsum instead.
 
 use crate::autograd::{grad, push_tangents, GradOptions};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
-use crate::kernels::strided::for_each_run;
+use crate::kernels::strided::scatter;
 use crate::layout::checked_numel;
-use crate::storage::{try_filled, try_zeroed};
+use crate::storage::{try_filled, try_zeroed, Storage};
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -51,50 +50,28 @@ const COLUMN_COST: usize = 2;
 /// Jacobian blocks being filled, one per (output, input) pair, each laid out as
 /// `out.shape ++ in.shape` (row-major: `rows` = output elements, `cols` = input elements).
 enum Blocks {
-    /// Plain values (the usual case).
-    Values(Vec<Vec<Buf>>),
+    /// Plain values (the usual case), each block in its input's dtype.
+    Values(Vec<Vec<Storage>>),
     /// Tensors with history (nested transforms): rows or columns, stacked at the end.
     Tracked(Vec<Vec<Vec<Option<Tensor>>>>),
 }
 
-enum Buf {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-/// Copies the elements of `src` (row-major) to `dst[start + i * step]`, straight from its
-/// strided layout.
-fn scatter_into<T: Float>(dst: &mut [T], start: usize, step: usize, src: &Tensor) -> Result<()> {
-    let storage = src.storage();
-    let data = storage.as_slice::<T>().ok_or(Error::DTypeMismatch {
-        op: "jacobian",
-        lhs: src.dtype(),
-        rhs: T::DTYPE,
-    })?;
-    let shape = src.dims();
-    let mut dst_strides = vec![0isize; shape.len()];
-    let mut acc = step as isize;
-    for d in (0..shape.len()).rev() {
-        dst_strides[d] = acc;
-        acc *= shape[d] as isize;
-    }
-    let l = src.layout();
-    for_each_run(
-        shape,
-        [l.strides(), &dst_strides],
-        [l.offset(), start],
-        |[s, d], len, [ss, ds]| {
-            if ss == 1 && ds == 1 {
-                let (s, d) = (s as usize, d as usize);
-                dst[d..d + len].copy_from_slice(&data[s..s + len]);
-            } else {
-                for i in 0..len as isize {
-                    dst[(d + i * ds) as usize] = data[(s + i * ss) as usize];
-                }
-            }
-        },
-    );
-    Ok(())
+/// Copies the elements of `v` (row-major) to `block[start + i * step]`.
+fn scatter_into(block: &mut Storage, start: usize, step: usize, v: &Tensor) -> Result<()> {
+    with_dtype!(block.dtype(), T => {
+        let mismatch = Error::DTypeMismatch {
+            op: "jacobian",
+            lhs: v.dtype(),
+            rhs: T::DTYPE,
+        };
+        let storage = v.storage();
+        let (Some(dst), Some(src)) = (block.as_mut_slice::<T>(), storage.as_slice::<T>()) else {
+            return Err(mismatch);
+        };
+        let l = v.layout();
+        scatter(src, l.shape(), l.strides(), l.offset(), dst, start, step);
+        Ok(())
+    })
 }
 
 struct Assembler {
@@ -142,9 +119,8 @@ impl Assembler {
                                 let shape: Vec<usize> =
                                     o.dims().iter().chain(x.dims()).copied().collect();
                                 let n = checked_numel("jacobian", &shape)?;
-                                Ok(match x.dtype() {
-                                    DType::F32 => Buf::F32(try_zeroed("jacobian", &shape, n)?),
-                                    DType::F64 => Buf::F64(try_zeroed("jacobian", &shape, n)?),
+                                with_dtype!(x.dtype(), T => {
+                                    Ok(Storage::from_vec(try_zeroed::<T>("jacobian", &shape, n)?))
                                 })
                             })
                             .collect::<Result<_>>()
@@ -173,28 +149,10 @@ impl Assembler {
                 } else {
                     (r, cols)
                 };
-                match &mut b[i][j] {
-                    Buf::F32(d) => scatter_into(d, start, step, &v)?,
-                    Buf::F64(d) => scatter_into(d, start, step, &v)?,
-                }
+                scatter_into(&mut b[i][j], start, step, &v)?;
             }
         }
         Ok(())
-    }
-
-    /// Stores rows `r0..r0 + g.dims()[0]` of block (i, j) at once from `g`, shaped
-    /// `[rows] ++ in.shape` (plain values, input `j` planned by rows).
-    fn put_rows(&mut self, i: usize, j: usize, r0: usize, g: &Tensor) -> Result<()> {
-        let cols: usize = self.in_shapes[j].iter().product();
-        match &mut self.blocks {
-            Blocks::Values(b) => match &mut b[i][j] {
-                Buf::F32(d) => scatter_into(d, r0 * cols, 1, g),
-                Buf::F64(d) => scatter_into(d, r0 * cols, 1, g),
-            },
-            Blocks::Tracked(_) => Err(Error::Autograd(
-                "jacobian: batched rows are for plain values only".into(),
-            )),
-        }
     }
 
     fn finish(self) -> Result<Vec<Vec<Tensor>>> {
@@ -206,10 +164,7 @@ impl Assembler {
                     let mut r = Vec::with_capacity(row.len());
                     for (j, buf) in row.into_iter().enumerate() {
                         let shape: Vec<usize> = outs[i].iter().chain(&ins[j]).copied().collect();
-                        r.push(match buf {
-                            Buf::F32(v) => Tensor::from_vec(v, &shape)?,
-                            Buf::F64(v) => Tensor::from_vec(v, &shape)?,
-                        });
+                        r.push(Tensor::from_storage(buf, &shape));
                     }
                     result.push(r);
                 }
@@ -272,15 +227,16 @@ fn one_hot_rows(shape: &[usize], dtype: DType, r0: usize, batch: usize) -> Tenso
     })
 }
 
-/// Fills the row-planned blocks with batched reverse passes: one walk of the graph per chunk
-/// of output rows, each node running its rule vectorised over the chunk
+/// Fills the row-planned blocks of plain values with batched reverse passes: one walk of the
+/// graph per chunk of output rows, each node running its rule vectorised over the chunk
 /// ([`crate::autograd::grad_batched`]). Errors (e.g. a hook in the graph) leave the caller
 /// to go row by row, which overwrites every row.
 fn rows_batched(
     outs: &[Tensor],
     row_leaves: &[Tensor],
     rows: &[usize],
-    asm: &mut Assembler,
+    blocks: &mut [Vec<Storage>],
+    in_shapes: &[Vec<usize>],
 ) -> Result<()> {
     let widest = row_leaves.iter().map(|x| x.numel()).max().unwrap_or(1);
     for (i, out) in outs.iter().enumerate() {
@@ -296,7 +252,9 @@ fn rows_batched(
             let gs = crate::autograd::grad_batched(std::slice::from_ref(out), row_leaves, &[e], b)?;
             for (&j, g) in rows.iter().zip(gs) {
                 if let Some(g) = g {
-                    asm.put_rows(i, j, r0, &g)?;
+                    // rows r0..r0 + b of block (i, j) at once, from g shaped [b] ++ in.shape
+                    let cols: usize = in_shapes[j].iter().product();
+                    scatter_into(&mut blocks[i][j], r0 * cols, 1, &g)?;
                 }
             }
             r0 += b;
@@ -338,8 +296,11 @@ pub(crate) fn jacobian_of_recorded(
         return asm.finish();
     }
     let row_leaves: Vec<Tensor> = rows.iter().map(|&j| leaves[j].clone()).collect();
-    if !nested && rows_batched(outs, &row_leaves, &rows, &mut asm).is_ok() {
-        return asm.finish();
+    // (plain values exactly when not nested)
+    if let Blocks::Values(blocks) = &mut asm.blocks {
+        if rows_batched(outs, &row_leaves, &rows, blocks, &asm.in_shapes).is_ok() {
+            return asm.finish();
+        }
     }
     let opts = GradOptions::default()
         .retain_graph(true)

@@ -205,6 +205,52 @@ pub fn par_gather<T: Copy + Send + Sync>(
     Ok(out)
 }
 
+/// The reverse of [`gather`] into a strided destination: copies the elements of `src` that
+/// `shape`/`strides`/`offset` select, in row-major order, to `dst[start + i * step]` (a
+/// row of a row-major matrix for `step == 1`, a column for `step` = its row length).
+///
+/// `dst` must have room for them: `start + (n − 1)·step < dst.len()` for `n` elements.
+///
+/// ```
+/// use eingrad::kernels::strided::scatter;
+/// let src = [1, 2, 3, 4]; // a 2×2 matrix, read transposed: 1 3 2 4
+/// let mut dst = [0; 9];
+/// scatter(&src, &[2, 2], &[1, 2], 0, &mut dst, 1, 2);
+/// assert_eq!(dst, [0, 1, 0, 3, 0, 2, 0, 4, 0]);
+/// ```
+pub fn scatter<T: Copy>(
+    src: &[T],
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+    dst: &mut [T],
+    start: usize,
+    step: usize,
+) {
+    // The destination's strides: row-major over `shape`, scaled by `step`.
+    let mut dst_strides = vec![0isize; shape.len()];
+    let mut acc = step as isize;
+    for d in (0..shape.len()).rev() {
+        dst_strides[d] = acc;
+        acc *= shape[d] as isize;
+    }
+    for_each_run(
+        shape,
+        [strides, &dst_strides],
+        [offset, start],
+        |[s, d], len, [ss, ds]| {
+            if ss == 1 && ds == 1 {
+                let (s, d) = (s as usize, d as usize);
+                dst[d..d + len].copy_from_slice(&src[s..s + len]);
+            } else {
+                for i in 0..len as isize {
+                    dst[(d + i * ds) as usize] = src[(s + i * ss) as usize];
+                }
+            }
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +296,27 @@ mod tests {
             par_gather("test", &src, &shape, &strides, 0).unwrap(),
             gather(&src, &shape, &strides, 0)
         );
+    }
+
+    #[test]
+    fn scatter_undoes_gather_into_rows_and_columns() {
+        // A permuted (4,3,5) view of a (3,4,5) buffer, written as row 2 of a 4×60 matrix
+        // and as column 1 of a 60×3 one.
+        let src: Vec<u32> = (0..60).collect();
+        let (shape, strides) = ([4usize, 3, 5], [5isize, 20, 1]);
+        let want = gather(&src, &shape, &strides, 0);
+        let mut rows = vec![0u32; 4 * 60];
+        scatter(&src, &shape, &strides, 0, &mut rows, 2 * 60, 1);
+        assert_eq!(&rows[120..180], want.as_slice());
+        assert!(rows[..120].iter().chain(&rows[180..]).all(|&v| v == 0));
+        let mut cols = vec![0u32; 60 * 3];
+        scatter(&src, &shape, &strides, 0, &mut cols, 1, 3);
+        let col: Vec<u32> = cols.iter().skip(1).step_by(3).copied().collect();
+        assert_eq!(col, want);
+        // a scalar
+        let mut one = [0u32; 2];
+        scatter(&src, &[], &[], 7, &mut one, 1, 1);
+        assert_eq!(one, [0, 7]);
     }
 
     #[test]
