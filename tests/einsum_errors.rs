@@ -299,3 +299,41 @@ fn no_short_pattern_panics() {
 fn shape_sets_of(ops: &[Tensor]) -> Vec<Vec<usize>> {
     ops.iter().map(|t| t.dims().to_vec()).collect()
 }
+
+/// A generalised output is shown as what it is: the contraction's result, then a last row
+/// that embeds it on a diagonal (`i->ii`) or broadcasts it over an output-only label.
+#[test]
+fn plan_display_shows_generalised_outputs() {
+    let diag = EinsumExpr::new("i->ii", &[&[3]], &[], PlanStrategy::Auto).unwrap();
+    assert_eq!(diag.plan().output, vec!['i']);
+    assert_eq!(diag.plan().final_output, vec!['i', 'i']);
+    let shown = diag.plan().to_string();
+    assert!(
+        shown.lines().last().unwrap().contains("'i' repeated 2×"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().rev().nth(1).unwrap().contains("i->ii"),
+        "{shown}"
+    );
+    let bcast = EinsumExpr::new("j->ij", &[&[2]], &[('i', 4)], PlanStrategy::Auto).unwrap();
+    let shown = bcast.plan().to_string();
+    assert!(
+        shown
+            .lines()
+            .last()
+            .unwrap()
+            .contains("'i' only in the output"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().rev().nth(1).unwrap().contains("j->ij"),
+        "{shown}"
+    );
+    let plain = EinsumExpr::new("ij,jk->ik", &[&[2, 3], &[3, 2]], &[], PlanStrategy::Auto).unwrap();
+    assert_eq!(plain.plan().final_output, plain.plan().output);
+    // Header (10 lines), one row per step, and the extra row only for a generalised output.
+    let rows = |e: &EinsumExpr| e.plan().to_string().lines().count() - 10;
+    assert_eq!(rows(&plain), plain.plan().steps.len());
+    assert_eq!(rows(&diag), diag.plan().steps.len() + 2);
+}

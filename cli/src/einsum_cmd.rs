@@ -16,12 +16,11 @@
 //! # Ok::<(), eingrad_cli::CliError>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use eingrad::einsum::parse::{parse_pattern, resolve, term_to_string, Label};
-use eingrad::einsum::plan::PlanStep;
-use eingrad::einsum::{einsum_vjp_pattern, EinsumExpr, EinsumPlan, PlanStrategy};
+use eingrad::einsum::parse::{parse_pattern, term_to_string, Label};
+use eingrad::einsum::{einsum_vjp_pattern, EinsumExpr, PlanStrategy};
 use eingrad::{DType, Tensor};
 
 use crate::CliError;
@@ -264,149 +263,6 @@ fn check_output_only_sizes(
     )))
 }
 
-/// Maps every non-letter label (an expanded ellipsis dim) to a letter the plan does not use.
-fn display_map(labels: &BTreeSet<char>) -> BTreeMap<char, char> {
-    let mut free = ('a'..='z').chain('A'..='Z').filter(|c| !labels.contains(c));
-    labels
-        .iter()
-        .filter(|c| !c.is_ascii_alphabetic())
-        .map(|&c| (c, free.next().unwrap_or(c)))
-        .collect()
-}
-
-/// Formats like Python's `"{:.3e}"`: `1.234e+05`.
-fn sci(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let s = format!("{x:.3e}");
-    match s.split_once('e') {
-        Some((mant, exp)) => {
-            let e: i32 = exp.parse().unwrap_or(0);
-            let sign = if e < 0 { '-' } else { '+' };
-            format!("{mant}e{sign}{:02}", e.abs())
-        }
-        None => s,
-    }
-}
-
-/// The plan as opt_einsum's `PathInfo` prints it — a summary, then one row per step — with the
-/// einsum's real output: when it is generalised (a repeated label such as `"i->ii"`, or a label
-/// only the output has), the pairwise steps produce its distinct labels and a last row shows
-/// the step that embeds on the diagonal or broadcasts, with a line saying which.
-///
-/// `output` is the full output term with every ellipsis expanded (the labels of
-/// [`eingrad::einsum::parse::ResolvedSpec::output`]).
-///
-/// ```
-/// use eingrad::einsum::{EinsumExpr, PlanStrategy};
-/// use eingrad_cli::einsum_cmd::plan_table;
-/// let expr = EinsumExpr::new("i->ii", &[&[3]], &[], PlanStrategy::Auto).unwrap();
-/// let table = plan_table(expr.plan(), &['i', 'i']);
-/// assert!(table.lines().last().unwrap().contains("'i' repeated"));
-/// assert!(table.contains("i->ii"));
-/// ```
-pub fn plan_table(plan: &EinsumPlan, output: &[char]) -> String {
-    let mut all: BTreeSet<char> = plan.inputs.iter().flatten().copied().collect();
-    all.extend(plan.steps.iter().flat_map(|s| s.output.iter().copied()));
-    all.extend(output.iter().copied());
-    let map = display_map(&all);
-    let term = |t: &[char]| -> String { t.iter().map(|c| *map.get(c).unwrap_or(c)).collect() };
-    let labels_in: BTreeSet<char> = plan.inputs.iter().flatten().copied().collect();
-    let scaling = |s: &PlanStep| {
-        s.inputs
-            .iter()
-            .flatten()
-            .copied()
-            .collect::<BTreeSet<char>>()
-            .len()
-    };
-    let opt_scaling = plan.steps.iter().map(scaling).max().unwrap_or(0);
-    let speedup = if plan.optimized_flops > 0.0 {
-        plan.naive_flops / plan.optimized_flops
-    } else {
-        1.0
-    };
-    let mut f = String::new();
-    let _ = writeln!(f, "  Complete contraction:  {}", plan.pattern);
-    let _ = writeln!(f, "         Naive scaling:  {}", labels_in.len());
-    let _ = writeln!(f, "     Optimized scaling:  {opt_scaling}");
-    let _ = writeln!(f, "      Naive FLOP count:  {}", sci(plan.naive_flops));
-    let _ = writeln!(f, "  Optimized FLOP count:  {}", sci(plan.optimized_flops));
-    let _ = writeln!(f, "   Theoretical speedup:  {}", sci(speedup));
-    let _ = writeln!(
-        f,
-        "  Largest intermediate:  {} elements",
-        sci(plan.largest_intermediate as f64)
-    );
-    let _ = writeln!(f, "{}", "-".repeat(80));
-    let _ = writeln!(f, "{:>7} {:>22} {:>37}", "scaling", "current", "remaining");
-    let _ = write!(f, "{}", "-".repeat(80));
-    let out = term(output);
-    let row = |f: &mut String, scaling: String, cur: String, remaining: String| {
-        let width = 56usize.saturating_sub(cur.len().max(22));
-        let _ = write!(f, "\n{scaling:>4}    {cur:>22}    {remaining:>width$}");
-    };
-    let mut current: Vec<Vec<char>> = plan.inputs.clone();
-    for step in &plan.steps {
-        for &p in step.operands.iter().rev() {
-            if p < current.len() {
-                current.remove(p);
-            }
-        }
-        current.push(step.output.clone());
-        let rem: Vec<String> = current.iter().map(|t| term(t)).collect();
-        let ins: Vec<String> = step.inputs.iter().map(|t| term(t)).collect();
-        row(
-            &mut f,
-            scaling(step).to_string(),
-            format!("{}->{}", ins.join(","), term(&step.output)),
-            format!("{}->{out}", rem.join(",")),
-        );
-    }
-    // The generalised output: the steps end in the distinct labels that the inputs carry.
-    let core: Vec<char> = match plan.steps.last() {
-        Some(s) => s.output.clone(),
-        None => plan.output.clone(),
-    };
-    if core.as_slice() != output {
-        let distinct: BTreeSet<char> = output.iter().copied().collect();
-        row(
-            &mut f,
-            distinct.len().to_string(),
-            format!("{}->{out}", term(&core)),
-            format!("{out}->{out}"),
-        );
-        let mut what: Vec<String> = Vec::new();
-        let mut seen: Vec<char> = Vec::new();
-        for &l in output {
-            if seen.contains(&l) {
-                continue;
-            }
-            seen.push(l);
-            let name = *map.get(&l).unwrap_or(&l);
-            let count = output.iter().filter(|&&o| o == l).count();
-            if count > 1 {
-                what.push(format!(
-                    "'{name}' repeated {count}× (embedded on the diagonal, zeros elsewhere)"
-                ));
-            }
-            if !core.contains(&l) {
-                what.push(format!("'{name}' only in the output (broadcast)"));
-            }
-        }
-        if what.is_empty() {
-            what.push("dims reordered".to_string());
-        }
-        let _ = write!(
-            f,
-            "\n  last step writes the generalised output: {}",
-            what.join("; ")
-        );
-    }
-    f
-}
-
 /// Runs `eingrad einsum` and returns what it prints.
 ///
 /// Without `--shapes` only `--grad` works: the VJP patterns need no sizes. Errors name the
@@ -473,11 +329,9 @@ pub fn einsum_command(args: &EinsumArgs) -> Result<String, CliError> {
     let refs: Vec<&[usize]> = shapes.iter().map(|s| s.as_slice()).collect();
     let expr = EinsumExpr::new(pattern, &refs, &sizes, PlanStrategy::Auto)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let resolved =
-        resolve(pattern, &spec, &refs, &sizes).map_err(|e| CliError::usage(e.to_string()))?;
     let _ = writeln!(text, "output shape: {:?}", expr.output_shape());
     let _ = writeln!(text, "contraction path: {:?}", expr.plan().path.0);
-    let _ = writeln!(text, "{}", plan_table(expr.plan(), &resolved.output));
+    let _ = writeln!(text, "{}", expr.plan());
     if args.grad {
         vjp_patterns(&mut text)?;
     }

@@ -78,13 +78,14 @@ impl EinsumExpr {
             .copied()
             .filter(|l| reduced_labels.iter().any(|ls| ls.contains(l)))
             .collect();
-        let plan = plan_contraction(
+        let mut plan = plan_contraction(
             pattern,
             &reduced_labels,
             &core_out,
             &resolved.sizes,
             strategy,
         )?;
+        plan.final_output = resolved.output.clone();
         Ok(EinsumExpr {
             pattern: pattern.to_string(),
             resolved,

@@ -69,8 +69,12 @@ pub struct EinsumPlan {
     pub pattern: String,
     /// The label list of every input operand.
     pub inputs: Vec<Vec<char>>,
-    /// The final output labels (may repeat labels or hold output-only labels).
+    /// The labels the contraction keeps (distinct, each held by some input).
     pub output: Vec<char>,
+    /// The einsum's whole output as written: equal to `output`, or a generalised one that
+    /// repeats a label (`i->ii`: the result embedded on a diagonal) or names an output-only
+    /// label (`j->ij`: broadcast), which a last step after the contraction builds.
+    pub final_output: Vec<char>,
     /// The size of every label.
     pub sizes: BTreeMap<char, usize>,
     /// The chosen contraction path.
@@ -309,6 +313,7 @@ pub fn plan_from_path(
         pattern: pattern.to_string(),
         inputs: inputs.to_vec(),
         output: output.to_vec(),
+        final_output: output.to_vec(),
         sizes: sizes.clone(),
         path: path.clone(),
         optimized_flops: steps.iter().map(|s| s.flops).sum(),
@@ -528,7 +533,11 @@ fn sci(x: f64) -> String {
 impl fmt::Display for EinsumPlan {
     /// Prints like opt_einsum's `PathInfo`: a summary then one row per step.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let map = display_map(self.inputs.iter().flatten().chain(&self.output));
+        let map = display_map(
+            (self.inputs.iter().flatten())
+                .chain(&self.output)
+                .chain(&self.final_output),
+        );
         let mut labels_in: BTreeSet<char> = BTreeSet::new();
         labels_in.extend(self.inputs.iter().flatten().copied());
         let scaling = |s: &PlanStep| {
@@ -559,7 +568,8 @@ impl fmt::Display for EinsumPlan {
         writeln!(f, "{}", "-".repeat(80))?;
         writeln!(f, "{:>7} {:>22} {:>37}", "scaling", "current", "remaining")?;
         write!(f, "{}", "-".repeat(80))?;
-        let out = term_str(&self.output, &map);
+        // The remaining column ends in the einsum's output as written.
+        let out = term_str(&self.final_output, &map);
         let mut current: Vec<Vec<char>> = self.inputs.clone();
         for step in &self.steps {
             for &p in step.operands.iter().rev() {
@@ -578,6 +588,41 @@ impl fmt::Display for EinsumPlan {
                 scaling(step),
                 cur,
                 remaining
+            )?;
+        }
+        if self.final_output != self.output {
+            // The generalised output: a diagonal embedding and/or a broadcast of the result.
+            let full = term_str(&self.final_output, &map);
+            let distinct: BTreeSet<char> = self.final_output.iter().copied().collect();
+            let cur = format!("{}->{full}", term_str(&self.output, &map));
+            let width = 56usize.saturating_sub(cur.len().max(22));
+            let rem = format!("{full}->{full}");
+            write!(f, "\n{:>4}    {cur:>22}    {rem:>width$}", distinct.len())?;
+            let mut what: Vec<String> = Vec::new();
+            let mut seen: Vec<char> = Vec::new();
+            for &l in &self.final_output {
+                if seen.contains(&l) {
+                    continue;
+                }
+                seen.push(l);
+                let name = *map.get(&l).unwrap_or(&l);
+                let count = self.final_output.iter().filter(|&&o| o == l).count();
+                if count > 1 {
+                    what.push(format!(
+                        "'{name}' repeated {count}× (embedded on the diagonal, zeros elsewhere)"
+                    ));
+                }
+                if !self.output.contains(&l) {
+                    what.push(format!("'{name}' only in the output (broadcast)"));
+                }
+            }
+            if what.is_empty() {
+                what.push("dims reordered".to_string());
+            }
+            write!(
+                f,
+                "\n  last step writes the generalised output: {}",
+                what.join("; ")
             )?;
         }
         Ok(())
