@@ -667,3 +667,57 @@ fn deep_chain_of_custom_functions() {
     let g = g1(&[h], &[x], None);
     assert_eq!(g[0].as_ref().unwrap().item().unwrap(), 1.0);
 }
+
+/// x² whose backward, when recorded (create_graph), differentiates through its own saved
+/// output with `grad`, re-entering this node's rule (issue #16 finding F: the engine used to
+/// hold the rule's lock while the rule ran, so this deadlocked). The re-entered call takes
+/// the plain formula.
+struct ReentrantSquare {
+    depth: Arc<std::sync::atomic::AtomicUsize>,
+}
+impl CustomFunction for ReentrantSquare {
+    fn name(&self) -> &str {
+        "reentrant_square"
+    }
+    fn forward(&self, ctx: &mut FunctionCtx, x: &[Tensor]) -> Result<Vec<Tensor>> {
+        let y = x[0].mul(&x[0])?;
+        ctx.save_for_backward(&[x[0].clone(), y.clone()]);
+        Ok(vec![y])
+    }
+    fn backward(&self, ctx: &FunctionCtx, g: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (x, y) = (&ctx.saved_tensors()[0], &ctx.saved_tensors()[1]);
+        let outer = self.depth.fetch_add(1, SeqCst) == 0 && is_grad_enabled();
+        let r = if outer {
+            let opts = GradOptions::default().create_graph(true);
+            grad(&[y.mul(&g[0])?.sum_all()?], &[x.clone()], None, opts).map(|r| r[0].clone())
+        } else {
+            g[0].mul(&x.mul_scalar(2.0)?).map(Some)
+        };
+        self.depth.fetch_sub(1, SeqCst);
+        Ok(vec![r?])
+    }
+}
+
+#[test]
+fn a_backward_that_calls_grad_through_its_own_node_finishes() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let x = Tensor::from_vec(vec![1.5f64, -2.0, 3.0], &[3])
+            .unwrap()
+            .requires_grad_(true);
+        let f = ReentrantSquare {
+            depth: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        let y = apply_function1(f, &[&x]).unwrap().sum_all().unwrap();
+        let opts = GradOptions::default().create_graph(true);
+        let g = grad(&[y], &[x.clone()], None, opts).unwrap()[0]
+            .clone()
+            .unwrap();
+        let _ = tx.send(vals(&g));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("grad from inside a custom backward deadlocked (no answer in 20 s)");
+    assert_close(&got, &[3.0, -4.0, 6.0], 1e-15);
+}
