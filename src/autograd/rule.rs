@@ -10,6 +10,16 @@
 //! | [`Rule::Bilinear`] | `B(a, b)` and its two partial transposes | `B_aᵀ(g, b)`, `B_bᵀ(a, g)` | `B(ṫa, b) + B(a, ṫb)` | the transposes with a batch |
 //! | [`Rule::General`] | its own VJP and JVP | as stated | as stated | once per batch entry |
 //!
+//! **Strong zeros.** Elementwise rules (every unary op, `mul`, `div`, `pow`, `powf`) keep a
+//! zero exactly zero: a cotangent (or tangent) entry that is 0 contributes 0 whatever the
+//! local derivative, so `0·∞ = 0` and `0/0 = 0` inside a derivative product. A masked branch
+//! (`where_(x > 0, x.log(), 0)`, `masked_fill(1/x, x == 0, 0)`) then has gradient 0 at the
+//! masked points, to any order, and reverse mode agrees with forward mode. PyTorch and JAX
+//! give NaN there in reverse mode (pytorch#52248, jax#1052) and ask for a "double where";
+//! eingrad needs none. An unmasked singular point still gives ±∞ or NaN, and anomaly mode
+//! still names the op that produces a NaN gradient from finite values. The fused first-order
+//! kernels do it in the same pass (`if g == 0 { 0 } else { g·f′ }`).
+//!
 //! Missing tangents (`None`) are zeros; forward-mode results that come out smaller than
 //! the op's output (a tangent of a broadcast operand alone) are broadcast to it. Rules are
 //! written in public tensor ops, so with `create_graph` they are differentiable again.

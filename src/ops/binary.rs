@@ -1,6 +1,6 @@
 //! Binary elementwise ops with NumPy broadcasting, scalar forms, comparisons and selection.
 
-use super::{map1, map_binary, map_ternary};
+use super::{map1, map_binary, map_ternary, strong_mul, strong_zero};
 
 use crate::autograd::{record1, sum_to, Rule};
 use crate::dtype::Float;
@@ -143,9 +143,11 @@ impl Tensor {
             Rule::Bilinear {
                 a: self.clone(),
                 b: other.clone(),
-                apply: Box::new(|x, y| x.mul(y)),
+                // Strong zeros (see `strong_zero`): a zero tangent or gradient entry gives
+                // zero even against an infinite operand.
+                apply: Box::new(|x, y| strong_zero(y, strong_mul(x, y)?)),
                 transpose: Box::new(move |i, g, other, batched| {
-                    sum_to(&g.mul(other)?, &shapes[i], batched)
+                    sum_to(&strong_mul(g, other)?, &shapes[i], batched)
                 }),
             }
         }))
@@ -158,11 +160,12 @@ impl Tensor {
             Rule::SelfAdjoint {
                 map: Box::new(move |i, v| {
                     let vb = v.div(&b)?;
-                    Ok(Some(if i == 0 {
+                    let r = if i == 0 {
                         vb
                     } else {
                         vb.mul(&a.div(&b)?)?.neg()?
-                    }))
+                    };
+                    strong_zero(v, r).map(Some)
                 }),
                 batches: true,
             }
@@ -181,7 +184,7 @@ impl Tensor {
                     } else {
                         pow_db(&a, &b)?
                     };
-                    v.mul(&d).map(Some)
+                    strong_mul(v, &d).map(Some)
                 }),
                 batches: true,
             }
@@ -229,7 +232,14 @@ impl Tensor {
     pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("mul_scalar", self, |v| v * T::of(c))?;
         Ok(record1("mul_scalar", &[self], out, || {
-            Rule::self_adjoint1(true, move |v| v.mul_scalar(c))
+            // 0·c = 0 for finite c; an infinite c needs strong zeros.
+            Rule::self_adjoint1(true, move |v| {
+                if c.is_finite() {
+                    v.mul_scalar(c)
+                } else {
+                    strong_zero(v, v.mul_scalar(c)?)
+                }
+            })
         }))
     }
     /// x / c.

@@ -128,3 +128,36 @@ pub(crate) fn map_ternary<T: Float>(
     let (out, shape) = elementwise::map_ternary(op, oa, ob, oc, f)?;
     Ok(Tensor::from_buf(out, &shape))
 }
+
+/// `r` with exact zeros where the vector `v` it was computed from is zero and `r` is not
+/// finite: strong zeros. A VJP or JVP entry whose cotangent (tangent) is exactly zero
+/// contributes exactly zero, whatever the local derivative: `0·∞ = 0` and `0/0 = 0` in a
+/// derivative product, so a masked branch (`where_(x > 0, x.log(), 0)` at x = 0) gives a
+/// zero gradient, not NaN, and reverse mode agrees with forward mode. Where `r` is finite
+/// nothing changes, so `r` stays differentiable in `v` (second derivatives through a zero
+/// cotangent, e.g. a Hessian at a minimum, are exact). `v` broadcasts to `r`'s shape. One
+/// fused pass at first order; a `where_` with a constant mask when the rule is recorded.
+pub(crate) fn strong_zero(v: &Tensor, r: Tensor) -> Result<Tensor> {
+    let dtype = r.dtype();
+    if is_grad_enabled() {
+        // A constant mask: where r stays, it stays differentiable.
+        let mask = crate::with_dtype!(dtype, T => map_binary::<T>(
+            "strong_zero", &v.detach(), &r.detach(),
+            |v, r| if v == T::zero() && !r.is_finite() { T::one() } else { T::zero() }))?;
+        return Tensor::where_(&mask, &Tensor::zeros(&[], dtype)?, &r);
+    }
+    crate::with_dtype!(dtype, T => map_binary::<T>("strong_zero", v, &r, |v, r| {
+        if v == T::zero() && !r.is_finite() { T::zero() } else { r }
+    }))
+}
+
+/// `v·d` with strong zeros ([`strong_zero`]): 0 wherever `v` is 0, even where `d` is ±∞ or
+/// NaN. One fused pass at first order (no slower than `v.mul(d)`).
+pub(crate) fn strong_mul(v: &Tensor, d: &Tensor) -> Result<Tensor> {
+    if is_grad_enabled() {
+        return strong_zero(v, v.mul(d)?);
+    }
+    crate::with_dtype!(v.dtype(), T => map_binary::<T>("mul", v, d, |v, d| {
+        if v == T::zero() { T::zero() } else { v * d }
+    }))
+}

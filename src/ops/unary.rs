@@ -29,6 +29,22 @@ fn softplus<T: Float>(x: T) -> T {
 fn erf<T: Float>(x: T) -> T {
     T::of(libm::erf(x.f64()))
 }
+/// sign(x) ∈ {−1, 0, 1}, NaN for NaN.
+fn sign_of<T: Float>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        x
+    }
+}
+/// GELU′(x) = Φ(x) + x·φ(x).
+fn gelu_derivative<T: Float>(x: T) -> T {
+    let cdf = T::of(0.5) * (T::one() + erf(x * T::of(std::f64::consts::FRAC_1_SQRT_2)));
+    let pdf = (x * x * T::of(-0.5)).exp() * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    cdf + x * pdf
+}
 
 /// Defines a unary elementwise op with its derivative rule, stated once.
 ///
@@ -36,9 +52,10 @@ fn erf<T: Float>(x: T) -> T {
 /// the vector `v`). An elementwise op's Jacobian is diagonal, hence its own transpose: the
 /// same map serves the VJP (`v` = gradient), the JVP (`v` = tangent) and, since it broadcasts,
 /// batched reverse passes (`[batch] ++ x.shape`), so the conventions at kinks (abs'(0) = 0)
-/// and at ±∞ agree in every mode. With a `fused` rule the map is one fused pass
-/// `v·f'(x, y)` when nothing is being recorded (first order), and the differentiable `$rule`
-/// otherwise.
+/// and at ±∞ agree in every mode. The map is one fused pass `v·f'(x, y)` when nothing is
+/// being recorded (first order), and the differentiable `$rule` otherwise. Both keep strong
+/// zeros ([`super::strong_zero`]): where `v` is 0 the result is 0, even where f'(x) is ±∞ or
+/// NaN (log and 1/x at 0, exp past overflow).
 macro_rules! unary_op {
     ($(#[$doc:meta])* $name:ident, |$v:ident| $fwd:expr, |$x:ident, $y:ident, $g:ident| $rule:expr
      $(, fused |$gv:ident, $xv:ident, $yv:ident| $d:expr)?) => {
@@ -53,7 +70,9 @@ macro_rules! unary_op {
                         if !crate::autograd::is_grad_enabled() {
                             return crate::with_dtype!($g.dtype(), T => super::map_ternary::<T>(
                                 stringify!($name), $g, &saved_in, &saved_out,
-                                #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| $d));
+                                #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| {
+                                    if $gv == T::zero() { T::zero() } else { $d }
+                                }));
                         }
                     )?
                     #[allow(unused_variables)]
@@ -61,7 +80,7 @@ macro_rules! unary_op {
                     #[allow(unused_variables)]
                     let $y = || saved_output(&saved_out, || saved_in.$name());
                     #[allow(clippy::redundant_closure_call)]
-                    $rule
+                    super::strong_zero($g, $rule?)
                 })
             }))
         }
@@ -71,10 +90,10 @@ macro_rules! unary_op {
 impl Tensor {
     unary_op!(
         /// −x.
-        neg, |v| -v, |x, y, g| g.neg());
+        neg, |v| -v, |x, y, g| g.neg(), fused |g, x, y| -g);
     unary_op!(
         /// |x|; derivative sign(x), 0 at 0 (PyTorch's convention).
-        abs, |v| v.abs(), |x, y, g| g.mul(&x.sign()?));
+        abs, |v| v.abs(), |x, y, g| g.mul(&x.sign()?), fused |g, x, y| g * sign_of(x));
     unary_op!(
         /// eˣ; exp(−∞) = 0.
         ///
@@ -88,13 +107,13 @@ impl Tensor {
         log, |v| v.ln(), |x, y, g| g.div(x), fused |g, x, y| g / x);
     unary_op!(
         /// log(1 + x), accurate near 0.
-        log1p, |v| v.ln_1p(), |x, y, g| g.div(&x.add_scalar(1.0)?));
+        log1p, |v| v.ln_1p(), |x, y, g| g.div(&x.add_scalar(1.0)?), fused |g, x, y| g / (T::one() + x));
     unary_op!(
         /// √x.
-        sqrt, |v| v.sqrt(), |x, y, g| g.div(&y()?.mul_scalar(2.0)?));
+        sqrt, |v| v.sqrt(), |x, y, g| g.div(&y()?.mul_scalar(2.0)?), fused |g, x, y| g / (y + y));
     unary_op!(
         /// 1/√x.
-        rsqrt, |v| v.sqrt().recip(), |x, y, g| g.mul(&y()?.powf(3.0)?.mul_scalar(-0.5)?));
+        rsqrt, |v| v.sqrt().recip(), |x, y, g| g.mul(&y()?.powf(3.0)?.mul_scalar(-0.5)?), fused |g, x, y| g * (y.powi(3) * T::of(-0.5)));
     unary_op!(
         /// sin x.
         sin, |v| v.sin(), |x, y, g| g.mul(&x.cos()?), fused |g, x, y| g * x.cos());
@@ -109,16 +128,16 @@ impl Tensor {
         sigmoid, |v| sigmoid(v), |x, y, g| { let y = y()?; g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?) }, fused |g, x, y| g * y * (T::one() - y));
     unary_op!(
         /// log σ(x), stable; logsigmoid(−∞) = −∞.
-        logsigmoid, |v| log_sigmoid(v), |x, y, g| g.mul(&x.neg()?.sigmoid()?));
+        logsigmoid, |v| log_sigmoid(v), |x, y, g| g.mul(&x.neg()?.sigmoid()?), fused |g, x, y| g * sigmoid(-x));
     unary_op!(
         /// log(1 + eˣ), stable.
-        softplus, |v| softplus(v), |x, y, g| g.mul(&x.sigmoid()?));
+        softplus, |v| softplus(v), |x, y, g| g.mul(&x.sigmoid()?), fused |g, x, y| g * sigmoid(x));
     unary_op!(
         /// max(x, 0); derivative 0 at 0.
         relu, |v| v.max(T::zero()), |x, y, g| g.mul(&x.gt_scalar(0.0)?), fused |g, x, y| if x > T::zero() { g } else { T::zero() });
     unary_op!(
         /// The Gauss error function.
-        erf, |v| erf(v), |x, y, g| g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?));
+        erf, |v| erf(v), |x, y, g| g.mul(&x.mul(x)?.neg()?.exp()?.mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?), fused |g, x, y| g * ((-(x * x)).exp() * T::of(std::f64::consts::FRAC_2_SQRT_PI)));
     unary_op!(
     /// GELU, exact (erf) form: x·Φ(x).
     gelu, |v| v * T::of(0.5) * (T::one() + erf(v * T::of(std::f64::consts::FRAC_1_SQRT_2))),
@@ -126,23 +145,17 @@ impl Tensor {
         let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.add_scalar(1.0)?.mul_scalar(0.5)?;
         let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
         g.mul(&cdf.add(&x.mul(&pdf)?)?)
-    });
+    }, fused |g, x, y| g * gelu_derivative(x));
     unary_op!(
     /// SiLU (swish): x·σ(x).
     silu, |v| v * sigmoid(v), |x, y, g| {
         let s = x.sigmoid()?;
         g.mul(&s.mul(&x.mul(&s.neg()?.add_scalar(1.0)?)?.add_scalar(1.0)?)?)
-    });
+    }, fused |g, x, y| { let s = sigmoid(x); g * (s * (T::one() + x * (T::one() - s))) });
 
     /// sign(x) ∈ {−1, 0, 1} (NaN stays NaN); no gradient.
     pub fn sign(&self) -> Result<Tensor> {
-        map1!("sign", self, |v| if v > T::zero() {
-            T::one()
-        } else if v < T::zero() {
-            -T::one()
-        } else {
-            v
-        })
+        map1!("sign", self, |v| sign_of(v))
     }
 
     /// xᵖ for a scalar exponent; derivative `p·x^(p−1)` (`2x` for p = 2, zero for p = 0).
@@ -215,7 +228,7 @@ fn powf_times_derivative(g: &Tensor, x: &Tensor, p: f64) -> Result<Tensor> {
     } else {
         x.powf(p - 1.0)?.mul_scalar(p)?
     };
-    g.mul(&d)
+    super::strong_mul(g, &d)
 }
 
 /// Where [`Tensor::clamp`] passes derivatives: strictly inside a given bound; an absent bound
