@@ -12,6 +12,7 @@ use crate::autograd::{grad, push_tangents, GradOptions};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels::strided::scatter;
+use crate::kernels::Operand;
 use crate::layout::checked_numel;
 use crate::storage::{try_filled, try_zeroed, Storage};
 use crate::tensor::Tensor;
@@ -68,9 +69,11 @@ fn scatter_into(block: &mut Storage, start: usize, step: usize, v: &Tensor) -> R
         let (Some(dst), Some(src)) = (block.as_mut_slice::<T>(), storage.as_slice::<T>()) else {
             return Err(mismatch);
         };
-        let l = v.layout();
-        scatter(src, l.shape(), l.strides(), l.offset(), dst, start, step);
-        Ok(())
+        let src = Operand {
+            data: src,
+            layout: v.layout(),
+        };
+        scatter("jacobian", src, dst, start, step)
     })
 }
 

@@ -2,6 +2,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::Operand;
+
 /// Merges adjacent dims that are contiguous with each other in every operand, and drops
 /// size-1 dims. Returns the reduced shape and per-operand strides.
 pub fn coalesce<const N: usize>(
@@ -205,55 +207,83 @@ pub fn par_gather<T: Copy + Send + Sync>(
     Ok(out)
 }
 
-/// The reverse of [`gather`] into a strided destination: copies the elements of `src` that
-/// `shape`/`strides`/`offset` select, in row-major order, to `dst[start + i * step]` (a
-/// row of a row-major matrix for `step == 1`, a column for `step` = its row length).
-///
-/// `dst` must have room for them: `start + (n − 1)·step < dst.len()` for `n` elements.
+/// The reverse of [`gather`] into a strided destination: copies the elements `src` selects,
+/// in row-major order, to `dst[start + i * step]` (a row of a row-major matrix for
+/// `step == 1`, a column for `step` = its row length). Errors, naming `op`, when `src`'s
+/// layout reaches outside its buffer or `dst` has no room for the last element.
 ///
 /// ```
-/// use eingrad::kernels::strided::scatter;
-/// let src = [1, 2, 3, 4]; // a 2×2 matrix, read transposed: 1 3 2 4
+/// use eingrad::{kernels::{strided::scatter, Operand}, Layout};
+/// let t = Layout::new(vec![2, 2], vec![1, 2], 0); // a 2×2 matrix, read transposed: 1 3 2 4
+/// let src = Operand { data: &[1, 2, 3, 4], layout: &t };
 /// let mut dst = [0; 9];
-/// scatter(&src, &[2, 2], &[1, 2], 0, &mut dst, 1, 2);
+/// scatter("demo", src, &mut dst, 1, 2).unwrap();
 /// assert_eq!(dst, [0, 1, 0, 3, 0, 2, 0, 4, 0]);
+/// assert!(scatter("demo", src, &mut dst, 3, 2).is_err()); // the last would land at 9
 /// ```
 pub fn scatter<T: Copy>(
-    src: &[T],
-    shape: &[usize],
-    strides: &[isize],
-    offset: usize,
+    op: &'static str,
+    src: Operand<'_, T>,
     dst: &mut [T],
     start: usize,
     step: usize,
-) {
+) -> crate::Result<()> {
+    let (shape, strides) = (src.layout.shape(), src.layout.strides());
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = src.layout.storage_span();
+    if lo > hi || hi > src.data.len() {
+        return Err(crate::Error::arg(
+            op,
+            "src",
+            format!(
+                "its layout reaches elements {lo}..{hi} of a buffer of {}",
+                src.data.len()
+            ),
+        ));
+    }
+    let last = (n - 1).checked_mul(step).and_then(|e| e.checked_add(start));
+    if last.is_none_or(|e| e >= dst.len()) {
+        return Err(crate::Error::arg(
+            op,
+            "dst",
+            format!(
+                "{n} elements from {start} by {step} do not fit in {}",
+                dst.len()
+            ),
+        ));
+    }
     // The destination's strides: row-major over `shape`, scaled by `step`.
     let mut dst_strides = vec![0isize; shape.len()];
     let mut acc = step as isize;
     for d in (0..shape.len()).rev() {
         dst_strides[d] = acc;
-        acc *= shape[d] as isize;
+        acc = acc.wrapping_mul(shape[d] as isize);
     }
     for_each_run(
         shape,
         [strides, &dst_strides],
-        [offset, start],
+        [src.layout.offset(), start],
         |[s, d], len, [ss, ds]| {
             if ss == 1 && ds == 1 {
                 let (s, d) = (s as usize, d as usize);
-                dst[d..d + len].copy_from_slice(&src[s..s + len]);
+                dst[d..d + len].copy_from_slice(&src.data[s..s + len]);
             } else {
                 for i in 0..len as isize {
-                    dst[(d + i * ds) as usize] = src[(s + i * ss) as usize];
+                    dst[(d + i * ds) as usize] = src.data[(s + i * ss) as usize];
                 }
             }
         },
     );
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::Layout;
 
     #[test]
     fn coalesce_merges_contiguous_dims() {
@@ -303,20 +333,46 @@ mod tests {
         // A permuted (4,3,5) view of a (3,4,5) buffer, written as row 2 of a 4×60 matrix
         // and as column 1 of a 60×3 one.
         let src: Vec<u32> = (0..60).collect();
-        let (shape, strides) = ([4usize, 3, 5], [5isize, 20, 1]);
-        let want = gather(&src, &shape, &strides, 0);
+        let view = Layout::new(vec![4, 3, 5], vec![5, 20, 1], 0);
+        let want = gather(&src, view.shape(), view.strides(), 0);
+        let x = Operand {
+            data: &src,
+            layout: &view,
+        };
         let mut rows = vec![0u32; 4 * 60];
-        scatter(&src, &shape, &strides, 0, &mut rows, 2 * 60, 1);
+        scatter("test", x, &mut rows, 2 * 60, 1).unwrap();
         assert_eq!(&rows[120..180], want.as_slice());
         assert!(rows[..120].iter().chain(&rows[180..]).all(|&v| v == 0));
         let mut cols = vec![0u32; 60 * 3];
-        scatter(&src, &shape, &strides, 0, &mut cols, 1, 3);
+        scatter("test", x, &mut cols, 1, 3).unwrap();
         let col: Vec<u32> = cols.iter().skip(1).step_by(3).copied().collect();
         assert_eq!(col, want);
-        // a scalar
+        // a scalar at offset 7
+        let scalar = Layout::new(vec![], vec![], 7);
         let mut one = [0u32; 2];
-        scatter(&src, &[], &[], 7, &mut one, 1, 1);
+        let x7 = Operand {
+            data: &src,
+            layout: &scalar,
+        };
+        scatter("test", x7, &mut one, 1, 1).unwrap();
         assert_eq!(one, [0, 7]);
+        // no room, or a layout past its buffer: errors naming the argument
+        let e = scatter("test", x, &mut cols, 3, 3).unwrap_err().to_string();
+        assert!(e.contains("test") && e.contains("`dst`"), "{e}");
+        let past = Layout::new(vec![2], vec![60], 0);
+        let e = scatter(
+            "test",
+            Operand {
+                data: &src,
+                layout: &past,
+            },
+            &mut one,
+            0,
+            1,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`src`"), "{e}");
     }
 
     #[test]

@@ -91,6 +91,11 @@ fn leaf(t: Tensor) -> Tensor {
     t.requires_grad_(true)
 }
 
+/// A fresh parameter holding `values` (row-major, of `shape`).
+fn fresh(values: &[f64], shape: &[usize], dtype: DType) -> Result<Tensor> {
+    Ok(leaf(Tensor::from_f64s(values, shape, dtype)?))
+}
+
 fn check_uniform(op: &'static str, low: f64, high: f64) -> Result<()> {
     if !(low.is_finite() && high.is_finite() && low <= high) {
         return Err(Error::arg(
@@ -224,11 +229,7 @@ pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
 /// ```
 pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType, seed: u64) -> Result<Tensor> {
     check_uniform("init::uniform", low, high)?;
-    Ok(leaf(Tensor::from_f64s(
-        &uniform_values(shape, low, high, seed)?,
-        shape,
-        dtype,
-    )?))
+    fresh(&uniform_values(shape, low, high, seed)?, shape, dtype)
 }
 /// Fills `t` with samples of U(low, high) in place.
 pub fn uniform_(t: &Tensor, low: f64, high: f64, seed: u64) -> Result<()> {
@@ -243,11 +244,7 @@ pub fn uniform_(t: &Tensor, low: f64, high: f64, seed: u64) -> Result<()> {
 /// A fresh parameter with samples of N(mean, std²).
 pub fn normal(shape: &[usize], mean: f64, std: f64, dtype: DType, seed: u64) -> Result<Tensor> {
     check_normal("init::normal", mean, std)?;
-    Ok(leaf(Tensor::from_f64s(
-        &normal_values(shape, mean, std, seed)?,
-        shape,
-        dtype,
-    )?))
+    fresh(&normal_values(shape, mean, std, seed)?, shape, dtype)
 }
 /// Fills `t` with samples of N(mean, std²) in place.
 pub fn normal_(t: &Tensor, mean: f64, std: f64, seed: u64) -> Result<()> {

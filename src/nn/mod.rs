@@ -88,10 +88,5 @@ impl<M: Module + ?Sized> Module for Box<M> {
 /// Derives an independent seed for sub-part `k` of something seeded with `seed`
 /// (a SplitMix64 finaliser, so nearby seeds give unrelated streams).
 pub(crate) fn derive_seed(seed: u64, k: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::tensor::SplitMix64::derive(seed, k, 0xD1B5_4A32_D192_ED03)
 }

@@ -11,15 +11,30 @@ use crate::with_dtype;
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// The step between states (2⁶⁴ / φ).
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
     pub(crate) fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
+        self.0 = self.0.wrapping_add(Self::GOLDEN);
+        Self::finalise(self.0)
+    }
+    /// The output function: a bijective mix of the state's 64 bits.
+    fn finalise(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+    /// An independent seed for part `k` of something seeded with `seed`: output `k` of the
+    /// stream started at `seed + salt` (nearby seeds give unrelated streams; each user picks
+    /// its own `salt`).
+    pub(crate) fn derive(seed: u64, k: u64, salt: u64) -> u64 {
+        Self::finalise(
+            seed.wrapping_add(k.wrapping_add(1).wrapping_mul(Self::GOLDEN))
+                .wrapping_add(salt),
+        )
     }
     /// Uniform in [0, 1) with 53 random bits.
     pub(crate) fn next_f64(&mut self) -> f64 {

@@ -95,12 +95,7 @@ pub struct BasicSynthesizer {
 
 /// A SplitMix64 finaliser: an independent seed for part `k` of something seeded with `seed`.
 pub(super) fn mix_seed(seed: u64, k: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(0x5DEE_CE66_D1CE_4E5B);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::tensor::SplitMix64::derive(seed, k, 0x5DEE_CE66_D1CE_4E5B)
 }
 
 impl BasicSynthesizer {

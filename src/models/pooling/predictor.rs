@@ -250,13 +250,7 @@ impl BoundaryPredictor {
             dtype,
             seed.wrapping_mul(2).wrapping_add(1),
         )?;
-        Ok(BoundaryPredictor {
-            hidden,
-            output,
-            prior,
-            temperature: 0.5,
-            threshold: 0.5,
-        })
+        BoundaryPredictor::from_layers(hidden, output, prior)
     }
 
     /// A predictor made of the two given layers (`d → d_inner`, `d_inner → 1`).
