@@ -1,7 +1,6 @@
 //! Executing an einsum: per-operand diagonals/broadcasts/sums, the planned pairwise
 //! contractions, then the generalised output (output-only labels, repeated labels).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::contract::{contract_pair, permute_to, sum_labels};
@@ -357,6 +356,3 @@ pub fn einsum_with_sizes(
     let shapes: Vec<&[usize]> = operands.iter().map(|t| t.dims()).collect();
     EinsumExpr::new(pattern, &shapes, sizes, PlanStrategy::Auto)?.run(operands)
 }
-
-#[allow(dead_code)]
-fn _assert_send_sync(_: BTreeMap<char, usize>) {}

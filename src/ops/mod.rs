@@ -62,6 +62,18 @@ fn same_dtypes(op: &'static str, first: &Tensor, ts: &[&Tensor]) -> Result<()> {
     }
 }
 
+/// `x` as a kernel operand over its storage `s` (`x.storage()`), for op `op`.
+pub(crate) fn operand<'a, T: Float>(
+    op: &'static str,
+    x: &'a Tensor,
+    s: &'a Storage,
+) -> Result<Operand<'a, T>> {
+    Ok(Operand {
+        data: typed::<T>(op, s)?,
+        layout: x.layout(),
+    })
+}
+
 /// `f` on every element of `x` (the elementwise kernel), as a fresh contiguous tensor.
 pub(crate) fn map_unary<T: Float>(
     op: &'static str,
@@ -69,15 +81,7 @@ pub(crate) fn map_unary<T: Float>(
     f: impl Fn(T) -> T + Sync,
 ) -> Result<Tensor> {
     let s = x.storage();
-    let data = typed::<T>(op, &s)?;
-    let out = elementwise::map_unary(
-        op,
-        Operand {
-            data,
-            layout: x.layout(),
-        },
-        f,
-    )?;
+    let out = elementwise::map_unary(op, operand(op, x, &s)?, f)?;
     Ok(Tensor::from_buf(out, x.dims()))
 }
 
@@ -90,14 +94,7 @@ pub(crate) fn map_binary<T: Float>(
 ) -> Result<Tensor> {
     same_dtypes(op, a, &[b])?;
     let (sa, sb) = (a.storage(), b.storage());
-    let oa = Operand {
-        data: typed::<T>(op, &sa)?,
-        layout: a.layout(),
-    };
-    let ob = Operand {
-        data: typed::<T>(op, &sb)?,
-        layout: b.layout(),
-    };
+    let (oa, ob) = (operand(op, a, &sa)?, operand(op, b, &sb)?);
     let (out, shape) = elementwise::map_binary(op, oa, ob, f)?;
     Ok(Tensor::from_buf(out, &shape))
 }
@@ -113,18 +110,11 @@ pub(crate) fn map_ternary<T: Float>(
 ) -> Result<Tensor> {
     same_dtypes(op, a, &[b, c])?;
     let (sa, sb, sc) = (a.storage(), b.storage(), c.storage());
-    let oa = Operand {
-        data: typed::<T>(op, &sa)?,
-        layout: a.layout(),
-    };
-    let ob = Operand {
-        data: typed::<T>(op, &sb)?,
-        layout: b.layout(),
-    };
-    let oc = Operand {
-        data: typed::<T>(op, &sc)?,
-        layout: c.layout(),
-    };
+    let (oa, ob, oc) = (
+        operand(op, a, &sa)?,
+        operand(op, b, &sb)?,
+        operand(op, c, &sc)?,
+    );
     let (out, shape) = elementwise::map_ternary(op, oa, ob, oc, f)?;
     Ok(Tensor::from_buf(out, &shape))
 }

@@ -1,12 +1,11 @@
 //! Reductions (sum, mean, max/min, var, logsumexp, softmax, log_softmax) and cumsum.
 
+use super::operand;
 use super::shape::{batched_dim_list, batched_dims};
-use super::typed;
 use crate::autograd::{record1, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
-use crate::kernels::Operand;
 use crate::layout::resolve_dim;
 use crate::tensor::Tensor;
 use crate::with_dtype;
@@ -120,7 +119,7 @@ impl Tensor {
         }
         let (vals, idx) = with_dtype!(self.dtype(), T => {
             let s = self.storage();
-            let x = Operand { data: typed::<T>(name, &s)?, layout: self.layout() };
+            let x = operand::<T>(name, self, &s)?;
             let (vals, shape, idx) = arg_reduce::<T>(name, x, d, |a: T, b: T| if max { a > b } else { a < b })?;
             (Tensor::from_buf(vals, &shape), idx)
         });
@@ -324,7 +323,7 @@ impl Tensor {
         let d = resolve_dim("cumsum", dim, self.rank())?;
         let out = with_dtype!(self.dtype(), T => {
             let s = self.storage();
-            let x = Operand { data: typed::<T>("cumsum", &s)?, layout: self.layout() };
+            let x = operand::<T>("cumsum", self, &s)?;
             Tensor::from_buf(cumsum::<T>(x, d, reverse)?, self.dims())
         });
         // Linear: the transpose of a running sum is the running sum the other way.
@@ -349,16 +348,7 @@ fn reduce_tensor<T: Float>(
     combine: impl Fn(T, T) -> T + Sync,
 ) -> Result<Tensor> {
     let s = x.storage();
-    let data = typed::<T>(op, &s)?;
-    let (out, shape) = reduce::<T>(
-        Operand {
-            data,
-            layout: x.layout(),
-        },
-        dims,
-        init,
-        combine,
-    )?;
+    let (out, shape) = reduce::<T>(operand(op, x, &s)?, dims, init, combine)?;
     Ok(Tensor::from_buf(out, &shape))
 }
 

@@ -277,7 +277,7 @@ mod tests {
 
     /// A view of a `batch × rows × cols` operand stored row-major (`transposed`: stored as
     /// `batch × cols × rows`), optionally read backwards along its rows.
-    fn view(batch: usize, rows: usize, cols: usize, transposed: bool, flip: bool) -> MatView {
+    fn view(rows: usize, cols: usize, transposed: bool, flip: bool) -> MatView {
         let (mut rs, cs) = if transposed {
             (1isize, rows as isize)
         } else {
@@ -288,7 +288,6 @@ mod tests {
             offset = (rows - 1) * rs as usize;
             rs = -rs;
         }
-        let _ = batch;
         MatView {
             offset,
             batch_stride: (rows * cols) as isize,
@@ -321,9 +320,9 @@ mod tests {
                     orient & 4 != 0,
                     orient & 8 != 0,
                 );
-                let a = view(batch, m, k, ta, flip);
-                let b = view(batch, k, n, tb, false);
-                let d = view(batch, m, n, tc, false);
+                let a = view(m, k, ta, flip);
+                let b = view(k, n, tb, false);
+                let d = view(m, n, tc, false);
                 let lhs64: Vec<f64> = (0..batch * m * k).map(|_| rng.next_f64() - 0.5).collect();
                 let rhs64: Vec<f64> = (0..batch * k * n).map(|_| rng.next_f64() - 0.5).collect();
                 let lhs: Vec<T> = lhs64.iter().map(|&v| T::of(v)).collect();
