@@ -65,7 +65,9 @@ impl Tensor {
     }
     /// Clears the accumulated gradient.
     pub fn zero_grad(&self) {
-        *self.0.grad.lock() = None;
+        // (the old gradient, and any graph it carries, is dropped after the lock is released)
+        let old = self.0.grad.lock().take();
+        drop(old);
     }
     /// Replaces the accumulated gradient.
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
@@ -78,7 +80,8 @@ impl Tensor {
                 .into());
             }
         }
-        *self.0.grad.lock() = g;
+        let old = std::mem::replace(&mut *self.0.grad.lock(), g);
+        drop(old);
         Ok(())
     }
     /// Keeps this non-leaf's gradient in `.grad()` after backward.
