@@ -34,6 +34,11 @@ pub struct GradOptions {
     /// Keep the saved tensors so the graph can be walked again (defaults to `create_graph`).
     pub retain_graph: Option<bool>,
     /// Record the backward computation so gradients can be differentiated again.
+    ///
+    /// A gradient that `backward` stores in a leaf's `.grad()` then carries a graph that
+    /// usually holds the leaf itself: a reference cycle (PyTorch has it too) that keeps both
+    /// alive until `.grad()` is cleared ([`Tensor::zero_grad`], as optimizers do) — or use
+    /// [`grad`], which returns the gradients instead of storing them.
     pub create_graph: bool,
     /// Return `None` for inputs the outputs do not depend on instead of an error.
     pub allow_unused: bool,
@@ -748,6 +753,6 @@ fn check_finite(node: &Node, g: &Tensor) -> Result<()> {
     Err(Error::Anomaly {
         op: node.name.to_string(),
         what: what.into(),
-        shapes: node.edges.iter().map(|e| e.shape.clone()).collect(),
+        shapes: node.edges.iter().map(|e| e.shape.to_vec()).collect(),
     })
 }

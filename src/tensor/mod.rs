@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
@@ -265,7 +266,7 @@ pub(crate) struct Edge {
     /// The node that produced the input (`None`: a leaf).
     pub(crate) grad_fn: Option<GradFn>,
     /// The input's shape.
-    pub(crate) shape: Vec<usize>,
+    pub(crate) shape: SmallVec<[usize; 4]>,
     /// The input's dtype.
     pub(crate) dtype: DType,
     /// A leaf that required grad when recorded.
@@ -281,7 +282,7 @@ impl Edge {
         Edge {
             id: t.id(),
             grad_fn: t.0.grad_fn.clone(),
-            shape: t.dims().to_vec(),
+            shape: SmallVec::from_slice(t.dims()),
             dtype: t.dtype(),
             leaf: is_param.then(|| t.clone()),
             weak: Arc::downgrade(&t.0),
@@ -307,7 +308,7 @@ impl Edge {
         Tensor(Arc::new(TensorInner {
             id: self.id,
             storage: RwLock::new(Arc::new(storage)),
-            layout: Layout::new(self.shape.clone(), strides, 0),
+            layout: Layout::new(self.shape.to_vec(), strides, 0),
             dtype: self.dtype,
             grad_fn: self.grad_fn.clone(),
             requires_grad: AtomicBool::new(false),
