@@ -396,6 +396,25 @@ fn a_leaf_hook_that_calls_grad_on_its_own_leaf_is_an_error_not_a_stack_overflow(
         "{e}"
     );
     assert!(e.to_string().contains("reentrant"), "{e}");
+    // the same from create_graph passes, whose grad mode the hook inherits, through backward
+    let e = within(60, || {
+        let x = Tensor::from_vec(vec![1.0f64], &[1])
+            .unwrap()
+            .requires_grad_(true);
+        let me = x.downgrade();
+        x.register_hook(move |g| {
+            let x = me.upgrade().expect("alive");
+            let y = x.exp()?.sum_all()?;
+            let opts = GradOptions::default().create_graph(true);
+            y.backward_with(&Tensor::ones(&[], DType::F64)?, opts)?;
+            Ok(Some(g.clone()))
+        });
+        let y = x.exp().unwrap().sum_all().unwrap();
+        let opts = GradOptions::default().create_graph(true);
+        y.backward_with(&Tensor::ones(&[], DType::F64).unwrap(), opts)
+            .unwrap_err()
+    });
+    assert!(e.to_string().contains("reentrant"), "{e}");
 }
 
 #[test]

@@ -6,7 +6,12 @@
 //! node back: collect the gradients that reached its outputs and put them through the
 //! outputs' hooks ([`output_grads`]), run its rule ([`run_rule`]) and pass the results on to
 //! its inputs ([`Pending::add_rule_results`]); last, the leaves' hooks and their gradients
-//! returned or accumulated ([`finish_leaves`]). No lock is held while a hook runs.
+//! returned or accumulated ([`finish_leaves`]). No lock is held while a hook or a rule runs.
+//!
+//! Without `retain_graph` each node that ran frees its rule, the tensors the rule saved and its
+//! handles to its inputs (keeping only the edges: producer, id, shape, dtype, and the leaves
+//! that require grad), so activations die at backward even while the loss lives. Passes may
+//! nest (a hook or a custom backward calling `grad`) up to [`MAX_REENTRY_DEPTH`] deep.
 
 use std::sync::atomic::Ordering;
 

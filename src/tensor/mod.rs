@@ -185,6 +185,8 @@ impl Tensor {
     /// Views and other handles that share the buffer through another tensor keep the old
     /// values (copy on write), but the same tensor saved by a recorded op sees the new ones:
     /// update parameters after backward, as optimizers do (no version counter checks this).
+    /// `f` runs with this tensor's storage locked: it must not read or write this tensor
+    /// (a view of it, or a tensor that shares its buffer) itself.
     pub fn update_data<T: Float>(&self, f: impl FnOnce(&mut [T])) -> Result<()> {
         if T::DTYPE != self.dtype() {
             return Err(Error::DTypeMismatch {
