@@ -258,6 +258,17 @@ pub enum AutogradError {
         /// The node met.
         op: String,
     },
+    /// Backward passes started from inside one another (a hook or a custom backward calling
+    /// `grad`) nested deeper than the limit: almost surely a hook that calls `grad` on its own
+    /// tensor, which would re-enter forever.
+    #[error(
+        "reentrant backward nested {depth} deep: a hook or custom backward that calls grad or \
+         backward re-enters without end (a hook calling grad on its own tensor?)"
+    )]
+    ReentrantDepth {
+        /// The nesting limit that was reached.
+        depth: usize,
+    },
     /// Forward mode met a node whose graph an earlier backward freed.
     #[error("forward mode through `{op}`: its graph was freed by an earlier backward")]
     ForwardGraphFreed {

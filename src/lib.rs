@@ -34,4 +34,4 @@ pub use layout::Layout;
 pub use num_traits as __num_traits;
 pub use ops::conv::{Conv1dOptions, Padding};
 pub use ops::reduce::Indices;
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{Tensor, TensorId, WeakTensor};

@@ -6,7 +6,12 @@
 //! node back: collect the gradients that reached its outputs and put them through the
 //! outputs' hooks ([`output_grads`]), run its rule ([`run_rule`]) and pass the results on to
 //! its inputs ([`Pending::add_rule_results`]); last, the leaves' hooks and their gradients
-//! returned or accumulated ([`finish_leaves`]). No lock is held while a hook runs.
+//! returned or accumulated ([`finish_leaves`]). No lock is held while a hook or a rule runs.
+//!
+//! Without `retain_graph` each node that ran frees its rule, the tensors the rule saved and its
+//! handles to its inputs (keeping only the edges: producer, id, shape, dtype, and the leaves
+//! that require grad), so activations die at backward even while the loss lives. Passes may
+//! nest (a hook or a custom backward calling `grad`) up to [`MAX_REENTRY_DEPTH`] deep.
 
 use std::sync::atomic::Ordering;
 
@@ -16,8 +21,9 @@ use smallvec::SmallVec;
 use super::mode::{is_anomaly_enabled, EnableGradGuard, NoGradGuard};
 use super::node::{Hook, Node};
 use super::slice::{GraphSlice, HashMap};
+use crate::dtype::DType;
 use crate::error::{AutogradError, Error, Result, TensorMeta};
-use crate::tensor::{Tensor, TensorId, TensorInner};
+use crate::tensor::{Edge, Tensor, TensorId, TensorInner};
 
 /// A node output's gradient as it arrives (if any) and the output tensor, if still alive.
 type Arrived = (Option<Tensor>, Option<std::sync::Arc<TensorInner>>);
@@ -33,6 +39,11 @@ pub struct GradOptions {
     /// Keep the saved tensors so the graph can be walked again (defaults to `create_graph`).
     pub retain_graph: Option<bool>,
     /// Record the backward computation so gradients can be differentiated again.
+    ///
+    /// A gradient that `backward` stores in a leaf's `.grad()` then carries a graph that
+    /// usually holds the leaf itself: a reference cycle (PyTorch has it too) that keeps both
+    /// alive until `.grad()` is cleared ([`Tensor::zero_grad`], as optimizers do) — or use
+    /// [`grad`], which returns the gradients instead of storing them.
     pub create_graph: bool,
     /// Return `None` for inputs the outputs do not depend on instead of an error.
     pub allow_unused: bool,
@@ -311,6 +322,7 @@ fn run_backward(
     min_node: u64,
     batch: Option<usize>,
 ) -> Result<Vec<Option<Tensor>>> {
+    let _depth = ReentryGuard::enter()?;
     // With create_graph the rules are recorded; otherwise they run under no-grad.
     let _mode: (Option<NoGradGuard>, Option<EnableGradGuard>) = if opts.create_graph {
         (None, Some(EnableGradGuard::new()))
@@ -332,8 +344,8 @@ fn run_backward(
         let Some(grads) = output_grads(node, &mut pending, &mut targets, opts, batch)? else {
             continue;
         };
-        let needs: Vec<bool> = (node.inputs.iter())
-            .map(|inp| wants_gradient(inp, &slice, &needed, &targets))
+        let needs: Vec<bool> = (node.edges.iter())
+            .map(|e| wants_gradient(e, &slice, &needed, &targets))
             .collect();
         if !needs.iter().any(|&n| n) {
             // a requested intermediate whose inputs lead nowhere wanted: stop here (neither
@@ -345,6 +357,42 @@ fn run_backward(
     }
     finish_leaves(pending.leaves, &mut targets, opts, batch)?;
     Ok(targets.found)
+}
+
+/// How deep backward passes may nest on one thread (a hook or a custom backward calling
+/// `grad` starts a pass inside a pass). PyTorch runs 60 levels on the calling thread.
+pub(crate) const MAX_REENTRY_DEPTH: usize = 64;
+
+thread_local! {
+    /// How many backward passes are running on this thread, one inside the other.
+    static REENTRY_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one running backward pass on this thread for as long as it lives.
+struct ReentryGuard;
+
+impl ReentryGuard {
+    /// Enters a pass, or fails when [`MAX_REENTRY_DEPTH`] passes are already running: a hook
+    /// that calls `grad` on its own tensor re-enters without end and must get an error, not
+    /// overflow the stack.
+    fn enter() -> Result<ReentryGuard> {
+        REENTRY_DEPTH.with(|d| {
+            if d.get() >= MAX_REENTRY_DEPTH {
+                return Err(AutogradError::ReentrantDepth {
+                    depth: MAX_REENTRY_DEPTH,
+                }
+                .into());
+            }
+            d.set(d.get() + 1);
+            Ok(ReentryGuard)
+        })
+    }
+}
+
+impl Drop for ReentryGuard {
+    fn drop(&mut self) {
+        REENTRY_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 /// What a pass delivers. With requested tensors (`grad`), their gradients, by position (a
@@ -379,12 +427,13 @@ impl Targets {
         }
     }
 
-    /// Whether a gradient must reach the leaf `t`: requested, or (accumulating) requiring grad.
-    fn wants_leaf(&self, t: &Tensor) -> bool {
+    /// Whether a gradient must reach the leaf input `e`: requested, or (accumulating) alive
+    /// and requiring grad.
+    fn wants_leaf(&self, e: &Edge) -> bool {
         if self.requested {
-            self.leaves.contains_key(&t.id())
+            self.leaves.contains_key(&e.id)
         } else {
-            t.requires_grad()
+            e.tensor().is_some_and(|t| t.requires_grad())
         }
     }
 
@@ -416,17 +465,17 @@ fn needs_gradient(slice: &GraphSlice, targets: &Targets) -> Vec<bool> {
     let mut needed = vec![false; slice.nodes().len()];
     for (p, n) in slice.nodes().iter().enumerate() {
         needed[p] = targets.wants_an_output_of(n)
-            || (n.inputs.iter()).any(|inp| wants_gradient(inp, slice, &needed, targets));
+            || (n.edges.iter()).any(|e| wants_gradient(e, slice, &needed, targets));
     }
     needed
 }
 
-/// Whether a gradient must flow into `inp`, an input of a node: into a non-leaf when its
+/// Whether a gradient must flow along `e`, an input of a node: into a non-leaf when its
 /// node is needed, into a leaf when the targets want it.
-fn wants_gradient(inp: &Tensor, slice: &GraphSlice, needed: &[bool], targets: &Targets) -> bool {
-    match &inp.0.grad_fn {
+fn wants_gradient(e: &Edge, slice: &GraphSlice, needed: &[bool], targets: &Targets) -> bool {
+    match &e.grad_fn {
         Some(gf) => slice.position(gf.node.id).is_some_and(|p| needed[p]),
-        None => targets.wants_leaf(inp),
+        None => targets.wants_leaf(e),
     }
 }
 
@@ -442,22 +491,38 @@ impl Pending {
     /// Adds `g` to what `t` has received (at its node output, or at the leaf).
     fn add(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
         match &t.0.grad_fn {
-            Some(gf) => {
-                let slot = (gf.node.id, gf.output);
-                let total = match self.slots.remove(&slot) {
-                    Some(old) => old.add(&g)?,
-                    None => g,
-                };
-                self.slots.insert(slot, total);
-            }
-            None => {
-                let entry = match self.leaves.remove(&t.id()) {
-                    Some((leaf, old)) => (leaf, old.add(&g)?),
-                    None => (t.clone(), g),
-                };
-                self.leaves.insert(t.id(), entry);
-            }
+            Some(gf) => self.add_to_slot((gf.node.id, gf.output), g),
+            None => self.add_to_leaf(t, g),
         }
+    }
+
+    /// Adds `g` to what the input behind `e` has received (a leaf nothing holds any more is
+    /// skipped: its gradient can be seen by no one).
+    fn add_along(&mut self, e: &Edge, g: Tensor) -> Result<()> {
+        match &e.grad_fn {
+            Some(gf) => self.add_to_slot((gf.node.id, gf.output), g),
+            None => match e.tensor() {
+                Some(t) => self.add_to_leaf(&t, g),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn add_to_slot(&mut self, slot: Slot, g: Tensor) -> Result<()> {
+        let total = match self.slots.remove(&slot) {
+            Some(old) => old.add(&g)?,
+            None => g,
+        };
+        self.slots.insert(slot, total);
+        Ok(())
+    }
+
+    fn add_to_leaf(&mut self, t: &Tensor, g: Tensor) -> Result<()> {
+        let entry = match self.leaves.remove(&t.id()) {
+            Some((leaf, old)) => (leaf, old.add(&g)?),
+            None => (t.clone(), g),
+        };
+        self.leaves.insert(t.id(), entry);
         Ok(())
     }
 
@@ -470,24 +535,24 @@ impl Pending {
         needs: &[bool],
         batch: Option<usize>,
     ) -> Result<()> {
-        if input_grads.len() != node.inputs.len() {
+        if input_grads.len() != node.edges.len() {
             return Err(AutogradError::GradientCount {
                 op: node.name.to_string(),
                 returned: input_grads.len(),
-                inputs: node.inputs.len(),
+                inputs: node.edges.len(),
             }
             .into());
         }
-        for ((inp, g), need) in node.inputs.iter().zip(input_grads).zip(needs) {
+        for ((e, g), need) in node.edges.iter().zip(input_grads).zip(needs) {
             let Some(g) = g else { continue };
             if !need {
                 continue;
             }
-            check_same(&node.name, "gradient", batch, inp, &g)?;
+            check_same(&node.name, "gradient", batch, (&e.shape, e.dtype), &g)?;
             if is_anomaly_enabled() {
                 check_finite(node, &g)?;
             }
-            self.add(inp, g)?;
+            self.add_along(e, g)?;
         }
         Ok(())
     }
@@ -572,7 +637,7 @@ fn run_hooks(t: &TensorInner, mut g: Tensor, op: &str) -> Result<Tensor> {
     let hooks: Vec<Hook> = t.hooks.lock().iter().map(|(_, h)| h.clone()).collect();
     for h in hooks {
         if let Some(r) = h(&g)? {
-            check_same(op, "hook result", None, &g, &r)?;
+            check_same(op, "hook result", None, (g.dims(), g.dtype()), &r)?;
             g = r;
         }
     }
@@ -591,8 +656,8 @@ fn add_to_grad(cell: &Mutex<Option<Tensor>>, g: Tensor) -> Result<()> {
 }
 
 /// Runs `node`'s backward rule on its output gradients `grads` (in a batched pass its
-/// vectorised form, or the plain rule once per batch entry), then frees the rule and the
-/// tensors it saved unless the graph is retained.
+/// vectorised form, or the plain rule once per batch entry), then, unless the graph is
+/// retained, frees the rule, the tensors it saved and the node's handles to its inputs.
 fn run_rule(
     node: &Node,
     grads: &[Tensor],
@@ -602,25 +667,26 @@ fn run_rule(
 ) -> Result<Vec<Option<Tensor>>> {
     // The rule is shared out of its lock and run outside it: a rule that differentiates
     // through its own node (a custom backward calling grad) must not deadlock.
-    let rule = node.rule().ok_or_else(|| {
+    let saved = node.saved().ok_or_else(|| {
         Error::from(AutogradError::GraphFreed {
             op: node.name.to_string(),
         })
     })?;
+    let (rule, inputs) = (&saved.rule, &saved.inputs[..]);
     let input_grads = match batch {
         Some(b) if !rule.batches() => rule_per_entry(
             &node.name,
-            |g, needs| rule.backward(&node.inputs, g, needs, false),
+            |g, needs| rule.backward(inputs, g, needs, false),
             grads,
             needs,
-            &node.inputs,
+            inputs,
             b,
         )?,
-        _ => rule.backward(&node.inputs, grads, needs, batch.is_some())?,
+        _ => rule.backward(inputs, grads, needs, batch.is_some())?,
     };
-    drop(rule);
+    drop(saved);
     if !retain {
-        node.release_rule();
+        node.release();
     }
     Ok(input_grads)
 }
@@ -659,21 +725,21 @@ fn maybe_detach(g: &Tensor, create_graph: bool) -> Tensor {
     }
 }
 
-/// `got` must have `expected`'s dtype and shape (with the leading `batch` dim, if any).
+/// `got` must have the `expected` shape and dtype (with the leading `batch` dim, if any).
 fn check_same(
     op: &str,
     what: &'static str,
     batch: Option<usize>,
-    expected: &Tensor,
+    (shape, dtype): (&[usize], DType),
     got: &Tensor,
 ) -> Result<()> {
-    let want = batched_shape(batch, expected.dims());
-    if got.dims() != want.as_slice() || expected.dtype() != got.dtype() {
+    let want = batched_shape(batch, shape);
+    if got.dims() != want.as_slice() || dtype != got.dtype() {
         return Err(AutogradError::GradientMismatch {
             op: op.to_string(),
             what,
             got: TensorMeta::new(got.dims(), got.dtype()),
-            want: TensorMeta::new(&want, expected.dtype()),
+            want: TensorMeta::new(&want, dtype),
         }
         .into());
     }
@@ -692,6 +758,6 @@ fn check_finite(node: &Node, g: &Tensor) -> Result<()> {
     Err(Error::Anomaly {
         op: node.name.to_string(),
         what: what.into(),
-        shapes: node.inputs.iter().map(|t| t.dims().to_vec()).collect(),
+        shapes: node.edges.iter().map(|e| e.shape.to_vec()).collect(),
     })
 }

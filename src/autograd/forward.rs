@@ -14,7 +14,7 @@ use super::node::{next_node_id, Node};
 use super::slice::{GraphSlice, HashMap};
 use super::GradOptions;
 use crate::error::{AutogradError, Error, Result};
-use crate::tensor::{DerivativeRule, Tensor, TensorId};
+use crate::tensor::{Saved, Tensor, TensorId};
 
 thread_local! {
     /// Per-thread tally of the nodes forward mode pushed through their backward rule.
@@ -70,8 +70,11 @@ pub(crate) fn push_tangents(
     let slice = GraphSlice::discover(outputs, 0);
     let mut slot_tangent: HashMap<(u64, usize), Tensor> = HashMap::default();
     for node in slice.nodes() {
-        let tin: Vec<Option<Tensor>> = (node.inputs.iter())
-            .map(|inp| tangent_of(inp, &slot_tangent, &leaf_tangent))
+        let tin: Vec<Option<Tensor>> = (node.edges.iter())
+            .map(|e| match &e.grad_fn {
+                Some(gf) => slot_tangent.get(&(gf.node.id, gf.output)).cloned(),
+                None => leaf_tangent.get(&e.id).cloned(),
+            })
             .collect();
         if tin.iter().all(|t| t.is_none()) {
             continue;
@@ -103,7 +106,7 @@ fn tangent_of(
 /// The tangents of `node`'s outputs from those of its inputs: its rule's JVP, or (when a
 /// custom function's rule declines) the transpose of its backward rule.
 fn node_tangents(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-    let rule = node.rule().ok_or_else(|| {
+    let saved = node.saved().ok_or_else(|| {
         Error::from(AutogradError::ForwardGraphFreed {
             op: node.name.to_string(),
         })
@@ -115,17 +118,17 @@ fn node_tangents(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tenso
         .map(|m| m.shape.clone())
         .collect();
     let shape_refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-    if let Some(t) = rule.jvp(&node.inputs, tin, &shape_refs)? {
+    if let Some(t) = saved.rule.jvp(&saved.inputs, tin, &shape_refs)? {
         return Ok(t);
     }
     note_fallback(node);
-    jvp_through_vjp(node, &*rule, tin)
+    jvp_through_vjp(node, &saved, tin)
 }
 
 /// J·t for a node whose rule declines forward mode, through its backward rule.
 fn jvp_through_vjp(
     node: &Node,
-    rule: &dyn DerivativeRule,
+    saved: &Saved,
     tin: &[Option<Tensor>],
 ) -> Result<Vec<Option<Tensor>>> {
     let metas: Vec<(Vec<usize>, crate::DType)> = node
@@ -143,7 +146,7 @@ fn jvp_through_vjp(
         .map(|(s, d)| Ok(Tensor::ones(s, *d)?.requires_grad_(true)))
         .collect::<Result<_>>()?;
     let needs: Vec<bool> = tin.iter().map(|t| t.is_some()).collect();
-    let grads_in = rule.backward(&node.inputs, &gs, &needs, false)?;
+    let grads_in = saved.rule.backward(&saved.inputs, &gs, &needs, false)?;
     let mut total: Option<Tensor> = None;
     for (g, t) in grads_in.iter().zip(tin) {
         if let (Some(g), Some(t)) = (g, t) {

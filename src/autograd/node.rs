@@ -8,8 +8,8 @@ use parking_lot::Mutex;
 
 use super::mode::is_grad_enabled;
 use super::rule::Rule;
+use crate::tensor::{Edge, OutputMeta, Saved, Tensor};
 pub use crate::tensor::{GradFn, Hook, HookHandle, Node};
-use crate::tensor::{OutputMeta, Tensor};
 
 static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
@@ -35,8 +35,11 @@ pub(crate) fn record(
     let node = Arc::new(Node {
         id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
         name: name.into(),
-        inputs: inputs.iter().map(|&t| t.clone()).collect(),
-        rule: Mutex::new(Some(Arc::new(make_rule()))),
+        edges: inputs.iter().map(|&t| Edge::new(t)).collect(),
+        saved: Mutex::new(Some(Saved {
+            rule: Arc::new(make_rule()),
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+        })),
         outputs: Mutex::new(Vec::new()),
     });
     let outs: Vec<Tensor> = outputs

@@ -60,8 +60,8 @@ impl GraphSlice {
             if position.contains_key(&n.id) {
                 continue;
             }
-            for inp in &n.inputs {
-                if let Some(gf) = &inp.0.grad_fn {
+            for e in &n.edges {
+                if let Some(gf) = &e.grad_fn {
                     if gf.node.id >= min_node && !position.contains_key(&gf.node.id) {
                         stack.push(gf.node.clone());
                     }

@@ -65,7 +65,9 @@ impl Tensor {
     }
     /// Clears the accumulated gradient.
     pub fn zero_grad(&self) {
-        *self.0.grad.lock() = None;
+        // (the old gradient, and any graph it carries, is dropped after the lock is released)
+        let old = self.0.grad.lock().take();
+        drop(old);
     }
     /// Replaces the accumulated gradient.
     pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
@@ -78,15 +80,41 @@ impl Tensor {
                 .into());
             }
         }
-        *self.0.grad.lock() = g;
+        let old = std::mem::replace(&mut *self.0.grad.lock(), g);
+        drop(old);
         Ok(())
     }
     /// Keeps this non-leaf's gradient in `.grad()` after backward.
+    ///
+    /// Under `create_graph` the kept gradient carries its graph, which usually holds this
+    /// very tensor (the rule of an op that consumed it saved it): a reference cycle that keeps
+    /// the tensor and the graph behind it alive. Clear it with [`Tensor::zero_grad`] once
+    /// used (tests/memory.rs shows it).
+    ///
+    /// ```
+    /// use eingrad::{Tensor, DType};
+    /// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let h = x.mul_scalar(3.0).unwrap();
+    /// h.retain_grad();
+    /// h.sum_all().unwrap().backward().unwrap();
+    /// assert_eq!(h.grad().unwrap().to_vec::<f64>().unwrap(), vec![1.0, 1.0]);
+    /// ```
     pub fn retain_grad(&self) {
         self.0.retains_grad.store(true, Ordering::Relaxed);
     }
     /// Registers a hook that sees this tensor's gradient during backward and may replace it
     /// (return `Some(new)`).
+    ///
+    /// Hooks run with no lock held, in the pass's grad mode (off unless `create_graph`: a hook
+    /// that differentiates something itself enables it with
+    /// [`EnableGradGuard`](crate::autograd::EnableGradGuard)); they may call
+    /// [`grad`](crate::autograd::grad) again, up to 64 passes deep, after which the pass fails
+    /// with [`AutogradError::ReentrantDepth`] (a hook calling `grad` on its own tensor would
+    /// re-enter without end).
+    ///
+    /// The tensor owns its hooks: a hook that captures a [`Tensor`] handle of this very tensor
+    /// is a reference cycle that keeps the tensor (and the graph behind it) alive until the
+    /// hook is removed. Capture [`Tensor::downgrade`] instead.
     ///
     /// ```
     /// use eingrad::{Tensor, DType};

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
@@ -184,6 +185,8 @@ impl Tensor {
     /// Views and other handles that share the buffer through another tensor keep the old
     /// values (copy on write), but the same tensor saved by a recorded op sees the new ones:
     /// update parameters after backward, as optimizers do (no version counter checks this).
+    /// `f` runs with this tensor's storage locked: it must not read or write this tensor
+    /// (a view of it, or a tensor that shares its buffer) itself.
     pub fn update_data<T: Float>(&self, f: impl FnOnce(&mut [T])) -> Result<()> {
         if T::DTYPE != self.dtype() {
             return Err(Error::DTypeMismatch {
@@ -255,15 +258,94 @@ pub(crate) struct OutputMeta {
     pub(crate) dtype: DType,
 }
 
+/// One input of a node seen as a graph edge: where the input's gradient goes. Kept for the
+/// node's whole life, while the input tensor itself is held only until a backward pass without
+/// `retain_graph` frees the node (a leaf that required grad when it was recorded stays held:
+/// its gradient accumulates into it).
+pub(crate) struct Edge {
+    /// The input's id.
+    pub(crate) id: TensorId,
+    /// The node that produced the input (`None`: a leaf).
+    pub(crate) grad_fn: Option<GradFn>,
+    /// The input's shape.
+    pub(crate) shape: SmallVec<[usize; 4]>,
+    /// The input's dtype.
+    pub(crate) dtype: DType,
+    /// A leaf that required grad when recorded.
+    leaf: Option<Tensor>,
+    /// The input, for as long as something else keeps it alive.
+    weak: Weak<TensorInner>,
+}
+
+impl Edge {
+    /// The edge to `t`.
+    pub(crate) fn new(t: &Tensor) -> Edge {
+        let is_param = t.0.grad_fn.is_none() && t.0.requires_grad.load(Ordering::Relaxed);
+        Edge {
+            id: t.id(),
+            grad_fn: t.0.grad_fn.clone(),
+            shape: SmallVec::from_slice(t.dims()),
+            dtype: t.dtype(),
+            leaf: is_param.then(|| t.clone()),
+            weak: Arc::downgrade(&t.0),
+        }
+    }
+
+    /// The input tensor, if it is still alive (a leaf that required grad always is).
+    pub(crate) fn tensor(&self) -> Option<Tensor> {
+        match &self.leaf {
+            Some(t) => Some(t.clone()),
+            None => self.weak.upgrade().map(Tensor),
+        }
+    }
+
+    /// The input, or when it was freed a stand-in with its id, shape, dtype and history whose
+    /// values are gone (NaN, one element broadcast to the shape).
+    fn tensor_or_stand_in(&self) -> Tensor {
+        if let Some(t) = self.tensor() {
+            return t;
+        }
+        let storage = with_dtype!(self.dtype, T => Storage::from_vec(vec![T::nan()]));
+        let strides = vec![0; self.shape.len()];
+        Tensor(Arc::new(TensorInner {
+            id: self.id,
+            storage: RwLock::new(Arc::new(storage)),
+            layout: Layout::new(self.shape.to_vec(), strides, 0),
+            dtype: self.dtype,
+            grad_fn: self.grad_fn.clone(),
+            requires_grad: AtomicBool::new(false),
+            grad: Mutex::new(None),
+            retains_grad: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+/// What a backward pass without `retain_graph` frees: the node's derivative rule (with the
+/// tensors it saved) and the node's strong handles to its inputs. Shared out of the node's
+/// lock and used outside it, so a rule that differentiates through its own node does not
+/// deadlock.
+#[derive(Clone)]
+pub(crate) struct Saved {
+    /// The op's derivative rule.
+    pub(crate) rule: Arc<dyn DerivativeRule>,
+    /// The input tensors (the rule sees their shapes and dtypes).
+    pub(crate) inputs: Arc<[Tensor]>,
+}
+
 /// One recorded op: its inputs (the graph's edges) and its derivative rule.
+///
+/// A backward pass without `retain_graph` frees the rule, the tensors it saved and the node's
+/// handles to its inputs (PyTorch frees its saved tensors then): an activation that nothing
+/// else holds is freed at backward even while the loss lives on. The edges stay, so a second
+/// walk finds the node and reports that its graph was freed.
 pub struct Node {
     pub(crate) id: u64,
     pub(crate) name: std::borrow::Cow<'static, str>,
-    pub(crate) inputs: Vec<Tensor>,
-    /// The op's derivative rule; `None` once a backward pass without `retain_graph` freed it
-    /// (and the tensors it saved). Shared out under the lock and run outside it, so a rule
-    /// that differentiates through its own node does not deadlock.
-    pub(crate) rule: Mutex<Option<Arc<dyn DerivativeRule>>>,
+    /// One per input, for the node's whole life.
+    pub(crate) edges: Vec<Edge>,
+    /// The rule and the inputs; `None` once a backward pass without `retain_graph` freed them.
+    pub(crate) saved: Mutex<Option<Saved>>,
     pub(crate) outputs: Mutex<Vec<OutputMeta>>,
 }
 
@@ -272,34 +354,61 @@ impl Node {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// The tensors this node's op consumed.
-    pub fn inputs(&self) -> &[Tensor] {
-        &self.inputs
+    /// The tensors this node's op consumed, in order.
+    ///
+    /// After a backward pass without `retain_graph` freed the node it no longer keeps its
+    /// inputs alive: an input that nothing else holds then comes back as a stand-in with the
+    /// input's id, shape, dtype and history ([`Tensor::grad_fn`], so the graph can still be
+    /// walked) but no values (NaN). Leaves that require grad are always kept.
+    ///
+    /// ```
+    /// use eingrad::{Tensor, DType};
+    /// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let y = x.exp().unwrap().sum_all().unwrap();
+    /// let node = &y.grad_fn().unwrap().node;
+    /// assert_eq!(node.inputs()[0].grad_fn().unwrap().node.name(), "exp");
+    /// y.backward().unwrap();
+    /// // the exp output was freed at backward; its edge remains
+    /// let e = &node.inputs()[0];
+    /// assert_eq!(e.dims(), &[2]);
+    /// assert_eq!(e.grad_fn().unwrap().node.inputs()[0].id(), x.id());
+    /// ```
+    pub fn inputs(&self) -> Vec<Tensor> {
+        if let Some(saved) = self.saved() {
+            return saved.inputs.to_vec();
+        }
+        self.edges.iter().map(Edge::tensor_or_stand_in).collect()
     }
-    /// The derivative rule, unless a backward pass freed it.
-    pub(crate) fn rule(&self) -> Option<Arc<dyn DerivativeRule>> {
-        self.rule.lock().clone()
+    /// The rule and inputs, unless a backward pass freed them.
+    pub(crate) fn saved(&self) -> Option<Saved> {
+        self.saved.lock().clone()
     }
-    /// Frees the rule and the tensors it saved (backward without `retain_graph`).
-    pub(crate) fn release_rule(&self) {
-        drop(self.rule.lock().take());
+    /// Frees the rule, the tensors it saved and the handles to the inputs (backward without
+    /// `retain_graph`); they are dropped after the lock is released.
+    pub(crate) fn release(&self) {
+        let saved = self.saved.lock().take();
+        drop(saved);
+    }
+    /// Moves this node's rule, inputs and edges out, the producers onto `stack`.
+    fn free_into(&mut self, stack: &mut Vec<Arc<Node>>) {
+        // The rule and the inputs first: then the producers below are held only by the edges.
+        drop(self.saved.get_mut().take());
+        for e in std::mem::take(&mut self.edges) {
+            if let Some(gf) = e.grad_fn {
+                stack.push(gf.node);
+            }
+        }
     }
 }
 
 impl Drop for Node {
     /// Drops long chains iteratively: a 100,000-op graph must not overflow the stack.
     fn drop(&mut self) {
-        // The rules capture input tensors: drop them first so the inputs below are unique.
-        drop(self.rule.get_mut().take());
-        let mut stack = std::mem::take(&mut self.inputs);
-        while let Some(t) = stack.pop() {
-            if let Ok(inner) = Arc::try_unwrap(t.0) {
-                if let Some(gf) = inner.grad_fn {
-                    if let Ok(mut node) = Arc::try_unwrap(gf.node) {
-                        drop(node.rule.get_mut().take());
-                        stack.append(&mut node.inputs);
-                    }
-                }
+        let mut stack = Vec::new();
+        self.free_into(&mut stack);
+        while let Some(n) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(n) {
+                node.free_into(&mut stack);
             }
         }
     }
@@ -324,8 +433,58 @@ impl HookHandle {
     /// Unregisters the hook.
     pub fn remove(self) {
         if let Some(t) = self.tensor.upgrade() {
-            t.hooks.lock().retain(|(id, _)| *id != self.id);
+            // The hook is dropped after the lock is released (what it captured may run code
+            // of its own when dropped).
+            let removed: Vec<(u64, Hook)> = {
+                let mut hooks = t.hooks.lock();
+                let (gone, kept) = std::mem::take(&mut *hooks)
+                    .into_iter()
+                    .partition(|(id, _)| *id == self.id);
+                *hooks = kept;
+                gone
+            };
+            drop(removed);
         }
+    }
+}
+
+/// A handle that does not keep its tensor alive ([`Tensor::downgrade`]).
+///
+/// Capture one in a hook that needs its own tensor: a hook holding a [`Tensor`] of the tensor
+/// it is registered on is a reference cycle (the tensor owns its hooks), which keeps the tensor
+/// and the graph behind it alive until the hook is removed.
+///
+/// ```
+/// use eingrad::{Tensor, DType};
+/// let x = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+/// let me = x.downgrade();
+/// x.register_hook(move |g| {
+///     let x = me.upgrade().expect("alive while its hook runs");
+///     Ok(Some(g.mul(&x)?))
+/// });
+/// let me = x.downgrade();
+/// drop(x);
+/// assert!(me.upgrade().is_none()); // the hook did not keep it alive
+/// ```
+#[derive(Clone)]
+pub struct WeakTensor(Weak<TensorInner>);
+
+impl WeakTensor {
+    /// The tensor, if some [`Tensor`] handle still keeps it alive.
+    pub fn upgrade(&self) -> Option<Tensor> {
+        self.0.upgrade().map(Tensor)
+    }
+}
+
+impl Tensor {
+    /// A [`WeakTensor`] to this tensor, which does not keep it alive.
+    ///
+    /// ```
+    /// let x = eingrad::Tensor::ones(&[1], eingrad::DType::F32).unwrap();
+    /// assert_eq!(x.downgrade().upgrade().unwrap().id(), x.id());
+    /// ```
+    pub fn downgrade(&self) -> WeakTensor {
+        WeakTensor(Arc::downgrade(&self.0))
     }
 }
 
