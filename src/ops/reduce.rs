@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
 use crate::kernels::Operand;
 use crate::layout::resolve_dim;
+use crate::storage::check_allocation;
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -112,8 +113,14 @@ impl Tensor {
         ss.div_scalar(count.saturating_sub(correction) as f64)
     }
 
-    fn extreme_dim(&self, dim: isize, keepdim: bool, max: bool) -> Result<(Tensor, Indices)> {
-        let name = if max { "max_dim" } else { "min_dim" };
+    /// max_dim/min_dim (and argmax/argmin, whose errors carry their own `name`).
+    fn extreme_dim(
+        &self,
+        name: &'static str,
+        dim: isize,
+        keepdim: bool,
+        max: bool,
+    ) -> Result<(Tensor, Indices)> {
         let d = resolve_dim(name, dim, self.rank())?;
         if self.dims()[d] == 0 {
             return Err(Error::arg(name, "dim", format!("dim {dim} has size 0")));
@@ -147,7 +154,7 @@ impl Tensor {
             Rule::linear1(
                 move |t| t.gather(d as isize, &at)?.reshape(&jshape),
                 move |g| {
-                    let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
+                    let onehot = one_hot_along(name, &idx, &in_shape, d, g.dtype())?;
                     g.reshape(&kshape)?.mul(&onehot)
                 },
             )
@@ -156,19 +163,19 @@ impl Tensor {
     }
     /// Maximum along `dim` and its index (first of ties); the gradient goes to that index.
     pub fn max_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
-        self.extreme_dim(dim, keepdim, true)
+        self.extreme_dim("max_dim", dim, keepdim, true)
     }
     /// Minimum along `dim` and its index.
     pub fn min_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
-        self.extreme_dim(dim, keepdim, false)
+        self.extreme_dim("min_dim", dim, keepdim, false)
     }
     /// Index of the maximum along `dim`.
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Indices> {
-        Ok(self.detach().max_dim(dim, keepdim)?.1)
+        Ok(self.detach().extreme_dim("argmax", dim, keepdim, true)?.1)
     }
     /// Index of the minimum along `dim`.
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Indices> {
-        Ok(self.detach().min_dim(dim, keepdim)?.1)
+        Ok(self.detach().extreme_dim("argmin", dim, keepdim, false)?.1)
     }
     /// Maximum over `dims` (PyTorch's `amax`): at ties the gradient is split evenly.
     pub fn amax(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
@@ -240,6 +247,8 @@ impl Tensor {
     /// gradient is 0.
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let d = resolve_dims("logsumexp", dims, self.rank())?;
+        // exp(x − max) is as large as x: refuse before any pass over a huge broadcast view.
+        with_dtype!(self.dtype(), T => check_allocation::<T>("logsumexp", self.dims()))?;
         let x = self.detach();
         let m = safe_max(&x, dims)?;
         let lse_k = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
@@ -270,6 +279,8 @@ impl Tensor {
     }
     fn softmax_over(&self, dims: &[isize]) -> Result<Tensor> {
         let resolved = resolve_dims("softmax", dims, self.rank())?;
+        // The output is as large as the input: refuse before any pass over a huge view.
+        with_dtype!(self.dtype(), T => check_allocation::<T>("softmax", self.dims()))?;
         let x = self.detach();
         let m = safe_max(&x, dims)?;
         let e = x.sub(&m)?.exp()?;
@@ -292,6 +303,9 @@ impl Tensor {
     }
     /// log softmax along `dim`; a row that is all −∞ gives −∞ (no NaN) and gradient g.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        // Checked here so that errors name this op, not the logsumexp inside it.
+        resolve_dim("log_softmax", dim, self.rank())?;
+        with_dtype!(self.dtype(), T => check_allocation::<T>("log_softmax", self.dims()))?;
         let lse = self.detach().logsumexp(&[dim], true)?;
         let lse_safe = lse.masked_fill(&lse.eq_scalar(f64::NEG_INFINITY)?, 0.0)?;
         let y = self.detach().sub(&lse_safe)?;
@@ -383,14 +397,24 @@ fn safe_max(x: &Tensor, dims: &[isize]) -> Result<Tensor> {
     m.masked_fill(&m.abs()?.eq_scalar(f64::INFINITY)?, 0.0)
 }
 
-/// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere.
-fn one_hot_along(idx: &[usize], shape: &[usize], dim: usize, dtype: crate::DType) -> Tensor {
+/// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere,
+/// for op `op`: an error when it cannot be allocated (the input may be a huge broadcast view).
+fn one_hot_along(
+    op: &'static str,
+    idx: &[usize],
+    shape: &[usize],
+    dim: usize,
+    dtype: crate::DType,
+) -> Result<Tensor> {
     let n = shape[dim];
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut v = vec![0.0; shape.iter().product()];
-    for (flat, &i) in idx.iter().enumerate() {
-        let (outer, rest) = (flat / inner, flat % inner);
-        v[(outer * n + i) * inner + rest] = 1.0;
-    }
-    Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+    let numel = crate::layout::checked_numel(op, shape)?;
+    with_dtype!(dtype, T => {
+        let mut v = crate::storage::try_zeroed::<T>(op, shape, numel)?;
+        for (flat, &i) in idx.iter().enumerate() {
+            let (outer, rest) = (flat / inner, flat % inner);
+            v[(outer * n + i) * inner + rest] = T::one();
+        }
+        Ok(Tensor::from_buf(v, shape))
+    })
 }
