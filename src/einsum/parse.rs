@@ -414,6 +414,16 @@ pub fn resolve(
     // Extra sizes: output-only labels, or stretching a size-1 input label.
     let mut extra: BTreeMap<char, usize> = BTreeMap::new();
     for &(c, s) in extra_sizes {
+        if !c.is_ascii_alphabetic() {
+            // Labels are ASCII letters; the ellipsis's internal labels (U+0100 on) are not
+            // the caller's to size.
+            return Err(einsum_err(
+                pattern,
+                format!(
+                    "a size was given for '{c}', which is not a label: labels are ASCII letters"
+                ),
+            ));
+        }
         if let Some(&prev) = extra.get(&c) {
             if prev != s {
                 return Err(einsum_err(
