@@ -280,6 +280,13 @@ impl Tensor {
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        if mask.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "masked_fill",
+                lhs: self.dtype(),
+                rhs: mask.dtype(),
+            });
+        }
         let fits = crate::layout::broadcast_shapes("masked_fill", mask.dims(), self.dims())
             .is_ok_and(|s| s == self.dims());
         if !fits {
