@@ -632,3 +632,235 @@ proptest! {
         }
     }
 }
+
+/// `[1, 1]` ones (f32) broadcast to `[2^31, 2^31]`: a cheap view of 2^62 elements (2^64
+/// bytes: no allocation of it can succeed).
+fn huge_square() -> Tensor {
+    Tensor::ones(&[1, 1], DType::F32)
+        .unwrap()
+        .expand(&[1 << 31, 1 << 31])
+        .unwrap()
+}
+
+/// `d sum(f(x)) / dx` for a leaf `x` of ones `[1, 1]` broadcast to `[2^31, 2^31]` first.
+fn grad_through_huge(f: impl Fn(&Tensor) -> eingrad::Result<Tensor>) -> eingrad::Result<Tensor> {
+    let x = Tensor::ones(&[1, 1], DType::F32)
+        .unwrap()
+        .requires_grad_(true);
+    let y = f(&x.expand(&[1 << 31, 1 << 31])?)?;
+    let g = grad(&[y.sum_all()?], &[x], None, GradOptions::default())?;
+    Ok(g[0].clone().expect("x is used"))
+}
+
+#[test]
+fn backward_through_a_view_of_a_huge_broadcast_is_an_error_not_an_abort() {
+    // Issue #16 A: each view's adjoint scatters into zeros of the broadcast's full shape.
+    let cases: Vec<(&str, Box<dyn Fn(&Tensor) -> eingrad::Result<Tensor>>)> = vec![
+        ("narrow", Box::new(|t| t.narrow(0, 0, 1)?.narrow(1, 0, 1))),
+        (
+            "slice",
+            Box::new(|t| t.slice(0, 0, 1, 1)?.slice(1, 0, 2, 1)),
+        ),
+        (
+            "diagonal",
+            Box::new(|t| t.diagonal(&[0, 1])?.narrow(0, 0, 1)),
+        ),
+        (
+            "flip",
+            Box::new(|t| t.flip(&[0])?.narrow(0, 0, 1)?.narrow(1, 0, 1)),
+        ),
+        (
+            "unfold",
+            Box::new(|t| t.unfold(1, 2, 1 << 30)?.narrow(0, 0, 1)),
+        ),
+        (
+            "transpose",
+            Box::new(|t| t.transpose(0, 1)?.narrow(0, 0, 1)?.narrow(1, 0, 1)),
+        ),
+        (
+            "unsqueeze",
+            Box::new(|t| t.unsqueeze(0)?.narrow(1, 0, 1)?.narrow(2, 0, 1)),
+        ),
+        (
+            "reshape",
+            Box::new(|t| {
+                t.reshape(&[1 << 31, 1 << 31, 1])?
+                    .narrow(0, 0, 1)?
+                    .narrow(1, 0, 1)
+            }),
+        ),
+        (
+            "einsum",
+            Box::new(|t| einsum("ii->i", &[t])?.narrow(0, 0, 1)),
+        ),
+    ];
+    for (view, f) in cases {
+        let msg = err(view, grad_through_huge(f));
+        assert!(msg.contains("cannot be allocated"), "{view}: {msg}");
+    }
+}
+
+#[test]
+fn index_reductions_of_a_huge_broadcast_are_errors_not_aborts() {
+    // Issue #16 B: rows_along copied the whole view (now fallibly; so is max_dim's one-hot
+    // gradient).
+    let sq = huge_square();
+    let cases: Vec<(&str, eingrad::Result<Tensor>)> = vec![
+        ("max_dim", sq.max_dim(0, false).map(|(v, _)| v)),
+        ("min_dim", sq.min_dim(1, true).map(|(v, _)| v)),
+        ("argmax", sq.argmax(0, false).map(|_| sq.clone())),
+        ("argmin", sq.argmin(-1, false).map(|_| sq.clone())),
+        ("cumsum", sq.cumsum(0, false)),
+        ("cumsum", sq.cumsum(1, true)),
+    ];
+    for (op, r) in cases {
+        let msg = err(op, r);
+        assert!(
+            msg.starts_with(op) && msg.contains("cannot be allocated"),
+            "{op}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn softmax_of_a_huge_broadcast_fails_before_any_work() {
+    // Issue #16: softmax of 2^62 elements spent 20 s before its allocation failed.
+    let sq = huge_square();
+    let start = std::time::Instant::now();
+    for (op, r) in [
+        ("softmax", sq.softmax(1)),
+        ("log_softmax", sq.log_softmax(0)),
+        ("logsumexp", sq.logsumexp(&[1], false)),
+    ] {
+        let msg = err(op, r);
+        assert!(
+            msg.starts_with(op) && msg.contains("cannot be allocated"),
+            "{op}: {msg}"
+        );
+    }
+    assert!(start.elapsed().as_secs() < 2, "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_repeated_output_label_of_huge_size_is_an_error_not_an_abort() {
+    // Issue #16 C: "->ii" for a scalar allocated 2^58 f32 (an abort).
+    let s = Tensor::scalar(1.0, DType::F32);
+    let msg = err(
+        "einsum",
+        einsum_with_sizes("->ii", &[&s], &[('i', 1 << 31)]),
+    );
+    assert!(msg.contains("cannot be allocated"), "{msg}");
+    let v = Tensor::ones(&[1], DType::F32)
+        .unwrap()
+        .expand(&[1 << 31])
+        .unwrap();
+    let msg = err("einsum", einsum("i->ii", &[&v]));
+    assert!(msg.contains("cannot be allocated"), "{msg}");
+}
+
+#[test]
+fn printing_a_huge_broadcast_reads_only_the_printed_entries() {
+    // Issue #16 D: Display copied 2^60 elements to print 36.
+    let t = Tensor::ones(&[1], DType::F32)
+        .unwrap()
+        .expand(&[1 << 40, 1 << 20])
+        .unwrap();
+    let s = format!("{t}");
+    assert!(
+        s.starts_with("tensor([[1., 1., 1.,  ..., 1., 1., 1.],"),
+        "{s}"
+    );
+    assert_eq!(s.matches("...").count(), 7, "{s}");
+}
+
+#[test]
+fn gradcheck_refuses_more_directions_than_it_can_run() {
+    let x = Tensor::randn(&[300], DType::F64, 0).unwrap();
+    let opts = eingrad::func::GradcheckOptions {
+        directions: usize::MAX,
+        ..Default::default()
+    };
+    let r = eingrad::func::gradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x], opts);
+    let msg = err("gradcheck", r);
+    assert!(
+        msg.starts_with("gradcheck") && msg.contains("directions"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_size_one_label_stretched_by_an_explicit_size_keeps_its_multiplicity() {
+    // Issue #16: "i->" with i = 1000 over a [1] operand is the sum of 1000 broadcast copies.
+    let x = Tensor::from_vec(vec![3.0f64], &[1])
+        .unwrap()
+        .requires_grad_(true);
+    let y = einsum_with_sizes("i->", &[&x], &[('i', 1000)]).unwrap();
+    let z = x.expand(&[1000]).unwrap().sum_all().unwrap();
+    assert_eq!(y.to_vec_f64(), z.to_vec_f64());
+    assert_eq!(y.to_vec_f64(), vec![3000.0]);
+    let g = grad(&[y], &[x.clone()], None, GradOptions::default()).unwrap();
+    assert_eq!(g[0].as_ref().unwrap().to_vec_f64(), vec![1000.0]);
+    // Kept in the output it broadcasts.
+    let y = einsum_with_sizes("i->i", &[&x], &[('i', 4)]).unwrap();
+    assert_eq!(y.to_vec_f64(), vec![3.0; 4]);
+    // A size that the operand's dim (not 1) disagrees with stays an error.
+    let w = Tensor::ones(&[2], DType::F64).unwrap();
+    assert!(einsum_with_sizes("i->", &[&w], &[('i', 3)]).is_err());
+}
+
+#[test]
+fn the_ellipsis_label_cannot_be_sized() {
+    let x = Tensor::ones(&[2, 3], DType::F32).unwrap();
+    let msg = err(
+        "einsum",
+        einsum_with_sizes("...->...", &[&x], &[('\u{100}', 5)]),
+    );
+    assert!(msg.contains("\u{100}") || msg.contains("label"), "{msg}");
+}
+
+#[test]
+fn errors_name_the_op_the_user_called() {
+    let x = x();
+    let big = Tensor::ones(&[1, 1], DType::F32)
+        .unwrap()
+        .expand(&[1 << 31, 1 << 31])
+        .unwrap();
+    let cases: Vec<(&str, eingrad::Result<Tensor>)> = vec![
+        ("log_softmax", x.log_softmax(5)),
+        ("stack", Tensor::stack(&[&x, &x.t().unwrap()], 0)),
+        (
+            "masked_fill",
+            x.to_dtype(DType::F64).unwrap().masked_fill(&x, 1.0),
+        ),
+        (
+            "index_select",
+            Tensor::ones(&[1, 1], DType::F32)
+                .unwrap()
+                .expand(&[2, 1 << 61])
+                .unwrap()
+                .index_select(0, &[0]),
+        ),
+    ];
+    for (op, r) in cases {
+        let msg = err(op, r);
+        assert!(msg.starts_with(op), "{op}: {msg}");
+    }
+    let dst = Tensor::zeros(&[2, 3], DType::F32).unwrap();
+    let src = Tensor::ones(&[1], DType::F64)
+        .unwrap()
+        .expand(&[2, 3])
+        .unwrap();
+    let msg = err("copy_from", dst.copy_from(&src).map(|_| dst.clone()));
+    assert!(msg.starts_with("copy_from"), "{msg}");
+    // Reading a few entries of a huge broadcast view needs no copy of it.
+    let idx = Indices {
+        values: vec![7],
+        shape: vec![1, 1],
+    };
+    assert_eq!(big.gather(0, &idx).unwrap().to_vec_f64(), vec![1.0]);
+    let row = big.narrow(0, 3, 1).unwrap();
+    assert_eq!(
+        row.index_select(1, &[5, 9]).unwrap().to_vec_f64(),
+        vec![1.0, 1.0]
+    );
+}
