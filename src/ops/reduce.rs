@@ -94,15 +94,27 @@ impl Tensor {
         }
         self.sum(&all, false)
     }
-    /// Mean over `dims`.
+    /// Mean over `dims`: the sum divided by the count (NaN over an empty dim, as in PyTorch).
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::ones(&[2, 49], eingrad::DType::F64).unwrap();
+    /// assert_eq!(t.mean(&[1], false).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 1.0]);
+    /// ```
     pub fn mean(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let d = resolve_dims("mean", dims, self.rank())?;
         let count: usize = d.iter().map(|&i| self.dims()[i]).product();
         self.sum(dims, keepdim)?.div_scalar(count as f64)
     }
-    /// Mean of all elements.
+    /// Mean of all elements (NaN for an empty tensor, as in PyTorch).
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// assert_eq!(Tensor::ones(&[49], DType::F64)?.mean_all()?.item()?, 1.0);
+    /// assert!(Tensor::zeros(&[0], DType::F64)?.mean_all()?.item()?.is_nan());
+    /// # Ok::<(), eingrad::Error>(())
+    /// ```
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.sum_all()?.div_scalar(self.numel().max(1) as f64)
+        self.sum_all()?.div_scalar(self.numel() as f64)
     }
     /// Variance over `dims` with `correction` (1 = unbiased, as PyTorch's default).
     pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
@@ -144,7 +156,10 @@ impl Tensor {
         };
         // Linear where it is differentiable: the tangent at the chosen index (the first of
         // ties); the transpose puts g there.
-        let out = record1(name, &[self], vals, || {
+        // Recorded under max_dim/min_dim whichever public op called (argmax records nothing:
+        // its input is detached).
+        let recorded = if max { "max_dim" } else { "min_dim" };
+        let out = record1(recorded, &[self], vals, || {
             let in_shape = self.dims().to_vec();
             let at = Indices {
                 values: idx.clone(),
