@@ -39,9 +39,13 @@ fn record_sum(name: &'static str, a: &Tensor, b: &Tensor, out: Tensor, subtract:
     })
 }
 
-/// ∂aᵇ/∂a = b·a^(b−1).
+/// ∂aᵇ/∂a = b·a^(b−1), which is 0 where b = 0 (aᵇ is then constant 1; PyTorch's rule: at
+/// a = 0 the product would be 0·∞ = NaN). The base is taken as 1 there, so the rule's own
+/// derivatives stay finite too.
 fn pow_da(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    b.mul(&a.pow(&b.add_scalar(-1.0)?)?)
+    let one = Tensor::ones(&[], a.dtype())?;
+    let base = Tensor::where_(&b.eq_scalar(0.0)?, &one, a)?;
+    b.mul(&base.pow(&b.add_scalar(-1.0)?)?)
 }
 
 /// ∂aᵇ/∂b = aᵇ·ln a, taken as 0 where a = 0.
@@ -232,9 +236,18 @@ impl Tensor {
             Rule::self_adjoint1(true, move |v| v.mul_scalar(c))
         }))
     }
-    /// x / c.
+    /// x / c (a true division, not x · (1/c): `1e-300 / 1e-310` is 1e10, not inf).
+    ///
+    /// ```
+    /// let x = eingrad::Tensor::from_vec(vec![1e-300f64, 0.0, 49.0], &[3]).unwrap();
+    /// assert_eq!(x.div_scalar(1e-310).unwrap().to_vec::<f64>().unwrap()[..2], [1e10, 0.0]);
+    /// assert_eq!(x.div_scalar(49.0).unwrap().to_vec::<f64>().unwrap()[2], 1.0);
+    /// ```
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
-        self.mul_scalar(1.0 / c)
+        let out = map1!("div_scalar", self, |v| v / T::of(c))?;
+        Ok(record1("div_scalar", &[self], out, || {
+            Rule::self_adjoint1(true, move |v| v.div_scalar(c))
+        }))
     }
     /// c − x.
     pub fn rsub_scalar(&self, c: f64) -> Result<Tensor> {
