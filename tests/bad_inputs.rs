@@ -864,3 +864,73 @@ fn errors_name_the_op_the_user_called() {
         vec![1.0, 1.0]
     );
 }
+
+#[test]
+fn pow_0_0_has_base_gradient_0_like_pytorch() {
+    let a = Tensor::from_vec(vec![0.0f64, 2.0], &[2])
+        .unwrap()
+        .requires_grad_(true);
+    let b = Tensor::from_vec(vec![0.0f64, 0.0], &[2]).unwrap();
+    let y = a.pow(&b).unwrap().sum_all().unwrap();
+    let opts = GradOptions::default().create_graph(true);
+    let g = grad(&[y], &[a.clone()], None, opts).unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(g.to_vec_f64(), vec![0.0, 0.0]);
+    // Still differentiable (the rule is written in tensor ops): d²/da² of a^0 is 0 too.
+    let gg = grad(
+        &[g.sum_all().unwrap()],
+        &[a],
+        None,
+        GradOptions::default().allow_unused(true),
+    )
+    .unwrap();
+    if let Some(gg) = &gg[0] {
+        assert!(gg.to_vec_f64().iter().all(|v| *v == 0.0), "{gg}");
+    }
+}
+
+#[test]
+fn div_scalar_divides_and_mean_is_a_true_mean() {
+    let x = Tensor::from_vec(vec![1e-300f64, 0.0], &[2]).unwrap();
+    // (1e-310 is subnormal, so the quotient is 1e10 to about 14 digits; x · (1/c) gave inf.)
+    let q = x.div_scalar(1e-310).unwrap().to_vec_f64();
+    assert!((q[0] / 1e10 - 1.0).abs() < 1e-12 && q[1] == 0.0, "{q:?}");
+    let ones = Tensor::ones(&[49], DType::F64).unwrap();
+    assert_eq!(ones.mean_all().unwrap().item().unwrap(), 1.0);
+    assert_eq!(ones.mean(&[0], false).unwrap().item().unwrap(), 1.0);
+    // Mean of nothing is NaN (PyTorch), both ways.
+    let e = Tensor::zeros(&[0], DType::F64).unwrap();
+    assert!(e.mean_all().unwrap().item().unwrap().is_nan());
+    assert!(e.mean(&[0], false).unwrap().item().unwrap().is_nan());
+    // The gradient of x / c is 1 / c, computed as a division too.
+    let x = Tensor::from_vec(vec![1.0f64], &[1])
+        .unwrap()
+        .requires_grad_(true);
+    let y = x.div_scalar(3.0).unwrap().sum_all().unwrap();
+    let g = grad(&[y], &[x], None, GradOptions::default()).unwrap();
+    assert_eq!(g[0].as_ref().unwrap().to_vec_f64(), vec![1.0 / 3.0]);
+}
+
+#[test]
+fn jacobian_blocks_have_the_input_dtype_in_every_mode() {
+    use eingrad::func::{jacobian, JacobianMode};
+    let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
+    let f = |xs: &[Tensor]| Ok(vec![xs[0].mul_scalar(3.0)?.to_dtype(DType::F32)?]);
+    for mode in [
+        JacobianMode::Reverse,
+        JacobianMode::Forward,
+        JacobianMode::Auto,
+    ] {
+        let j = jacobian(&f, &[x.clone()], mode).unwrap();
+        assert_eq!(j[0][0].dtype(), DType::F64, "{mode:?}");
+        assert_eq!(j[0][0].to_vec_f64(), vec![3.0, 0.0, 0.0, 3.0], "{mode:?}");
+    }
+    // Nested (the input carries history): the blocks are recorded, same dtype.
+    let xg = x.requires_grad_(true).mul_scalar(1.0).unwrap();
+    for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
+        let j = jacobian(&f, &[xg.clone()], mode).unwrap();
+        assert_eq!(j[0][0].dtype(), DType::F64, "{mode:?}");
+        assert_eq!(j[0][0].to_vec_f64(), vec![3.0, 0.0, 0.0, 3.0], "{mode:?}");
+    }
+}
