@@ -67,7 +67,7 @@ impl Tensor {
         if d.is_empty() {
             return Ok(self.clone());
         }
-        let kept = with_dtype!(self.dtype(), T => reduce_tensor::<T>("sum", self, &d, T::zero(), |a, b| a + b))?;
+        let kept = with_dtype!(self.dtype(), T => reduce_tensor::<T>("sum", self, &d, T::zero(), Copies::Scale, |a, b| a + b))?;
         let out = if keepdim {
             kept
         } else {
@@ -230,7 +230,7 @@ impl Tensor {
         }
         let kept = with_dtype!(self.dtype(), T => {
             let init = if max { T::neg_infinity() } else { T::infinity() };
-            reduce_tensor::<T>(name, self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
+            reduce_tensor::<T>(name, self, &d, init, Copies::Idempotent, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
         })?;
         let kshape = kept.dims().to_vec();
         let out = if keepdim {
@@ -369,25 +369,49 @@ impl Tensor {
     }
 }
 
+/// How a reduction treats a reduced dim of stride 0 (a broadcast: n copies of one value).
+#[derive(Clone, Copy, PartialEq)]
+enum Copies {
+    /// n copies add up to n times the value (sum).
+    Scale,
+    /// n copies fold to the value itself (max, min).
+    Idempotent,
+}
+
 /// The reduction kernel on a tensor: `x` folded over `dims` (kept as size 1) for op `op`.
+/// Reduced dims of stride 0 are read once (and the sum scaled by their sizes), so reducing a
+/// huge broadcast view costs what its distinct elements cost.
 fn reduce_tensor<T: Float>(
     op: &'static str,
     x: &Tensor,
     dims: &[usize],
     init: T,
+    copies: Copies,
     combine: impl Fn(T, T) -> T + Sync,
 ) -> Result<Tensor> {
     let s = x.storage();
     let data = typed::<T>(op, &s)?;
-    let (out, shape) = reduce::<T>(
+    let mut layout = x.layout().clone();
+    let mut count = 1.0f64;
+    for &d in dims {
+        if layout.strides()[d] == 0 && layout.shape()[d] > 1 {
+            count *= layout.shape()[d] as f64;
+            layout = layout.narrow(d as isize, 0, 1)?;
+        }
+    }
+    let (mut out, shape) = reduce::<T>(
         Operand {
             data,
-            layout: x.layout(),
+            layout: &layout,
         },
         dims,
         init,
         combine,
     )?;
+    if copies == Copies::Scale && count != 1.0 {
+        let c = T::of(count);
+        out.iter_mut().for_each(|v| *v = *v * c);
+    }
     Ok(Tensor::from_buf(out, &shape))
 }
 
