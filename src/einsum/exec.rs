@@ -233,7 +233,10 @@ impl EinsumExpr {
         };
         let (t2, l2) = sum_labels(&t, &ls, &core_out)?;
         t = permute_to(&t2, &l2, &core_out)?;
-        if self.multiplicity != 1.0 {
+        if self.multiplicity == 0.0 {
+            // A sum over no copies is 0 even of inf or NaN (and passes a zero gradient).
+            t = Tensor::where_(&t.ones_like()?, &t.zeros_like()?, &t)?;
+        } else if self.multiplicity != 1.0 {
             t = t.mul_scalar(self.multiplicity)?;
         }
         ls = core_out;

@@ -469,7 +469,8 @@ pub fn resolve(
             labels
                 .iter()
                 .zip(shape.iter())
-                .map(|(c, &s)| s == 1 && sizes.get(c).copied().unwrap_or(1) > 1)
+                // A size-1 dim stretched to any other size (0 included) is a broadcast.
+                .map(|(c, &s)| s == 1 && sizes.get(c).copied().unwrap_or(1) != 1)
                 .collect()
         })
         .collect();
