@@ -1011,3 +1011,14 @@ fn reductions_of_a_huge_broadcast_read_each_distinct_element_once() {
         vec![1.0 * BIG as f64, 2.0 * BIG as f64, 3.0 * BIG as f64]
     );
 }
+
+#[test]
+fn a_size_one_label_stretched_to_zero_is_empty() {
+    // Found by the einsum fuzz: the plan said [0], the result had shape [1].
+    let x = Tensor::from_vec(vec![f64::NAN], &[1]).unwrap();
+    let y = einsum_with_sizes("a", &[&x], &[('a', 0)]).unwrap();
+    assert_eq!(y.dims(), &[0]);
+    // Summed over no copies: 0, even of NaN.
+    let s = einsum_with_sizes("a->", &[&x], &[('a', 0)]).unwrap();
+    assert_eq!(s.to_vec_f64(), vec![0.0]);
+}
