@@ -711,10 +711,13 @@ fn grad_through_huge(f: impl Fn(&Tensor) -> eingrad::Result<Tensor>) -> eingrad:
     Ok(g[0].clone().expect("x is used"))
 }
 
+/// A chain of views applied to a tensor.
+type ViewChain = dyn Fn(&Tensor) -> eingrad::Result<Tensor>;
+
 #[test]
 fn backward_through_a_view_of_a_huge_broadcast_is_an_error_not_an_abort() {
     // Issue #16 A: each view's adjoint scatters into zeros of the broadcast's full shape.
-    let cases: Vec<(&str, Box<dyn Fn(&Tensor) -> eingrad::Result<Tensor>>)> = vec![
+    let cases: Vec<(&str, Box<ViewChain>)> = vec![
         ("narrow", Box::new(|t| t.narrow(0, 0, 1)?.narrow(1, 0, 1))),
         (
             "slice",

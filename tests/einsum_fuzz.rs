@@ -25,7 +25,7 @@ static COUNTS: [AtomicUsize; 3] = [
 
 fn count(i: usize) {
     let n = COUNTS[i].fetch_add(1, Relaxed) + 1;
-    if i == 0 && n % 10_000 == 0 {
+    if i == 0 && n.is_multiple_of(10_000) {
         eprintln!(
             "einsum fuzz: {n} cases, {} planned, {} run and compared across strategies",
             COUNTS[1].load(Relaxed),

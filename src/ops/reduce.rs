@@ -410,7 +410,7 @@ fn reduce_tensor<T: Float>(
     )?;
     if copies == Copies::Scale && count != 1.0 {
         let c = T::of(count);
-        out.iter_mut().for_each(|v| *v = *v * c);
+        out.iter_mut().for_each(|v| *v *= c);
     }
     Ok(Tensor::from_buf(out, &shape))
 }
