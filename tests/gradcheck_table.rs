@@ -270,7 +270,7 @@ fn table() -> Vec<Entry> {
     entry!(tb, "mul_scalar", "", [rn(&s, 42)], |x| x[0]
         .mul_scalar(-1.5)?
         .mul(&x[0])?);
-    entry!(tb, "mul_scalar", "div_scalar", [rn(&s, 43)], |x| x[0]
+    entry!(tb, "div_scalar", "", [rn(&s, 43)], |x| x[0]
         .div_scalar(4.0)?
         .exp()?);
     entry!(

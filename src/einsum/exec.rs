@@ -9,7 +9,9 @@ use super::plan::{plan_contraction, EinsumPlan, PlanStrategy};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::shape::view_adjoint as view_adjoint_op;
+use crate::storage::check_allocation;
 use crate::tensor::Tensor;
+use crate::with_dtype;
 
 /// A compiled einsum for fixed operand shapes: the resolved labels and the contraction plan.
 /// Reuse it to run the same contraction many times without re-planning.
@@ -31,6 +33,10 @@ pub struct EinsumExpr {
     reduced_labels: Vec<Vec<char>>,
     plan: EinsumPlan,
     shapes: Vec<Vec<usize>>,
+    /// How many times the core result is counted: the product of the sizes of labels summed
+    /// away that every operand only broadcasts (a size-1 dim stretched by an explicit size:
+    /// `"i->"` with `i = 1000` sums 1000 copies).
+    multiplicity: f64,
 }
 
 impl EinsumExpr {
@@ -85,12 +91,23 @@ impl EinsumExpr {
             strategy,
         )?;
         plan.final_output = resolved.output.clone();
+        let multiplicity = resolved
+            .sizes
+            .iter()
+            .filter(|(l, _)| {
+                !resolved.output.contains(l)
+                    && (0..n).all(|k| is_bcast(&resolved, k, **l))
+                    && resolved.inputs.iter().any(|ls| ls.contains(l))
+            })
+            .map(|(_, &s)| s as f64)
+            .product();
         Ok(EinsumExpr {
             pattern: pattern.to_string(),
             resolved,
             reduced_labels,
             plan,
             shapes: shapes.iter().map(|s| s.to_vec()).collect(),
+            multiplicity,
         })
     }
 
@@ -215,6 +232,12 @@ impl EinsumExpr {
         };
         let (t2, l2) = sum_labels(&t, &ls, &core_out)?;
         t = permute_to(&t2, &l2, &core_out)?;
+        if self.multiplicity == 0.0 {
+            // A sum over no copies is 0 even of inf or NaN (and passes a zero gradient).
+            t = Tensor::where_(&t.ones_like()?, &t.zeros_like()?, &t)?;
+        } else if self.multiplicity != 1.0 {
+            t = t.mul_scalar(self.multiplicity)?;
+        }
         ls = core_out;
         self.generalised_output(t, ls)
     }
@@ -281,8 +304,10 @@ impl EinsumExpr {
         if uniq.len() == out.len() {
             return permute_to(&t, &uniq, out);
         }
-        // Repeated labels: embed on the diagonal of the full output.
+        // Repeated labels: embed on the diagonal of the full output (checked before the
+        // broadcast core is copied: the output may be far too large for memory).
         let out_shape: Vec<usize> = out.iter().map(|l| self.resolved.sizes[l]).collect();
+        with_dtype!(t.dtype(), T => check_allocation::<T>("einsum", &out_shape))?;
         let out_labels = out.clone();
         let target_order = uniq.clone();
         let view = Arc::new(move |l: &Layout| -> Result<Layout> {

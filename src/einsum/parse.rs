@@ -414,6 +414,16 @@ pub fn resolve(
     // Extra sizes: output-only labels, or stretching a size-1 input label.
     let mut extra: BTreeMap<char, usize> = BTreeMap::new();
     for &(c, s) in extra_sizes {
+        if !c.is_ascii_alphabetic() {
+            // Labels are ASCII letters; the ellipsis's internal labels (U+0100 on) are not
+            // the caller's to size.
+            return Err(einsum_err(
+                pattern,
+                format!(
+                    "a size was given for '{c}', which is not a label: labels are ASCII letters"
+                ),
+            ));
+        }
         if let Some(&prev) = extra.get(&c) {
             if prev != s {
                 return Err(einsum_err(
@@ -459,7 +469,8 @@ pub fn resolve(
             labels
                 .iter()
                 .zip(shape.iter())
-                .map(|(c, &s)| s == 1 && sizes.get(c).copied().unwrap_or(1) > 1)
+                // A size-1 dim stretched to any other size (0 included) is a broadcast.
+                .map(|(c, &s)| s == 1 && sizes.get(c).copied().unwrap_or(1) != 1)
                 .collect()
         })
         .collect();

@@ -6,6 +6,17 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+/// The most random directions [`gradcheck`] runs (each costs a backward and two forward
+/// passes): more is an error, not a run that never returns.
+///
+/// ```
+/// use eingrad::{Tensor, DType, func::{gradcheck, GradcheckOptions, MAX_DIRECTIONS}};
+/// let x = Tensor::randn(&[300], DType::F64, 0).unwrap();
+/// let opts = GradcheckOptions { directions: MAX_DIRECTIONS + 1, ..Default::default() };
+/// assert!(gradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x], opts).is_err());
+/// ```
+pub const MAX_DIRECTIONS: usize = 1 << 16;
+
 /// Tolerances and sizes for [`gradcheck`].
 #[derive(Debug, Clone, Copy)]
 pub struct GradcheckOptions {
@@ -18,7 +29,7 @@ pub struct GradcheckOptions {
     /// Inputs with at most this many elements in all are checked entry by entry (the full
     /// Jacobian); larger ones along `directions` random directions.
     pub max_full_elements: usize,
-    /// Number of random directions for large inputs.
+    /// Number of random directions for large inputs (at most [`MAX_DIRECTIONS`]).
     pub directions: usize,
     /// Seed for random directions and cotangents.
     pub seed: u64,
@@ -120,6 +131,23 @@ pub fn gradcheck(
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     check_inputs("gradcheck", inputs)?;
+    if opts.directions > MAX_DIRECTIONS {
+        return Err(Error::arg(
+            "gradcheck",
+            "opts.directions",
+            format!(
+                "{} random directions requested; at most {MAX_DIRECTIONS} are run",
+                opts.directions
+            ),
+        ));
+    }
+    if !(opts.eps.is_finite() && opts.eps > 0.0) {
+        return Err(Error::arg(
+            "gradcheck",
+            "opts.eps",
+            format!("the step must be finite and positive, not {}", opts.eps),
+        ));
+    }
     let leaves: Vec<Tensor> = inputs
         .iter()
         .map(|t| t.detach().requires_grad_(true))

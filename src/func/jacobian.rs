@@ -59,6 +59,14 @@ enum Blocks {
 
 /// Copies the elements of `v` (row-major) to `block[start + i * step]`.
 fn scatter_into(block: &mut Storage, start: usize, step: usize, v: &Tensor) -> Result<()> {
+    // A column pushed forward has the output's dtype; the block has the input's.
+    let converted;
+    let v = if v.dtype() == block.dtype() {
+        v
+    } else {
+        converted = v.detach().to_dtype(block.dtype())?;
+        &converted
+    };
     with_dtype!(block.dtype(), T => {
         let mismatch = Error::DTypeMismatch {
             op: "jacobian",
@@ -186,7 +194,11 @@ impl Assembler {
                         }
                         let parts: Vec<Tensor> = parts
                             .into_iter()
-                            .map(|p| p.map_or_else(|| Tensor::zeros(part_shape, dtype), Ok))
+                            .map(|p| match p {
+                                None => Tensor::zeros(part_shape, dtype),
+                                Some(p) if p.dtype() != dtype => p.to_dtype(dtype),
+                                Some(p) => Ok(p),
+                            })
                             .collect::<Result<_>>()?;
                         let refs: Vec<&Tensor> = parts.iter().collect();
                         let dim = if by_row { 0 } else { part_shape.len() as isize };
@@ -418,6 +430,8 @@ fn by_columns(
 
 /// The Jacobian of `f` at `inputs`: `result[i][j]` is ∂ output i / ∂ input j, of shape
 /// `output_i.shape ++ input_j.shape` (like `torch.func.jacrev(f, argnums=all)`).
+///
+/// Every block has its input's dtype, in every mode (an f64 → f32 function has f64 blocks).
 ///
 /// `f` is run (recorded) once; the blocks are read off that graph as `mode` says. An output
 /// that does not depend on an input gives a zero block. When an input carries gradient

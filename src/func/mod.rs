@@ -23,7 +23,7 @@ mod verify;
 mod vjp;
 
 pub use einsum_jacobian::{einsum_jacobian, einsum_jacobian_spec, EinsumJacobianSpec};
-pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions, GradcheckReport};
+pub use gradcheck::{gradcheck, gradgradcheck, GradcheckOptions, GradcheckReport, MAX_DIRECTIONS};
 pub use hessian::{hessian, hvp, ScalarFn};
 pub use jacobian::{jacobian, JacobianMode};
 pub use jvp::jvp;

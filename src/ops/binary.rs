@@ -39,9 +39,13 @@ fn record_sum(name: &'static str, a: &Tensor, b: &Tensor, out: Tensor, subtract:
     })
 }
 
-/// ∂aᵇ/∂a = b·a^(b−1).
+/// ∂aᵇ/∂a = b·a^(b−1), which is 0 where b = 0 (aᵇ is then constant 1; PyTorch's rule: at
+/// a = 0 the product would be 0·∞ = NaN). The base is taken as 1 there, so the rule's own
+/// derivatives stay finite too.
 fn pow_da(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    b.mul(&a.pow(&b.add_scalar(-1.0)?)?)
+    let one = Tensor::ones(&[], a.dtype())?;
+    let base = Tensor::where_(&b.eq_scalar(0.0)?, &one, a)?;
+    b.mul(&base.pow(&b.add_scalar(-1.0)?)?)
 }
 
 /// ∂aᵇ/∂b = aᵇ·ln a, taken as 0 where a = 0.
@@ -242,9 +246,19 @@ impl Tensor {
             })
         }))
     }
-    /// x / c.
+    /// x / c (a true division, not x · (1/c): `1e-300 / 1e-310` is 1e10, not inf).
+    ///
+    /// ```
+    /// let x = eingrad::Tensor::from_vec(vec![1e-300f64, 0.0, 49.0], &[3]).unwrap();
+    /// let y = x.div_scalar(1e-310).unwrap().to_vec::<f64>().unwrap();
+    /// assert!((y[0] / 1e10 - 1.0).abs() < 1e-12 && y[1] == 0.0); // not inf, not NaN
+    /// assert_eq!(x.div_scalar(49.0).unwrap().to_vec::<f64>().unwrap()[2], 1.0);
+    /// ```
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
-        self.mul_scalar(1.0 / c)
+        let out = map1!("div_scalar", self, |v| v / T::of(c))?;
+        Ok(record1("div_scalar", &[self], out, || {
+            Rule::self_adjoint1(true, move |v| v.div_scalar(c))
+        }))
     }
     /// c − x.
     pub fn rsub_scalar(&self, c: f64) -> Result<Tensor> {
@@ -290,6 +304,13 @@ impl Tensor {
     }
     /// `value` where mask ≠ 0, else `self`; the gradient is zero where filled.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
+        if mask.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "masked_fill",
+                lhs: self.dtype(),
+                rhs: mask.dtype(),
+            });
+        }
         let fits = crate::layout::broadcast_shapes("masked_fill", mask.dims(), self.dims())
             .is_ok_and(|s| s == self.dims());
         if !fits {

@@ -152,6 +152,17 @@ impl Tensor {
         };
         let d = resolve_dim("stack", dim, first.rank() + 1)?;
         for (i, t) in tensors.iter().enumerate() {
+            if t.dtype() != first.dtype() {
+                return Err(Error::arg(
+                    "stack",
+                    "tensors",
+                    format!(
+                        "tensors[{i}] has dtype {:?} but tensors[0] has {:?}",
+                        t.dtype(),
+                        first.dtype()
+                    ),
+                ));
+            }
             if t.dims() != first.dims() {
                 return Err(Error::ShapeMismatch {
                     op: "stack",
@@ -600,7 +611,7 @@ fn cat_kernel<T: Float>(tensors: &[&Tensor], d: usize, out_shape: &[usize]) -> R
     let mut out = try_buffer("cat", out_shape, checked_numel("cat", out_shape)?)?;
     let parts = tensors
         .iter()
-        .map(|t| t.to_vec::<T>())
+        .map(|t| read_all::<T>("cat", t))
         .collect::<Result<Vec<_>>>()?;
     for o in 0..outer {
         for (t, p) in tensors.iter().zip(&parts) {
@@ -641,22 +652,60 @@ fn pad_kernel<T: Float>(
     Ok(Tensor::from_buf(buf, out_shape))
 }
 
+/// `x`'s elements for op `op`, row-major (an error naming `op` when a huge view cannot be
+/// copied).
+fn read_all<T: Float>(op: &'static str, x: &Tensor) -> Result<Vec<T>> {
+    let storage = x.storage();
+    let src = super::typed::<T>(op, &storage)?;
+    let l = x.layout();
+    crate::kernels::strided::try_gather(op, src, l.shape(), l.strides(), l.offset())
+}
+
+/// Reads only the selected slices, through `x`'s layout: selecting from a huge broadcast
+/// view costs what the output costs.
 fn index_select_kernel<T: Float>(x: &Tensor, d: usize, index: &[usize]) -> Result<Tensor> {
-    let (outer, n, inner) = split_at_dim(x.dims(), d);
     let out_shape = with_dim(x.dims(), d, index.len());
     if out_shape.contains(&0) {
         return Ok(Tensor::from_buf(Vec::<T>::new(), &out_shape));
     }
-    let src = x.to_vec::<T>()?;
     let n_out = checked_numel("index_select", &out_shape)?;
     let mut out = try_buffer("index_select", &out_shape, n_out)?;
-    for o in 0..outer {
-        for &ix in index {
-            let start = (o * n + ix) * inner;
-            out.extend_from_slice(&src[start..start + inner]);
+    let storage = x.storage();
+    let src = super::typed::<T>("index_select", &storage)?;
+    let l = x.layout();
+    let (strides, offset) = (l.strides(), l.offset() as isize);
+    // An odometer over the output's dims but the last, which is copied as one strided run.
+    let r = out_shape.len();
+    let (last, last_stride) = (out_shape[r - 1], strides[r - 1]);
+    let mut m = vec![0usize; r - 1];
+    loop {
+        let mut at = offset;
+        for (k, &mk) in m.iter().enumerate() {
+            let i = if k == d { index[mk] } else { mk };
+            at += i as isize * strides[k];
+        }
+        if d == r - 1 {
+            out.extend(
+                index
+                    .iter()
+                    .map(|&i| src[(at + i as isize * last_stride) as usize]),
+            );
+        } else {
+            out.extend((0..last as isize).map(|i| src[(at + i * last_stride) as usize]));
+        }
+        let mut k = r - 1;
+        loop {
+            if k == 0 {
+                return Ok(Tensor::from_buf(out, &out_shape));
+            }
+            k -= 1;
+            m[k] += 1;
+            if m[k] < out_shape[k] {
+                break;
+            }
+            m[k] = 0;
         }
     }
-    Ok(Tensor::from_buf(out, &out_shape))
 }
 
 fn index_add_kernel<T: Float>(
@@ -666,8 +715,8 @@ fn index_add_kernel<T: Float>(
     source: &Tensor,
 ) -> Result<Tensor> {
     let (outer, n, inner) = split_at_dim(x.dims(), d);
-    let mut out = x.to_vec::<T>()?;
-    let src = source.to_vec::<T>()?;
+    let mut out = read_all::<T>("index_add", x)?;
+    let src = read_all::<T>("index_add", source)?;
     let k = index.len();
     for o in 0..outer {
         for (j, &ix) in index.iter().enumerate() {
@@ -714,10 +763,29 @@ fn for_each_index(
     }
 }
 
+/// Reads only the gathered entries, through `x`'s layout (cheap on a huge broadcast view).
 fn gather_kernel<T: Float>(x: &Tensor, d: usize, index: &Indices) -> Result<Tensor> {
-    let src = x.to_vec::<T>()?;
-    let mut out = Vec::with_capacity(index.values.len());
-    for_each_index(index, x.dims(), &index.shape, d, |at, _| out.push(src[at]));
+    let storage = x.storage();
+    let src = super::typed::<T>("gather", &storage)?;
+    let l = x.layout();
+    let (strides, offset) = (l.strides(), l.offset() as isize);
+    let mut out = try_buffer("gather", &index.shape, index.values.len())?;
+    let r = index.shape.len();
+    let mut m = vec![0usize; r];
+    for &v in &index.values {
+        let mut at = offset;
+        for k in 0..r {
+            at += if k == d { v } else { m[k] } as isize * strides[k];
+        }
+        out.push(src[at as usize]);
+        for k in (0..r).rev() {
+            m[k] += 1;
+            if m[k] < index.shape[k] {
+                break;
+            }
+            m[k] = 0;
+        }
+    }
     Ok(Tensor::from_buf(out, &index.shape))
 }
 
@@ -727,8 +795,8 @@ fn scatter_add_kernel<T: Float>(
     index: &Indices,
     src: &Tensor,
 ) -> Result<Tensor> {
-    let mut out = x.to_vec::<T>()?;
-    let s = src.to_vec::<T>()?;
+    let mut out = read_all::<T>("scatter_add", x)?;
+    let s = read_all::<T>("scatter_add", src)?;
     for_each_index(index, x.dims(), src.dims(), d, |at, from| {
         out[at] += s[from]
     });

@@ -6,7 +6,9 @@ use crate::autograd::{record1, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
+use crate::kernels::Operand;
 use crate::layout::resolve_dim;
+use crate::storage::check_allocation;
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -65,7 +67,7 @@ impl Tensor {
         if d.is_empty() {
             return Ok(self.clone());
         }
-        let kept = with_dtype!(self.dtype(), T => reduce_tensor::<T>("sum", self, &d, T::zero(), |a, b| a + b))?;
+        let kept = with_dtype!(self.dtype(), T => reduce_tensor::<T>("sum", self, &d, T::zero(), Copies::Scale, |a, b| a + b))?;
         let out = if keepdim {
             kept
         } else {
@@ -92,15 +94,27 @@ impl Tensor {
         }
         self.sum(&all, false)
     }
-    /// Mean over `dims`.
+    /// Mean over `dims`: the sum divided by the count (NaN over an empty dim, as in PyTorch).
+    ///
+    /// ```
+    /// let t = eingrad::Tensor::ones(&[2, 49], eingrad::DType::F64).unwrap();
+    /// assert_eq!(t.mean(&[1], false).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 1.0]);
+    /// ```
     pub fn mean(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let d = resolve_dims("mean", dims, self.rank())?;
         let count: usize = d.iter().map(|&i| self.dims()[i]).product();
         self.sum(dims, keepdim)?.div_scalar(count as f64)
     }
-    /// Mean of all elements.
+    /// Mean of all elements (NaN for an empty tensor, as in PyTorch).
+    ///
+    /// ```
+    /// use eingrad::{DType, Tensor};
+    /// assert_eq!(Tensor::ones(&[49], DType::F64)?.mean_all()?.item()?, 1.0);
+    /// assert!(Tensor::zeros(&[0], DType::F64)?.mean_all()?.item()?.is_nan());
+    /// # Ok::<(), eingrad::Error>(())
+    /// ```
     pub fn mean_all(&self) -> Result<Tensor> {
-        self.sum_all()?.div_scalar(self.numel().max(1) as f64)
+        self.sum_all()?.div_scalar(self.numel() as f64)
     }
     /// Variance over `dims` with `correction` (1 = unbiased, as PyTorch's default).
     pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
@@ -111,8 +125,14 @@ impl Tensor {
         ss.div_scalar(count.saturating_sub(correction) as f64)
     }
 
-    fn extreme_dim(&self, dim: isize, keepdim: bool, max: bool) -> Result<(Tensor, Indices)> {
-        let name = if max { "max_dim" } else { "min_dim" };
+    /// max_dim/min_dim (and argmax/argmin, whose errors carry their own `name`).
+    fn extreme_dim(
+        &self,
+        name: &'static str,
+        dim: isize,
+        keepdim: bool,
+        max: bool,
+    ) -> Result<(Tensor, Indices)> {
         let d = resolve_dim(name, dim, self.rank())?;
         if self.dims()[d] == 0 {
             return Err(Error::arg(name, "dim", format!("dim {dim} has size 0")));
@@ -136,7 +156,10 @@ impl Tensor {
         };
         // Linear where it is differentiable: the tangent at the chosen index (the first of
         // ties); the transpose puts g there.
-        let out = record1(name, &[self], vals, || {
+        // Recorded under max_dim/min_dim whichever public op called (argmax records nothing:
+        // its input is detached).
+        let recorded = if max { "max_dim" } else { "min_dim" };
+        let out = record1(recorded, &[self], vals, || {
             let in_shape = self.dims().to_vec();
             let at = Indices {
                 values: idx.clone(),
@@ -146,7 +169,7 @@ impl Tensor {
             Rule::linear1(
                 move |t| t.gather(d as isize, &at)?.reshape(&jshape),
                 move |g| {
-                    let onehot = one_hot_along(&idx, &in_shape, d, g.dtype());
+                    let onehot = one_hot_along(name, &idx, &in_shape, d, g.dtype())?;
                     g.reshape(&kshape)?.mul(&onehot)
                 },
             )
@@ -155,19 +178,19 @@ impl Tensor {
     }
     /// Maximum along `dim` and its index (first of ties); the gradient goes to that index.
     pub fn max_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
-        self.extreme_dim(dim, keepdim, true)
+        self.extreme_dim("max_dim", dim, keepdim, true)
     }
     /// Minimum along `dim` and its index.
     pub fn min_dim(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Indices)> {
-        self.extreme_dim(dim, keepdim, false)
+        self.extreme_dim("min_dim", dim, keepdim, false)
     }
     /// Index of the maximum along `dim`.
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Indices> {
-        Ok(self.detach().max_dim(dim, keepdim)?.1)
+        Ok(self.detach().extreme_dim("argmax", dim, keepdim, true)?.1)
     }
     /// Index of the minimum along `dim`.
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Indices> {
-        Ok(self.detach().min_dim(dim, keepdim)?.1)
+        Ok(self.detach().extreme_dim("argmin", dim, keepdim, false)?.1)
     }
     /// Maximum over `dims` (PyTorch's `amax`): at ties the gradient is split evenly.
     pub fn amax(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
@@ -207,7 +230,7 @@ impl Tensor {
         }
         let kept = with_dtype!(self.dtype(), T => {
             let init = if max { T::neg_infinity() } else { T::infinity() };
-            reduce_tensor::<T>(name, self, &d, init, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
+            reduce_tensor::<T>(name, self, &d, init, Copies::Idempotent, |a: T, b: T| if a.is_nan() || b.is_nan() { T::nan() } else if (b > a) == max { b } else { a })
         })?;
         let kshape = kept.dims().to_vec();
         let out = if keepdim {
@@ -239,6 +262,8 @@ impl Tensor {
     /// gradient is 0.
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let d = resolve_dims("logsumexp", dims, self.rank())?;
+        // exp(x − max) is as large as x: refuse before any pass over a huge broadcast view.
+        with_dtype!(self.dtype(), T => check_allocation::<T>("logsumexp", self.dims()))?;
         let x = self.detach();
         let m = safe_max(&x, dims)?;
         let lse_k = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
@@ -269,6 +294,8 @@ impl Tensor {
     }
     fn softmax_over(&self, dims: &[isize]) -> Result<Tensor> {
         let resolved = resolve_dims("softmax", dims, self.rank())?;
+        // The output is as large as the input: refuse before any pass over a huge view.
+        with_dtype!(self.dtype(), T => check_allocation::<T>("softmax", self.dims()))?;
         let x = self.detach();
         let m = safe_max(&x, dims)?;
         let e = x.sub(&m)?.exp()?;
@@ -291,6 +318,9 @@ impl Tensor {
     }
     /// log softmax along `dim`; a row that is all −∞ gives −∞ (no NaN) and gradient g.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        // Checked here so that errors name this op, not the logsumexp inside it.
+        resolve_dim("log_softmax", dim, self.rank())?;
+        with_dtype!(self.dtype(), T => check_allocation::<T>("log_softmax", self.dims()))?;
         let lse = self.detach().logsumexp(&[dim], true)?;
         let lse_safe = lse.masked_fill(&lse.eq_scalar(f64::NEG_INFINITY)?, 0.0)?;
         let y = self.detach().sub(&lse_safe)?;
@@ -339,16 +369,49 @@ impl Tensor {
     }
 }
 
+/// How a reduction treats a reduced dim of stride 0 (a broadcast: n copies of one value).
+#[derive(Clone, Copy, PartialEq)]
+enum Copies {
+    /// n copies add up to n times the value (sum).
+    Scale,
+    /// n copies fold to the value itself (max, min).
+    Idempotent,
+}
+
 /// The reduction kernel on a tensor: `x` folded over `dims` (kept as size 1) for op `op`.
+/// Reduced dims of stride 0 are read once (and the sum scaled by their sizes), so reducing a
+/// huge broadcast view costs what its distinct elements cost.
 fn reduce_tensor<T: Float>(
     op: &'static str,
     x: &Tensor,
     dims: &[usize],
     init: T,
+    copies: Copies,
     combine: impl Fn(T, T) -> T + Sync,
 ) -> Result<Tensor> {
     let s = x.storage();
-    let (out, shape) = reduce::<T>(operand(op, x, &s)?, dims, init, combine)?;
+    let mut layout = x.layout().clone();
+    let mut count = 1.0f64;
+    for &d in dims {
+        if layout.strides()[d] == 0 && layout.shape()[d] > 1 {
+            count *= layout.shape()[d] as f64;
+            layout = layout.narrow(d as isize, 0, 1)?;
+        }
+    }
+    let data = operand::<T>(op, x, &s)?.data;
+    let (mut out, shape) = reduce::<T>(
+        Operand {
+            data,
+            layout: &layout,
+        },
+        dims,
+        init,
+        combine,
+    )?;
+    if copies == Copies::Scale && count != 1.0 {
+        let c = T::of(count);
+        out.iter_mut().for_each(|v| *v *= c);
+    }
     Ok(Tensor::from_buf(out, &shape))
 }
 
@@ -373,14 +436,24 @@ fn safe_max(x: &Tensor, dims: &[isize]) -> Result<Tensor> {
     m.masked_fill(&m.abs()?.eq_scalar(f64::INFINITY)?, 0.0)
 }
 
-/// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere.
-fn one_hot_along(idx: &[usize], shape: &[usize], dim: usize, dtype: crate::DType) -> Tensor {
+/// A constant with ones at `idx` along `dim` (the kept-dim layout of `idx`), zeros elsewhere,
+/// for op `op`: an error when it cannot be allocated (the input may be a huge broadcast view).
+fn one_hot_along(
+    op: &'static str,
+    idx: &[usize],
+    shape: &[usize],
+    dim: usize,
+    dtype: crate::DType,
+) -> Result<Tensor> {
     let n = shape[dim];
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut v = vec![0.0; shape.iter().product()];
-    for (flat, &i) in idx.iter().enumerate() {
-        let (outer, rest) = (flat / inner, flat % inner);
-        v[(outer * n + i) * inner + rest] = 1.0;
-    }
-    Tensor::from_f64s(&v, shape, dtype).unwrap_or_else(|_| unreachable!())
+    let numel = crate::layout::checked_numel(op, shape)?;
+    with_dtype!(dtype, T => {
+        let mut v = crate::storage::try_zeroed::<T>(op, shape, numel)?;
+        for (flat, &i) in idx.iter().enumerate() {
+            let (outer, rest) = (flat / inner, flat % inner);
+            v[(outer * n + i) * inner + rest] = T::one();
+        }
+        Ok(Tensor::from_buf(v, shape))
+    })
 }

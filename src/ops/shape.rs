@@ -7,6 +7,7 @@ use crate::autograd::{record1, sum_to, Rule};
 use crate::error::{Error, Result};
 use crate::kernels::strided::{for_each_run, try_gather};
 use crate::layout::{checked_numel, resolve_dim, Layout};
+use crate::storage::try_zeroed;
 use crate::tensor::Tensor;
 use crate::with_dtype;
 
@@ -59,26 +60,24 @@ fn batched_view_adjoint(
     let full: Vec<usize> = std::iter::once(batch)
         .chain(in_shape.iter().copied())
         .collect();
-    Ok(scatter_add_to_zeros(
-        g,
-        &shape,
-        &strides,
-        target.offset(),
-        &full,
-    ))
+    scatter_add_to_zeros(name, g, &shape, &strides, target.offset(), &full)
 }
 
 /// Zeros of `out_shape` (row-major) with each element of `g` added at the position that
-/// (`at_shape` = `g`'s shape, `at_strides`, `at_offset`) gives it; repeats accumulate.
+/// (`at_shape` = `g`'s shape, `at_strides`, `at_offset`) gives it; repeats accumulate. An
+/// error naming the view `op` when the zeros cannot be allocated (the input of a view may be
+/// a broadcast far larger than memory).
 fn scatter_add_to_zeros(
+    op: &'static str,
     g: &Tensor,
     at_shape: &[usize],
     at_strides: &[isize],
     at_offset: usize,
     out_shape: &[usize],
-) -> Tensor {
+) -> Result<Tensor> {
+    let n = checked_numel(op, out_shape)?;
     with_dtype!(g.dtype(), T => {
-        let mut buf = vec![T::zero(); out_shape.iter().product()];
+        let mut buf = try_zeroed::<T>(op, out_shape, n)?;
         let storage = g.storage();
         let src = storage.as_slice::<T>().expect("dtype");
         let gl = g.layout();
@@ -87,7 +86,7 @@ fn scatter_add_to_zeros(
                 buf[(o + i * so) as usize] += src[(s + i * ss) as usize];
             }
         });
-        Tensor::from_buf(buf, out_shape)
+        Ok(Tensor::from_buf(buf, out_shape))
     })
 }
 
@@ -104,12 +103,13 @@ pub(crate) fn view_adjoint(
         return Err(Error::shapes(name, g.dims(), target.shape()));
     }
     let out = scatter_add_to_zeros(
+        name,
         g,
         target.shape(),
         target.strides(),
         target.offset(),
         in_shape,
-    );
+    )?;
     // Linear: its JVP is the same scatter-add of the tangent, its transpose the view.
     Ok(record1("view_adjoint", &[g], out, || {
         let (jf, jshape) = (f.clone(), in_shape.to_vec());

@@ -7,6 +7,7 @@
 //! (`grad_fn=<name>`, the op's own name) and for a leaf that requires grad.
 
 use super::Tensor;
+use crate::dtype::Float;
 
 /// Tensors with more elements than this are summarised.
 const THRESHOLD: usize = 1000;
@@ -95,31 +96,35 @@ impl Formatter {
     }
 }
 
-/// A row-major block of values with its shape.
+/// A row-major block of the entries that are printed: `values` holds only those (at most
+/// 2·[`EDGE_ITEMS`] per summarised dimension, shaped `shape`); `full` is the tensor's shape.
 #[derive(Clone, Copy)]
 struct Block<'a> {
     values: &'a [f64],
     shape: &'a [usize],
+    full: &'a [usize],
 }
 
 impl<'a> Block<'a> {
-    /// Entry `i` along the first dimension.
+    /// Entry `i` (an index into `values`) along the first dimension.
     fn sub(self, i: usize) -> Block<'a> {
         let len: usize = self.shape[1..].iter().product();
         Block {
             values: &self.values[i * len..(i + 1) * len],
             shape: &self.shape[1..],
+            full: &self.full[1..],
         }
     }
 
-    /// The indices printed along the first dimension, `None` standing for `...`.
+    /// The indices (into `values`) printed along the first dimension, `None` standing for
+    /// `...`.
     fn shown(self, summarize: bool) -> Vec<Option<usize>> {
         let n = self.shape[0];
-        if summarize && n > 2 * EDGE_ITEMS {
+        if summarize && self.full[0] > 2 * EDGE_ITEMS {
             (0..EDGE_ITEMS)
                 .map(Some)
                 .chain(std::iter::once(None))
-                .chain((n - EDGE_ITEMS..n).map(Some))
+                .chain((EDGE_ITEMS..2 * EDGE_ITEMS).map(Some))
                 .collect()
         } else {
             (0..n).map(Some).collect()
@@ -195,6 +200,39 @@ fn add_suffixes(mut text: String, suffixes: &[String], indent: usize) -> String 
     text
 }
 
+/// The entries of `t` at every combination of the indices `kept[d]` along each dim `d`, as
+/// f64 in row-major order of that combination (read through the layout: nothing else is
+/// copied).
+fn entries(t: &Tensor, kept: &[Vec<usize>]) -> Vec<f64> {
+    let layout = t.layout();
+    let (strides, offset) = (layout.strides(), layout.offset() as isize);
+    let count: usize = kept.iter().map(Vec::len).product();
+    let storage = t.storage();
+    crate::with_dtype!(t.dtype(), T => {
+        let src = storage.as_slice::<T>().unwrap_or(&[]);
+        let mut at = vec![0usize; kept.len()];
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let pos: isize = at
+                .iter()
+                .zip(kept)
+                .zip(strides)
+                .map(|((&a, k), &s)| k[a] as isize * s)
+                .sum::<isize>()
+                + offset;
+            out.push(src.get(pos as usize).map_or(f64::NAN, |v| v.f64()));
+            for d in (0..at.len()).rev() {
+                at[d] += 1;
+                if at[d] < kept[d].len() {
+                    break;
+                }
+                at[d] = 0;
+            }
+        }
+        out
+    })
+}
+
 impl std::fmt::Display for Tensor {
     /// ```
     /// let t = eingrad::Tensor::from_vec(vec![1.0f32 / 3.0, 0.0], &[1, 2]).unwrap();
@@ -209,20 +247,33 @@ impl std::fmt::Display for Tensor {
         const PREFIX: &str = "tensor(";
         let indent = PREFIX.len();
         let shape = self.dims().to_vec();
-        let values = self.to_vec_f64();
+        let summarize = self.numel() > THRESHOLD;
         let mut suffixes = Vec::new();
-        let body = if values.is_empty() {
+        let body = if self.numel() == 0 {
             if shape.len() != 1 {
                 let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
                 suffixes.push(format!("size=({})", dims.join(", ")));
             }
             "[]".to_string()
         } else {
+            // Only the printed entries are read: a huge broadcast view prints like any other.
+            let kept: Vec<Vec<usize>> = shape
+                .iter()
+                .map(|&n| {
+                    if summarize && n > 2 * EDGE_ITEMS {
+                        (0..EDGE_ITEMS).chain(n - EDGE_ITEMS..n).collect()
+                    } else {
+                        (0..n).collect()
+                    }
+                })
+                .collect();
+            let values = entries(self, &kept);
+            let kept_shape: Vec<usize> = kept.iter().map(Vec::len).collect();
             let block = Block {
                 values: &values,
-                shape: &shape,
+                shape: &kept_shape,
+                full: &shape,
             };
-            let summarize = values.len() > THRESHOLD;
             let mut printed = Vec::new();
             block.printed(summarize, &mut printed);
             block.render(indent, summarize, &Formatter::new(&printed))

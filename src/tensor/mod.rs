@@ -214,6 +214,13 @@ impl Tensor {
         if src.dims() != self.dims() {
             return Err(Error::shapes("copy_from", self.dims(), src.dims()));
         }
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "copy_from",
+                lhs: self.dtype(),
+                rhs: src.dtype(),
+            });
+        }
         with_dtype!(self.dtype(), T => {
             let v = src.to_vec::<T>()?;
             self.update_data::<T>(|d| d.copy_from_slice(&v))
