@@ -53,10 +53,40 @@ pub trait Float:
     fn of(v: f64) -> Self;
     /// Converts to f64.
     fn f64(self) -> f64;
+    /// `v` as `Self`s if `Self` is f32 (statically dispatched: storage's typed views).
+    #[doc(hidden)]
+    fn of_f32s(v: &[f32]) -> Option<&[Self]>;
+    /// `v` as `Self`s if `Self` is f64.
+    #[doc(hidden)]
+    fn of_f64s(v: &[f64]) -> Option<&[Self]>;
+    /// [`Float::of_f32s`], mutably.
+    #[doc(hidden)]
+    fn of_f32s_mut(v: &mut [f32]) -> Option<&mut [Self]>;
+    /// [`Float::of_f64s`], mutably.
+    #[doc(hidden)]
+    fn of_f64s_mut(v: &mut [f64]) -> Option<&mut [Self]>;
+    /// The buffer as f32s (`Ok`) or f64s (`Err`).
+    #[doc(hidden)]
+    fn into_f32s_or_f64s(v: Vec<Self>) -> std::result::Result<Vec<f32>, Vec<f64>>;
 }
 
 impl Float for f32 {
     const DTYPE: DType = DType::F32;
+    fn of_f32s(v: &[f32]) -> Option<&[Self]> {
+        Some(v)
+    }
+    fn of_f64s(_: &[f64]) -> Option<&[Self]> {
+        None
+    }
+    fn of_f32s_mut(v: &mut [f32]) -> Option<&mut [Self]> {
+        Some(v)
+    }
+    fn of_f64s_mut(_: &mut [f64]) -> Option<&mut [Self]> {
+        None
+    }
+    fn into_f32s_or_f64s(v: Vec<Self>) -> std::result::Result<Vec<f32>, Vec<f64>> {
+        Ok(v)
+    }
     fn of(v: f64) -> Self {
         v as f32
     }
@@ -67,6 +97,21 @@ impl Float for f32 {
 
 impl Float for f64 {
     const DTYPE: DType = DType::F64;
+    fn of_f64s(v: &[f64]) -> Option<&[Self]> {
+        Some(v)
+    }
+    fn of_f32s(_: &[f32]) -> Option<&[Self]> {
+        None
+    }
+    fn of_f64s_mut(v: &mut [f64]) -> Option<&mut [Self]> {
+        Some(v)
+    }
+    fn of_f32s_mut(_: &mut [f32]) -> Option<&mut [Self]> {
+        None
+    }
+    fn into_f32s_or_f64s(v: Vec<Self>) -> std::result::Result<Vec<f32>, Vec<f64>> {
+        Err(v)
+    }
     fn of(v: f64) -> Self {
         v
     }

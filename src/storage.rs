@@ -1,7 +1,5 @@
 //! Flat, owned element buffers shared (through `Arc`) by a tensor and its views.
 
-use std::any::Any;
-
 use crate::dtype::{DType, Float};
 
 /// Size from which [`buffer`] asks for transparent huge pages.
@@ -153,19 +151,17 @@ impl Storage {
     /// assert!(s.as_slice::<f64>().is_none());
     /// ```
     pub fn as_slice<T: Float>(&self) -> Option<&[T]> {
-        let any: &dyn Any = match self {
-            Storage::F32(v) => v,
-            Storage::F64(v) => v,
-        };
-        any.downcast_ref::<Vec<T>>().map(Vec::as_slice)
+        match self {
+            Storage::F32(v) => T::of_f32s(v),
+            Storage::F64(v) => T::of_f64s(v),
+        }
     }
     /// The buffer as mutable `T`s, if it holds that element type.
     pub fn as_mut_slice<T: Float>(&mut self) -> Option<&mut [T]> {
-        let any: &mut dyn Any = match self {
-            Storage::F32(v) => v,
-            Storage::F64(v) => v,
-        };
-        any.downcast_mut::<Vec<T>>().map(Vec::as_mut_slice)
+        match self {
+            Storage::F32(v) => T::of_f32s_mut(v),
+            Storage::F64(v) => T::of_f64s_mut(v),
+        }
     }
     /// Wraps a typed buffer.
     ///
@@ -174,14 +170,9 @@ impl Storage {
     /// assert_eq!(Storage::from_vec(vec![1.0f64]).dtype(), DType::F64);
     /// ```
     pub fn from_vec<T: Float>(v: Vec<T>) -> Storage {
-        let mut slot = Some(v);
-        let any: &mut dyn Any = &mut slot;
-        if let Some(v) = any.downcast_mut::<Option<Vec<f32>>>() {
-            return Storage::F32(v.take().unwrap_or_default());
-        }
-        match any.downcast_mut::<Option<Vec<f64>>>() {
-            Some(v) => Storage::F64(v.take().unwrap_or_default()),
-            None => unreachable!("Float is sealed: f32 and f64 only"),
+        match T::into_f32s_or_f64s(v) {
+            Ok(v) => Storage::F32(v),
+            Err(v) => Storage::F64(v),
         }
     }
 }

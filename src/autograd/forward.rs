@@ -115,7 +115,7 @@ fn node_tangents(node: &Node, tin: &[Option<Tensor>]) -> Result<Vec<Option<Tenso
         .outputs
         .lock()
         .iter()
-        .map(|m| m.shape.clone())
+        .map(|m| m.shape.to_vec())
         .collect();
     let shape_refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
     if let Some(t) = saved.rule.jvp(&saved.inputs, tin, &shape_refs)? {
@@ -135,7 +135,7 @@ fn jvp_through_vjp(
         .outputs
         .lock()
         .iter()
-        .map(|m| (m.shape.clone(), m.dtype))
+        .map(|m| (m.shape.to_vec(), m.dtype))
         .collect();
     let _g = EnableGradGuard::new();
     let since = next_node_id();

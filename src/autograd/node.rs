@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::mode::is_grad_enabled;
 use super::rule::Rule;
@@ -32,39 +33,16 @@ pub(crate) fn record(
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return outputs;
     }
-    let node = Arc::new(Node {
-        id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
-        name: name.into(),
-        edges: inputs.iter().map(|&t| Edge::new(t)).collect(),
-        saved: Mutex::new(Some(Saved {
-            rule: Arc::new(make_rule()),
-            inputs: inputs.iter().map(|&t| t.clone()).collect(),
-        })),
-        outputs: Mutex::new(Vec::new()),
-    });
+    let node = new_node(name.into(), inputs, make_rule());
     let outs: Vec<Tensor> = outputs
         .into_iter()
         .enumerate()
-        .map(|(i, t)| {
-            let gf = GradFn {
-                node: node.clone(),
-                output: i,
-            };
-            t.with_grad_fn(gf)
-        })
-        .collect();
-    *node.outputs.lock() = outs
-        .iter()
-        .map(|t| OutputMeta {
-            tensor: Arc::downgrade(&t.0),
-            shape: t.dims().to_vec(),
-            dtype: t.dtype(),
-        })
+        .map(|(i, t)| attach(&node, i, t))
         .collect();
     outs
 }
 
-/// [`record`] for the common one-output op.
+/// [`record`] for the common one-output op (no vectors on the way).
 pub(crate) fn record1(
     name: &'static str,
     inputs: &[&Tensor],
@@ -74,9 +52,36 @@ pub(crate) fn record1(
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return output;
     }
-    let mut v = record(name, inputs, vec![output], make_rule);
-    v.pop()
-        .unwrap_or_else(|| unreachable!("record returns one output per output"))
+    let node = new_node(name.into(), inputs, make_rule());
+    attach(&node, 0, output)
+}
+
+/// A fresh node over `inputs` with `rule` (its outputs are attached by [`attach`]).
+fn new_node(name: std::borrow::Cow<'static, str>, inputs: &[&Tensor], rule: Rule) -> Arc<Node> {
+    Arc::new(Node {
+        id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
+        name,
+        edges: inputs.iter().map(|&t| Edge::new(t)).collect(),
+        saved: Mutex::new(Some(Saved {
+            rule: Arc::new(rule),
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+        })),
+        outputs: Mutex::new(SmallVec::new()),
+    })
+}
+
+/// Makes `t` output `i` of `node` and notes it among the node's outputs.
+fn attach(node: &Arc<Node>, i: usize, t: Tensor) -> Tensor {
+    let t = t.with_grad_fn(GradFn {
+        node: node.clone(),
+        output: i,
+    });
+    node.outputs.lock().push(OutputMeta {
+        tensor: Arc::downgrade(&t.0),
+        shape: SmallVec::from_slice(t.dims()),
+        dtype: t.dtype(),
+    });
+    t
 }
 
 /// The id the next recorded node will get (nodes created later have larger ids).

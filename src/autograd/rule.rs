@@ -161,10 +161,10 @@ impl DerivativeRule for Rule {
     ) -> Result<Vec<Option<Tensor>>> {
         match self {
             Rule::General { backward, .. } => backward(grads, needs),
-            Rule::SelfAdjoint { map, .. } => for_needed(needs, |i| {
-                map(i, &grads[0])?
-                    .map(|g| sum_to(&g, inputs[i].dims(), batched))
-                    .transpose()
+            Rule::SelfAdjoint { map, .. } => for_needed(needs, |i| match map(i, &grads[0])? {
+                Some(g) if g.dims() == inputs[i].dims() => Ok(Some(g)),
+                Some(g) => sum_to(&g, inputs[i].dims(), batched).map(Some),
+                None => Ok(None),
             }),
             Rule::Linear { transpose, .. } => {
                 for_needed(needs, |i| transpose(i, &grads[0], batched).map(Some))

@@ -43,7 +43,7 @@ pub(crate) fn saved_output(
 
 /// `x`'s buffer as `T` for op `op` (an error naming the op when `x`'s dtype is not `T`).
 pub(crate) fn typed<'a, T: Float>(op: &'static str, s: &'a Storage) -> Result<&'a [T]> {
-    s.as_slice::<T>().ok_or(Error::DTypeMismatch {
+    s.as_slice::<T>().ok_or_else(|| Error::DTypeMismatch {
         op,
         lhs: s.dtype(),
         rhs: T::DTYPE,

@@ -141,11 +141,13 @@ impl Tensor {
     /// ```
     pub fn to_vec<T: Float>(&self) -> Result<Vec<T>> {
         let storage = self.storage();
-        let src = storage.as_slice::<T>().ok_or(Error::DTypeMismatch {
-            op: "to_vec",
-            lhs: self.dtype(),
-            rhs: T::DTYPE,
-        })?;
+        let src = storage
+            .as_slice::<T>()
+            .ok_or_else(|| Error::DTypeMismatch {
+                op: "to_vec",
+                lhs: self.dtype(),
+                rhs: T::DTYPE,
+            })?;
         let l = &self.0.layout;
         if l.is_contiguous() {
             let o = l.offset();
@@ -261,7 +263,7 @@ pub type Hook = Arc<dyn Fn(&Tensor) -> Result<Option<Tensor>> + Send + Sync>;
 
 pub(crate) struct OutputMeta {
     pub(crate) tensor: Weak<TensorInner>,
-    pub(crate) shape: Vec<usize>,
+    pub(crate) shape: SmallVec<[usize; 4]>,
     pub(crate) dtype: DType,
 }
 
@@ -349,11 +351,12 @@ pub(crate) struct Saved {
 pub struct Node {
     pub(crate) id: u64,
     pub(crate) name: std::borrow::Cow<'static, str>,
-    /// One per input, for the node's whole life.
-    pub(crate) edges: Vec<Edge>,
+    /// One per input, for the node's whole life (inline for up to two inputs: recording an
+    /// op allocates as little as it can).
+    pub(crate) edges: SmallVec<[Edge; 2]>,
     /// The rule and the inputs; `None` once a backward pass without `retain_graph` freed them.
     pub(crate) saved: Mutex<Option<Saved>>,
-    pub(crate) outputs: Mutex<Vec<OutputMeta>>,
+    pub(crate) outputs: Mutex<SmallVec<[OutputMeta; 1]>>,
 }
 
 impl Node {
