@@ -29,15 +29,15 @@ fn softplus<T: Float>(x: T) -> T {
 fn erf<T: Float>(x: T) -> T {
     T::of(libm::erf(x.f64()))
 }
-/// sign(x) ∈ {−1, 0, 1}, NaN for NaN.
+/// sign(x) ∈ {−1, 0, 1}, NaN for NaN. Branch-free but for NaN (random signs would
+/// mispredict a branch on every other element).
 fn sign_of<T: Float>(x: T) -> T {
-    if x > T::zero() {
-        T::one()
-    } else if x < T::zero() {
-        -T::one()
-    } else {
-        x
+    if x.is_nan() {
+        return x;
     }
+    let pos = if x > T::zero() { T::one() } else { T::zero() };
+    let neg = if x < T::zero() { T::one() } else { T::zero() };
+    pos - neg
 }
 /// GELU′(x) = Φ(x) + x·φ(x).
 fn gelu_derivative<T: Float>(x: T) -> T {

@@ -339,7 +339,7 @@ pub(crate) struct Saved {
     /// The op's derivative rule.
     pub(crate) rule: Arc<dyn DerivativeRule>,
     /// The input tensors (the rule sees their shapes and dtypes).
-    pub(crate) inputs: Arc<[Tensor]>,
+    pub(crate) inputs: SmallVec<[Tensor; 2]>,
 }
 
 /// One recorded op: its inputs (the graph's edges) and its derivative rule.
