@@ -42,17 +42,18 @@ pub(crate) fn record(
     outs
 }
 
-/// [`record`] for the common one-output op (no vectors on the way).
+/// [`record`] for the common one-output op (no vectors on the way). `make_rule` sees the
+/// output, so a rule that saves it (`tanh`, `softmax`) copies the handle only when recording.
 pub(crate) fn record1(
     name: &'static str,
     inputs: &[&Tensor],
     output: Tensor,
-    make_rule: impl FnOnce() -> Rule,
+    make_rule: impl FnOnce(&Tensor) -> Rule,
 ) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return output;
     }
-    let node = new_node(name.into(), inputs, make_rule());
+    let node = new_node(name.into(), inputs, make_rule(&output));
     attach(&node, 0, output)
 }
 

@@ -111,7 +111,7 @@ pub(crate) fn contract_pair(
     // Bilinear: each operand's VJP is again a pairwise contraction of g with the other
     // operand (with a leading batch of cotangents, one more label carried through); the JVP
     // ṫa·b + a·ṫb follows.
-    let out = record1("einsum", &[&a, &b], out, || {
+    let out = record1("einsum", &[&a, &b], out, |_| {
         let (la, lb, lo, keep) = (la.clone(), lb.clone(), out_labels.clone(), keep.to_vec());
         Rule::Bilinear {
             a: a.clone(),

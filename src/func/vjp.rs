@@ -46,7 +46,7 @@ pub(crate) fn prepare(op: &'static str, primals: &[Tensor]) -> Result<Prepared> 
 /// A recorded identity of a tracked tensor: a distinct graph slot that `grad` can target,
 /// whose backward passes the gradient on to `p` (so nested transforms compose).
 fn alias(p: &Tensor) -> Tensor {
-    record1("func_input", &[p], p.detach(), || {
+    record1("func_input", &[p], p.detach(), |_| {
         Rule::linear1_batched(|t| Ok(t.clone()), |g, _| Ok(g.clone()))
     })
 }

@@ -160,7 +160,7 @@ fn fused_cross_entropy<T: Float>(
     let probs = Tensor::from_vec(probs, &[n, c])?;
     // JVP: Σ_c (softmax − onehot)·t per row, reduced like the loss; VJP: (softmax −
     // onehot)·g/N, one fused pass at first order.
-    Ok(record1("cross_entropy", &[logits], out, || {
+    Ok(record1("cross_entropy", &[logits], out, |_| {
         let (xs, idx) = (logits.clone(), targets.to_vec());
         let (jx, jidx, jprobs) = (xs.clone(), idx.clone(), probs.clone());
         Rule::general1(

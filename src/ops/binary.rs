@@ -17,7 +17,7 @@ macro_rules! map2 {
 /// Records `out = a ± b` (`subtract`: minus): linear; its transpose sums g back to each
 /// operand's shape (negated for b when subtracting), for one cotangent or a leading batch.
 fn record_sum(name: &'static str, a: &Tensor, b: &Tensor, out: Tensor, subtract: bool) -> Tensor {
-    record1(name, &[a, b], out, || {
+    record1(name, &[a, b], out, |_| {
         let shapes = [a.dims().to_vec(), b.dims().to_vec()];
         Rule::Linear {
             apply: Box::new(move |t| {
@@ -142,7 +142,7 @@ impl Tensor {
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("mul", self, other, |u, v| u * v)?;
         // Bilinear: ∂a = sum_to(g·b), ∂b = sum_to(g·a); the JVP ṫa·b + a·ṫb follows.
-        Ok(record1("mul", &[self, other], out, || {
+        Ok(record1("mul", &[self, other], out, |_| {
             let shapes = [self.dims().to_vec(), other.dims().to_vec()];
             Rule::Bilinear {
                 a: self.clone(),
@@ -159,7 +159,7 @@ impl Tensor {
     /// a / b with broadcasting: ∂a = g/b, ∂b = −(g/b)·(a/b).
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("div", self, other, |u, v| u / v)?;
-        Ok(record1("div", &[self, other], out, || {
+        Ok(record1("div", &[self, other], out, |_| {
             let (a, b) = (self.clone(), other.clone());
             Rule::SelfAdjoint {
                 map: Box::new(move |i, v| {
@@ -179,7 +179,7 @@ impl Tensor {
     /// negative a, like PyTorch).
     pub fn pow(&self, other: &Tensor) -> Result<Tensor> {
         let out = map2!("pow", self, other, |u, v| u.powf(v))?;
-        Ok(record1("pow", &[self, other], out, || {
+        Ok(record1("pow", &[self, other], out, |_| {
             let (a, b) = (self.clone(), other.clone());
             Rule::SelfAdjoint {
                 map: Box::new(move |i, v| {
@@ -213,7 +213,7 @@ impl Tensor {
         })?;
         // The same weights on tangents: at a tie the output moves by the mean of the two
         // tangents, the transpose of the split gradient.
-        Ok(record1(name, &[self, other], out, || {
+        Ok(record1(name, &[self, other], out, |_| {
             let (a, b) = (self.clone(), other.clone());
             Rule::SelfAdjoint {
                 map: Box::new(move |i, v| {
@@ -228,14 +228,14 @@ impl Tensor {
     /// x + c.
     pub fn add_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("add_scalar", self, |v| v + T::of(c))?;
-        Ok(record1("add_scalar", &[self], out, || {
+        Ok(record1("add_scalar", &[self], out, |_| {
             Rule::self_adjoint1(true, |v| Ok(v.clone()))
         }))
     }
     /// x · c.
     pub fn mul_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("mul_scalar", self, |v| v * T::of(c))?;
-        Ok(record1("mul_scalar", &[self], out, || {
+        Ok(record1("mul_scalar", &[self], out, |_| {
             // 0·c = 0 for finite c; an infinite c needs strong zeros.
             Rule::self_adjoint1(true, move |v| {
                 if c.is_finite() {
@@ -256,7 +256,7 @@ impl Tensor {
     /// ```
     pub fn div_scalar(&self, c: f64) -> Result<Tensor> {
         let out = map1!("div_scalar", self, |v| v / T::of(c))?;
-        Ok(record1("div_scalar", &[self], out, || {
+        Ok(record1("div_scalar", &[self], out, |_| {
             Rule::self_adjoint1(true, move |v| v.div_scalar(c))
         }))
     }
@@ -286,7 +286,7 @@ impl Tensor {
         let out = with_dtype!(a.dtype(), T => map_ternary::<T>("where_", mask, a, b, |m, u, v| if m != T::zero() { u } else { v }))?;
         // Each branch's derivative is the selection itself: an inf/NaN in the other branch
         // (of a gradient or a tangent) never leaks.
-        Ok(record1("where_", &[a, b], out, || {
+        Ok(record1("where_", &[a, b], out, |_| {
             let m = mask.detach();
             Rule::SelfAdjoint {
                 map: Box::new(move |i, v| {

@@ -111,7 +111,7 @@ impl Tensor {
         let out_shape = with_dim(first.dims(), d, total);
         let out = with_dtype!(first.dtype(), T => cat_kernel::<T>(tensors, d, &out_shape))?;
         // Linear: the tangents concatenated; the transpose narrows g back into the pieces.
-        Ok(record1("cat", tensors, out, || {
+        Ok(record1("cat", tensors, out, |_| {
             let pieces: Vec<(usize, usize)> = tensors
                 .iter()
                 .scan(0usize, |start, t| {
@@ -222,7 +222,7 @@ impl Tensor {
             with_dtype!(self.dtype(), T => pad_kernel::<T>(self, pads, &out_shape, T::of(value)))?;
         // Linear: the padding value is a constant, so a tangent is padded with zeros; the
         // transpose narrows g back to the interior along every dim.
-        Ok(record1("pad", &[self], out, || {
+        Ok(record1("pad", &[self], out, |_| {
             let (pads_v, in_shape) = (pads.to_vec(), self.dims().to_vec());
             let jpads = pads_v.clone();
             Rule::linear1_batched(
@@ -272,7 +272,7 @@ impl Tensor {
         let d = resolve_dim("index_select", dim, self.rank())?;
         check_range("index_select", index, d, self.dims()[d])?;
         let out = with_dtype!(self.dtype(), T => index_select_kernel::<T>(self, d, index))?;
-        Ok(record1("index_select", &[self], out, || {
+        Ok(record1("index_select", &[self], out, |_| {
             let (idx, in_shape) = (index.to_vec(), self.dims().to_vec());
             let jidx = idx.clone();
             Rule::linear1_batched(
@@ -317,7 +317,7 @@ impl Tensor {
         let out = with_dtype!(self.dtype(), T => index_add_kernel::<T>(self, d, index, source))?;
         // Linear in (self, source): the same index_add of the tangents; the transpose passes
         // g to self and picks its slices at `index` for source.
-        Ok(record1("index_add", &[self, source], out, || {
+        Ok(record1("index_add", &[self, source], out, |_| {
             let (idx, jidx) = (index.to_vec(), index.to_vec());
             Rule::Linear {
                 apply: Box::new(move |t| t[0].index_add(d as isize, &jidx, &t[1])),
@@ -350,7 +350,7 @@ impl Tensor {
         let d = resolve_dim("gather", dim, self.rank())?;
         check_indices("gather", index, self.dims(), d, None)?;
         let out = with_dtype!(self.dtype(), T => gather_kernel::<T>(self, d, index))?;
-        Ok(record1("gather", &[self], out, || {
+        Ok(record1("gather", &[self], out, |_| {
             let (idx, in_shape) = (index.clone(), self.dims().to_vec());
             let jidx = idx.clone();
             Rule::linear1(
@@ -391,7 +391,7 @@ impl Tensor {
         let out = with_dtype!(self.dtype(), T => scatter_add_kernel::<T>(self, d, index, src))?;
         // Linear in (self, src): the same scatter_add of the tangents; the transpose passes g
         // to self and gathers it at `index` (zero-padded to src's shape) for src.
-        Ok(record1("scatter_add", &[self, src], out, || {
+        Ok(record1("scatter_add", &[self, src], out, |_| {
             let (idx, jidx, src_shape) = (index.clone(), index.clone(), src.dims().to_vec());
             Rule::Linear {
                 apply: Box::new(move |t| t[0].scatter_add(d as isize, &jidx, &t[1])),

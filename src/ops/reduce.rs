@@ -74,7 +74,7 @@ impl Tensor {
             kept.with_layout(crate::Layout::contiguous(&squeezed_shape(self.dims(), &d)))
         };
         // Linear: the transpose broadcasts g back over the summed dims.
-        Ok(record1("sum", &[self], out, || {
+        Ok(record1("sum", &[self], out, |_| {
             let (in_shape, kshape) = (self.dims().to_vec(), kept_shape(self.dims(), &d));
             let jdims = dims.to_vec();
             Rule::linear1_batched(
@@ -159,7 +159,7 @@ impl Tensor {
         // Recorded under max_dim/min_dim whichever public op called (argmax records nothing:
         // its input is detached).
         let recorded = if max { "max_dim" } else { "min_dim" };
-        let out = record1(recorded, &[self], vals, || {
+        let out = record1(recorded, &[self], vals, |_| {
             let in_shape = self.dims().to_vec();
             let at = Indices {
                 values: idx.clone(),
@@ -240,7 +240,7 @@ impl Tensor {
         };
         // Linear where it is differentiable: the mean tangent over the tied extrema; the
         // transpose splits g evenly among them.
-        Ok(record1(name, &[self], out, || {
+        Ok(record1(name, &[self], out, |_| {
             let (x, kept_d) = (self.clone(), kept.detach());
             let (jx, jkept, jd) = (x.clone(), kept_d.clone(), dims_isize(&d));
             Rule::linear1(
@@ -274,7 +274,7 @@ impl Tensor {
             lse_k.reshape(&squeezed_shape(self.dims(), &d))?
         };
         // JVP Σ softmax(x)·t (0 on a slice that is all −∞, whose softmax is 0); VJP g·softmax(x).
-        Ok(record1("logsumexp", &[self], out, || {
+        Ok(record1("logsumexp", &[self], out, |_| {
             let (xs, dv) = (self.clone(), dims.to_vec());
             let (jx, jd) = (xs.clone(), dv.clone());
             Rule::general1(
@@ -302,11 +302,11 @@ impl Tensor {
         let s = e.sum(dims, true)?;
         let s_safe = s.masked_fill(&s.eq_scalar(0.0)?, 1.0)?;
         let y = e.div(&s_safe)?;
-        let yd = y.detach();
         // J = diag(y) − y·yᵀ is symmetric: v ↦ y ⊙ (v − Σ y·v) is both the VJP and the JVP.
         // The dims count from the end, so the map also serves a leading batch of gradients.
         let rank = self.rank() as isize;
-        Ok(record1("softmax", &[self], y, || {
+        Ok(record1("softmax", &[self], y, |y| {
+            let yd = y.detach();
             let dv: Vec<isize> = resolved.iter().map(|&d| d as isize - rank).collect();
             let xs = self.clone();
             Rule::self_adjoint1(true, move |v| {
@@ -326,9 +326,8 @@ impl Tensor {
         let y = self.detach().sub(&lse_safe)?;
         // JVP t − Σ softmax(x)·t (softmax = exp(y): t itself on a row that is all −∞);
         // VJP g − softmax(x)·Σg.
-        let yd = y.detach();
-        Ok(record1("log_softmax", &[self], y, || {
-            let xs = self.clone();
+        Ok(record1("log_softmax", &[self], y, |y| {
+            let (xs, yd) = (self.clone(), y.detach());
             let jx = xs.clone();
             Rule::general1(
                 move |t| {
@@ -357,7 +356,7 @@ impl Tensor {
             Tensor::from_buf(cumsum::<T>(x, d, reverse)?, self.dims())
         });
         // Linear: the transpose of a running sum is the running sum the other way.
-        Ok(record1("cumsum", &[self], out, || {
+        Ok(record1("cumsum", &[self], out, |_| {
             Rule::linear1_batched(
                 move |t| t.cumsum(d as isize, reverse),
                 move |g, batched| {

@@ -19,7 +19,7 @@ pub(crate) type LayoutFn = Arc<dyn Fn(&Layout) -> Result<Layout> + Send + Sync>;
 pub(crate) fn view_op(x: &Tensor, name: &'static str, f: LayoutFn) -> Result<Tensor> {
     let layout = f(x.layout())?;
     let out = x.with_layout(layout);
-    Ok(record1(name, &[x], out, || {
+    Ok(record1(name, &[x], out, |_| {
         let in_shape = x.dims().to_vec();
         let jf = f.clone();
         Rule::linear1_batched(
@@ -111,7 +111,7 @@ pub(crate) fn view_adjoint(
         in_shape,
     )?;
     // Linear: its JVP is the same scatter-add of the tangent, its transpose the view.
-    Ok(record1("view_adjoint", &[g], out, || {
+    Ok(record1("view_adjoint", &[g], out, |_| {
         let (jf, jshape) = (f.clone(), in_shape.to_vec());
         Rule::linear1(
             move |t| view_adjoint(t, &jshape, name, jf.clone()),
@@ -128,7 +128,7 @@ pub(crate) fn contiguous_copy(op: &'static str, x: &Tensor) -> Result<Tensor> {
         let l = x.layout();
         Tensor::from_buf(try_gather(op, src, l.shape(), l.strides(), l.offset())?, l.shape())
     });
-    Ok(record1("contiguous", &[x], out, || {
+    Ok(record1("contiguous", &[x], out, |_| {
         Rule::linear1_batched(|t| Ok(t.clone()), |g, _| Ok(g.clone()))
     }))
 }
@@ -180,7 +180,7 @@ impl Tensor {
                 c.with_layout(Layout::contiguous(shape))
             }
         };
-        Ok(record1("reshape", &[self], src, || {
+        Ok(record1("reshape", &[self], src, |_| {
             let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
             Rule::linear1_batched(
                 move |t| t.reshape(&out_shape),
@@ -223,7 +223,7 @@ impl Tensor {
     /// Reorders dims (a view).
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().permute(perm)?);
-        Ok(record1("permute", &[self], out, || {
+        Ok(record1("permute", &[self], out, |_| {
             let mut inv = vec![0; perm.len()];
             for (i, &p) in perm.iter().enumerate() {
                 inv[p] = i;
@@ -265,7 +265,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.with_layout(self.layout().broadcast_to(shape)?);
-        Ok(record1("broadcast_to", &[self], out, || {
+        Ok(record1("broadcast_to", &[self], out, |_| {
             let (in_shape, out_shape) = (self.dims().to_vec(), shape.to_vec());
             Rule::linear1_batched(
                 move |t| t.broadcast_to(&out_shape),
@@ -318,7 +318,7 @@ impl Tensor {
     /// Reverses the listed dims (a view with negative strides).
     pub fn flip(&self, dims: &[isize]) -> Result<Tensor> {
         let out = self.with_layout(self.layout().flip(dims)?);
-        Ok(record1("flip", &[self], out, || {
+        Ok(record1("flip", &[self], out, |_| {
             let d = dims.to_vec();
             let jd = d.clone();
             Rule::linear1_batched(

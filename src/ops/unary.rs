@@ -62,9 +62,8 @@ macro_rules! unary_op {
         $(#[$doc])*
         pub fn $name(&self) -> Result<Tensor> {
             let out = map1!(stringify!($name), self, |$v| $fwd)?;
-            let saved_out = out.detach();
-            Ok(record1(stringify!($name), &[self], out, || {
-                let saved_in = self.clone();
+            Ok(record1(stringify!($name), &[self], out, |out| {
+                let (saved_in, saved_out) = (self.clone(), out.detach());
                 Rule::self_adjoint1(true, move |$g: &Tensor| {
                     $(
                         if !crate::autograd::is_grad_enabled() {
@@ -170,7 +169,7 @@ impl Tensor {
         } else {
             v.powf(T::of(p))
         })?;
-        Ok(record1("powf", &[self], out, || {
+        Ok(record1("powf", &[self], out, |_| {
             let x = self.clone();
             Rule::self_adjoint1(true, move |v| powf_times_derivative(v, &x, p))
         }))
@@ -193,7 +192,7 @@ impl Tensor {
         } else {
             v.max(T::of(lo)).min(T::of(hi))
         })?;
-        Ok(record1("clamp", &[self], out, || {
+        Ok(record1("clamp", &[self], out, |_| {
             let x = self.clone();
             Rule::self_adjoint1(true, move |v| v.mul(&clamp_mask(&x, min, max)?))
         }))
@@ -211,7 +210,7 @@ impl Tensor {
         let out = Tensor::from_f64s(&v, self.dims(), dtype)?;
         let from = self.dtype();
         // Linear: a tangent is converted forward, a gradient back.
-        Ok(record1("to_dtype", &[self], out, || {
+        Ok(record1("to_dtype", &[self], out, |_| {
             Rule::linear1_batched(move |t| t.to_dtype(dtype), move |g, _| g.to_dtype(from))
         }))
     }
