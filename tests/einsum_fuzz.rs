@@ -10,6 +10,9 @@
 //! expression whose plan prints under every strategy; small ones are run under every
 //! strategy and must agree with each other and with the expression's output shape.
 
+mod support;
+use support::cap_address_space;
+
 use eingrad::einsum::{EinsumExpr, PlanStrategy};
 use eingrad::{DType, Tensor};
 use proptest::prelude::*;
@@ -32,26 +35,6 @@ fn count(i: usize) {
             COUNTS[2].load(Relaxed)
         );
     }
-}
-
-/// Caps the address space at 4 GiB (once): a planned output of a few GiB fails instead of
-/// taking memory, and an unchecked allocation aborts the run.
-fn cap_address_space() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(target_os = "linux")]
-        // SAFETY: getrlimit/setrlimit only read and write the rlimit struct passed in.
-        unsafe {
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            if libc::getrlimit(libc::RLIMIT_AS, &mut lim) == 0 {
-                lim.rlim_cur = lim.rlim_cur.min(4 << 30);
-                libc::setrlimit(libc::RLIMIT_AS, &lim);
-            }
-        }
-    });
 }
 
 /// A term: labels from a small alphabet (so they repeat and meet), maybe an ellipsis.
