@@ -167,6 +167,7 @@ fn table() -> Vec<Entry> {
     );
     entry!(tb, "erf", "", [rn(&s, 15)], |x| x[0].erf()?);
     entry!(tb, "gelu", "", [rn(&s, 16)], |x| x[0].gelu()?);
+    entry!(tb, "gelu_tanh", "", [rn(&s, 160)], |x| x[0].gelu_tanh()?);
     entry!(tb, "silu", "", [rn(&s, 17)], |x| x[0].silu()?);
     entry!(tb, "powf", "p = 3", [rn(&s, 18)], |x| x[0].powf(3.0)?);
     entry!(tb, "powf", "p = 2", [rn(&s, 19)], |x| x[0].powf(2.0)?);

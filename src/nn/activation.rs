@@ -21,6 +21,8 @@ pub enum Activation {
     Tanh,
     /// GELU, exact (erf) form, as PyTorch's default `nn.GELU()`.
     Gelu,
+    /// GELU, tanh approximation (`nn.GELU(approximate="tanh")`, GPT-2's).
+    GeluTanh,
     /// x·σ(x) (swish).
     Silu,
     /// σ(x) = 1/(1+e^−x).
@@ -36,6 +38,7 @@ impl Activation {
             Activation::Relu => x.relu(),
             Activation::Tanh => x.tanh(),
             Activation::Gelu => x.gelu(),
+            Activation::GeluTanh => x.gelu_tanh(),
             Activation::Silu => x.silu(),
             Activation::Sigmoid => x.sigmoid(),
             Activation::Identity => Ok(x.clone()),
@@ -47,7 +50,7 @@ impl Module for Activation {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.apply(x)
     }
-    fn parameters(&self) -> Vec<Tensor> {
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
 }

@@ -171,9 +171,9 @@ impl Module for Linear {
             None => Ok(y),
         }
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        let mut v = vec![self.weight.clone()];
-        v.extend(self.bias.iter().cloned());
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        v.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
         v
     }
 }

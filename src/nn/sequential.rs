@@ -70,8 +70,20 @@ impl Module for Sequential {
         }
         Ok(h)
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        self.layers.iter().flat_map(|m| m.parameters()).collect()
+    /// Named `{i}.{name}` by position, as PyTorch's `nn.Sequential`.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = Vec::new();
+        for (i, m) in self.layers.iter().enumerate() {
+            v.extend(super::prefixed(&i.to_string(), m.named_parameters()));
+        }
+        v
+    }
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut v = Vec::new();
+        for (i, m) in self.layers.iter().enumerate() {
+            v.extend(super::prefixed(&i.to_string(), m.named_buffers()));
+        }
+        v
     }
     fn train(&mut self, on: bool) {
         self.training = on;
@@ -174,8 +186,16 @@ impl Module for Mlp {
         }
         Ok(h)
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        self.layers.iter().flat_map(|l| l.parameters()).collect()
+    /// Named `layers.{i}.weight` / `layers.{i}.bias`.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            v.extend(super::prefixed(
+                &format!("layers.{i}"),
+                l.named_parameters(),
+            ));
+        }
+        v
     }
     fn train(&mut self, on: bool) {
         self.training = on;

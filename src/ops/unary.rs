@@ -45,6 +45,21 @@ fn gelu_derivative<T: Float>(x: T) -> T {
     let pdf = (x * x * T::of(-0.5)).exp() * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
     cdf + x * pdf
 }
+/// √(2/π) and the cubic coefficient of GELU's tanh approximation.
+const GELU_TANH_C: f64 = 0.797_884_560_802_865_4;
+const GELU_TANH_A: f64 = 0.044_715;
+fn gelu_tanh<T: Float>(x: T) -> T {
+    let u = T::of(GELU_TANH_C) * (x + T::of(GELU_TANH_A) * x * x * x);
+    T::of(0.5) * x * (T::one() + u.tanh())
+}
+/// d/dx of ½x(1 + tanh u), u = c(x + a x³): ½(1 + t) + ½x(1 − t²)·c(1 + 3a x²).
+fn gelu_tanh_derivative<T: Float>(x: T) -> T {
+    let c = T::of(GELU_TANH_C);
+    let a = T::of(GELU_TANH_A);
+    let t = (c * (x + a * x * x * x)).tanh();
+    let half = T::of(0.5);
+    half * (T::one() + t) + half * x * (T::one() - t * t) * c * (T::one() + T::of(3.0) * a * x * x)
+}
 
 /// Defines a unary elementwise op with its derivative rule, stated once.
 ///
@@ -145,6 +160,25 @@ impl Tensor {
         let pdf = x.mul(x)?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
         g.mul(&cdf.add(&x.mul(&pdf)?)?)
     }, fused |g, x, y| g * gelu_derivative(x));
+    unary_op!(
+    /// GELU, tanh approximation (PyTorch's `approximate="tanh"`, GPT-2's `new_gelu`):
+    /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    ///
+    /// ```
+    /// let x = eingrad::Tensor::from_vec(vec![0.0f64, 1.0], &[2]).unwrap();
+    /// let y = x.gelu_tanh().unwrap().to_vec::<f64>().unwrap();
+    /// assert_eq!(y[0], 0.0);
+    /// assert!((y[1] - 0.841_191_990_608_276_8).abs() < 1e-12);
+    /// ```
+    gelu_tanh, |v| gelu_tanh(v),
+    |x, y, g| {
+        let u = x.mul(x)?.mul_scalar(GELU_TANH_A)?.add_scalar(1.0)?.mul(x)?.mul_scalar(GELU_TANH_C)?;
+        let t = u.tanh()?;
+        let du = x.mul(x)?.mul_scalar(3.0 * GELU_TANH_A * GELU_TANH_C)?.add_scalar(GELU_TANH_C)?;
+        let sech2 = t.mul(&t)?.neg()?.add_scalar(1.0)?;
+        let d = t.add_scalar(1.0)?.add(&x.mul(&sech2)?.mul(&du)?)?.mul_scalar(0.5)?;
+        g.mul(&d)
+    }, fused |g, x, y| g * gelu_tanh_derivative(x));
     unary_op!(
     /// SiLU (swish): x·σ(x).
     silu, |v| v * sigmoid(v), |x, y, g| {

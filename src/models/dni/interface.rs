@@ -330,8 +330,8 @@ impl<S: Synthesizer> Module for BackwardInterface<S> {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         BackwardInterface::forward(self, x)
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        BackwardInterface::parameters(self)
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        crate::nn::prefixed("synthesizer", self.synthesizer().named_parameters())
     }
     fn train(&mut self, on: bool) {
         BackwardInterface::train(self, on)

@@ -2,7 +2,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::nn::{init, Linear, Module};
+use crate::nn::{init, prefixed, Linear, Module};
 use crate::tensor::Tensor;
 
 /// Something that predicts a message from a trigger and an optional context.
@@ -10,8 +10,15 @@ pub trait Synthesizer {
     /// The synthesized message for `trigger` (the interfaces pass the top of the context stack
     /// as `context`).
     fn synthesize(&self, trigger: &Tensor, context: Option<&Tensor>) -> Result<Tensor>;
-    /// The trainable parameters.
-    fn parameters(&self) -> Vec<Tensor>;
+    /// The trainable parameters by dotted name (as `Module::named_parameters`).
+    fn named_parameters(&self) -> Vec<(String, Tensor)>;
+    /// The trainable parameters in `named_parameters` order.
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
 }
 
 /// The sizes of a [`BasicSynthesizer`] (the seed's constructor arguments).
@@ -220,13 +227,13 @@ impl Synthesizer for BasicSynthesizer {
         }
         Ok(last)
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        let mut v = self.input_trigger.parameters();
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = prefixed("input_trigger", self.input_trigger.named_parameters());
         if let Some(c) = &self.input_context {
-            v.extend(c.parameters());
+            v.extend(prefixed("input_context", c.named_parameters()));
         }
-        for l in &self.layers {
-            v.extend(l.parameters());
+        for (i, l) in self.layers.iter().enumerate() {
+            v.extend(prefixed(&format!("layers.{i}"), l.named_parameters()));
         }
         v
     }

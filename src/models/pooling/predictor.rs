@@ -16,7 +16,7 @@ use crate::autograd::{apply_function1, CustomFunction, FunctionCtx};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::special::{lgamma_f64, HALF_LN_2PI, LANCZOS, LANCZOS_G};
-use crate::nn::{Linear, Module};
+use crate::nn::{prefixed, Linear, Module};
 use crate::tensor::Tensor;
 
 /// ln Γ(x) elementwise for `x ≥ ½`, written in tensor ops (the same Lanczos formula and
@@ -354,9 +354,9 @@ impl Module for BoundaryPredictor {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.probabilities(x)
     }
-    fn parameters(&self) -> Vec<Tensor> {
-        let mut p = self.hidden.parameters();
-        p.extend(self.output.parameters());
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut p = prefixed("hidden", self.hidden.named_parameters());
+        p.extend(prefixed("output", self.output.named_parameters()));
         p
     }
 }
