@@ -307,6 +307,22 @@ fn table() -> Vec<Entry> {
     entry!(tb, "logsumexp", "dims [0, 2] keepdim", [rn(&x3, 54)], |x| x
         [0]
     .logsumexp(&[0, 2], true)?);
+    entry!(
+        tb,
+        "layer_norm",
+        "weight and bias",
+        [rn(&x3, 150), rn(&[2], 151), rn(&[2], 152)],
+        |x| x[0].layer_norm(1, Some(&x[1]), Some(&x[2]), 1e-5)?
+    );
+    entry!(
+        tb,
+        "layer_norm",
+        "2 dims, weight only",
+        [rn(&x3, 153), rn(&[3, 2], 154)],
+        |x| x[0].layer_norm(2, Some(&x[1]), None, 1e-5)?
+    );
+    entry!(tb, "layer_norm", "no affine", [rn(&x3, 155)], |x| x[0]
+        .layer_norm(1, None, None, 1e-5)?);
     entry!(tb, "softmax", "dim -1", [rn(&x3, 55)], |x| x[0]
         .softmax(-1)?);
     entry!(tb, "softmax", "dim 0", [rn(&x3, 56)], |x| x[0]

@@ -14,6 +14,10 @@ one JSON reply per line on stdout, {"median_s": t} or {"error": "..."}. Cases (k
 - mlp:      {"sizes", "batch", "mode": "step"|"fwd_bwd"|"backward"|"forward"} -> ReLU MLP,
             cross-entropy, Adam (lr 1e-3) for "step"; "backward" replays a retained graph
 - causal_conv: {"mode": "fwd_bwd"} -> conv1d 64->64, k 3, length 1024, batch 16, left pad 2
+- layer:    {"layer": "attention"|"attention_eager"|"block"|"layer_norm", "B", "T", "C", "H"}
+            -> nanoGPT's CausalSelfAttention (F.scaled_dot_product_attention, as nanoGPT runs
+            it; "attention_eager": its explicit masked-softmax path), its pre-LN Block, or
+            nn.LayerNorm: forward + backward of sum(y) into the input and the parameters
 """
 import json
 import os
@@ -112,7 +116,64 @@ def make(case):
             conv.zero_grad(set_to_none=True)
             conv(F.pad(xc, (2, 0))).sum().backward()
         return conv_fb
+    if kind == "layer":
+        return make_layer(case)
     raise ValueError("unknown case kind %r" % kind)
+
+
+class Attention(nn.Module):
+    """nanoGPT's CausalSelfAttention without dropout."""
+
+    def __init__(self, C, H, flash):
+        super().__init__()
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+        self.n_head, self.flash = H, flash
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if self.flash:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / k.size(-1) ** 0.5)
+            mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+            att = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
+            y = att @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, C, H):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.attn = Attention(C, H, True)
+        self.c_fc, self.c_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.c_proj(F.gelu(self.c_fc(self.ln_2(x))))
+
+
+def make_layer(case):
+    B, T, C, H = case["B"], case["T"], case["C"], case["H"]
+    name = case["layer"]
+    if name == "layer_norm":
+        module = nn.LayerNorm(C)
+    elif name == "block":
+        module = Block(C, H)
+    else:
+        module = Attention(C, H, name == "attention")
+    x = torch.randn(B, T, C, requires_grad=True)
+
+    def fb():
+        x.grad = None
+        module.zero_grad(set_to_none=True)
+        module(x).sum().backward()
+    return fb
 
 
 cache = {}

@@ -22,6 +22,6 @@ pub use mode::{
     is_anomaly_enabled, is_grad_enabled, no_grad, set_anomaly_enabled, AnomalyGuard,
     EnableGradGuard, NoGradGuard,
 };
-pub(crate) use node::record1;
+pub(crate) use node::{record, record1};
 pub use node::{GradFn, Hook, HookHandle, Node};
 pub(crate) use rule::{sum_to, Rule};

@@ -3,6 +3,7 @@
 pub mod elementwise;
 pub mod gemm;
 pub mod reduce;
+pub mod rows;
 pub mod special;
 pub mod strided;
 

@@ -177,15 +177,7 @@ impl Module for LayerNorm {
         const OP: &str = "LayerNorm::forward";
         let dims = trailing_dims(OP, x, &self.normalized_shape)?;
         check_dtype(OP, x, &self.weight)?;
-        let centered = x.sub(&x.mean(&dims, true)?)?;
-        let var = centered.mul(&centered)?.mean(&dims, true)?;
-        let y = centered
-            .mul(&var.add_scalar(self.eps)?.rsqrt()?)?
-            .mul(&self.weight)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.layer_norm(dims.len(), Some(&self.weight), self.bias.as_ref(), self.eps)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![("weight".to_string(), self.weight.clone())];

@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod conv;
 pub mod index;
+pub mod norm;
 pub mod reduce;
 pub mod shape;
 pub mod unary;

@@ -2,10 +2,11 @@
 
 use super::operand;
 use super::shape::{batched_dim_list, batched_dims};
-use crate::autograd::{record1, Rule};
+use crate::autograd::{is_grad_enabled, record1, Rule};
 use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::reduce::{arg_reduce, cumsum, reduce};
+use crate::kernels::rows::{softmax_backward, softmax_forward};
 use crate::kernels::Operand;
 use crate::layout::resolve_dim;
 use crate::storage::check_allocation;
@@ -296,12 +297,22 @@ impl Tensor {
         let resolved = resolve_dims("softmax", dims, self.rank())?;
         // The output is as large as the input: refuse before any pass over a huge view.
         with_dtype!(self.dtype(), T => check_allocation::<T>("softmax", self.dims()))?;
-        let x = self.detach();
-        let m = safe_max(&x, dims)?;
-        let e = x.sub(&m)?.exp()?;
-        let s = e.sum(dims, true)?;
-        let s_safe = s.masked_fill(&s.eq_scalar(0.0)?, 1.0)?;
-        let y = e.div(&s_safe)?;
+        let rank_u = self.rank();
+        let last_only = rank_u > 0 && resolved == [rank_u - 1];
+        let y = if last_only {
+            // One pass per row over the contiguous last dim.
+            let n = self.dims()[rank_u - 1];
+            with_dtype!(self.dtype(), T => super::norm::with_contiguous::<T, _>("softmax", self, |x| {
+                Ok(Tensor::from_buf(softmax_forward(x, n), self.dims()))
+            }))?
+        } else {
+            let x = self.detach();
+            let m = safe_max(&x, dims)?;
+            let e = x.sub(&m)?.exp()?;
+            let s = e.sum(dims, true)?;
+            let s_safe = s.masked_fill(&s.eq_scalar(0.0)?, 1.0)?;
+            e.div(&s_safe)?
+        };
         // J = diag(y) − y·yᵀ is symmetric: v ↦ y ⊙ (v − Σ y·v) is both the VJP and the JVP.
         // The dims count from the end, so the map also serves a leading batch of gradients.
         let rank = self.rank() as isize;
@@ -310,6 +321,14 @@ impl Tensor {
             let dv: Vec<isize> = resolved.iter().map(|&d| d as isize - rank).collect();
             let xs = self.clone();
             Rule::self_adjoint1(true, move |v| {
+                if last_only && !is_grad_enabled() && v.dims() == yd.dims() {
+                    let n = yd.dims()[yd.rank() - 1];
+                    return with_dtype!(yd.dtype(), T => super::norm::with_contiguous::<T, _>("softmax", v, |vv| {
+                        super::norm::with_contiguous::<T, _>("softmax", &yd, |yv| {
+                            Ok(Tensor::from_buf(softmax_backward(vv, yv, n), yd.dims()))
+                        })
+                    }));
+                }
                 let y = super::saved_output(&yd, || xs.softmax_over(&dv))?;
                 let inner = v.mul(&y)?.sum(&dv, true)?;
                 y.mul(&v.sub(&inner)?)
