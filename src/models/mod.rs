@@ -1,6 +1,7 @@
 //! Models rebuilt from the seed experiments (`SEEDS.md`), written in eingrad's tensor ops so
 //! that every derivative, of any order, comes from the library's own rules.
 //!
+//! - [`gpt`]: a nanoGPT-compatible GPT (same names, init and state dict).
 //! - [`pooling`]: dynamic token pooling (Nawrot et al.'s hourglass with learned boundaries):
 //!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
 //!   and straight-through hard boundaries, and the binomial boundary prior.
@@ -8,5 +9,6 @@
 //!   and the mLSTM cell in its parallel and recurrent forms.
 
 pub mod dni;
+pub mod gpt;
 pub mod pooling;
 pub mod xlstm;

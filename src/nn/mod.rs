@@ -34,6 +34,7 @@ pub use attention::{causal_mask, CausalSelfAttention};
 pub use conv::Conv1d;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub(crate) use embedding::ids_of;
 pub use linear::Linear;
 pub use loss::{binary_cross_entropy_with_logits, cross_entropy, mse_loss, Reduction};
 pub use norm::{LayerNorm, RMSNorm};
