@@ -23,9 +23,11 @@
 //! ```
 
 mod adam;
+mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use schedule::{Constant, LrSchedule, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
 
 use std::collections::HashSet;
