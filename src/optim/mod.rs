@@ -23,14 +23,14 @@
 //! ```
 
 mod adam;
+mod group;
 mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use group::{split_decay_by_rank, GroupSettings, ParamGroup};
 pub use schedule::{Constant, LrSchedule, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
-
-use std::collections::HashSet;
 
 use rayon::prelude::*;
 
@@ -66,33 +66,6 @@ pub(crate) const CHUNK: usize = 1 << 14;
 /// True when an update over `n` elements should be split across threads.
 pub(crate) fn parallel(n: usize) -> bool {
     n >= crate::kernels::min_parallel_elements() && rayon::current_num_threads() > 1
-}
-
-/// Checks an optimizer's parameter list: leaves that require grad, contiguous with their
-/// own storage, no duplicates.
-pub(crate) fn check_params(op: &'static str, params: &[Tensor]) -> Result<()> {
-    let mut seen = HashSet::new();
-    for (i, p) in params.iter().enumerate() {
-        let why = if !p.is_leaf() {
-            Some("is not a leaf (it has autograd history); pass the parameter itself")
-        } else if !p.requires_grad() {
-            Some("does not require grad")
-        } else if !p.is_contiguous() || p.layout().offset() != 0 {
-            Some("is a strided view; parameters must be contiguous and own their storage")
-        } else if !seen.insert(p.id()) {
-            Some("appears twice in the list")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(Error::arg(
-                op,
-                "params",
-                format!("params[{i}] (shape {:?}) {why}", p.dims()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn check_lr(op: &'static str, lr: f64) -> Result<()> {

@@ -2,9 +2,9 @@
 
 use rayon::prelude::*;
 
+use super::group::{GroupSettings, Groups, ParamGroup};
 use super::{
-    check_lr, check_params, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer,
-    CHUNK,
+    check_lr, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer, CHUNK,
 };
 use crate::dtype::Float;
 use crate::error::{Error, Result};
@@ -54,6 +54,7 @@ impl Default for SgdConfig {
 /// ```
 pub struct Sgd {
     params: Vec<Tensor>,
+    groups: Vec<GroupSettings>,
     cfg: SgdConfig,
     /// Momentum buffers, created at a parameter's first step.
     momentum: Vec<Option<Storage>>,
@@ -62,8 +63,36 @@ pub struct Sgd {
 impl Sgd {
     /// An optimizer over `params` (leaves that require grad); checks the hyperparameters.
     pub fn new(params: Vec<Tensor>, cfg: SgdConfig) -> Result<Sgd> {
-        check_params("Sgd::new", &params)?;
-        check_lr("Sgd::new", cfg.lr)?;
+        Sgd::build("Sgd::new", vec![ParamGroup::new(params)], cfg, false)
+    }
+    /// An optimizer over parameter groups, as `torch.optim.SGD(param_groups, ...)`: each group
+    /// may override `cfg.weight_decay` and scale `cfg.lr`; one [`Optimizer::step`] updates
+    /// every group.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let a = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let b = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let groups = vec![ParamGroup::new(vec![a.clone()]), ParamGroup::new(vec![b.clone()]).lr_scale(0.5)];
+    /// let mut opt = Sgd::with_groups(groups, SgdConfig { lr: 0.5, ..Default::default() }).unwrap();
+    /// for p in [&a, &b] {
+    ///     p.set_grad(Some(Tensor::ones(&[2], DType::F64).unwrap())).unwrap();
+    /// }
+    /// opt.step().unwrap();
+    /// assert_eq!(a.to_vec::<f64>().unwrap(), vec![0.5; 2]);
+    /// assert_eq!(b.to_vec::<f64>().unwrap(), vec![0.75; 2]);
+    /// ```
+    pub fn with_groups(groups: Vec<ParamGroup>, cfg: SgdConfig) -> Result<Sgd> {
+        Sgd::build("Sgd::with_groups", groups, cfg, true)
+    }
+    fn build(
+        op: &'static str,
+        groups: Vec<ParamGroup>,
+        cfg: SgdConfig,
+        named: bool,
+    ) -> Result<Sgd> {
+        check_lr(op, cfg.lr)?;
         for (name, v) in [
             ("momentum", cfg.momentum),
             ("dampening", cfg.dampening),
@@ -71,7 +100,7 @@ impl Sgd {
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::arg(
-                    "Sgd::new",
+                    op,
                     name,
                     format!("must be finite and ≥ 0, got {v}"),
                 ));
@@ -79,7 +108,7 @@ impl Sgd {
         }
         if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
             return Err(Error::arg(
-                "Sgd::new",
+                op,
                 "nesterov",
                 format!(
                     "Nesterov momentum needs momentum > 0 and dampening = 0, got momentum = {} \
@@ -88,9 +117,11 @@ impl Sgd {
                 ),
             ));
         }
+        let Groups { params, settings } = Groups::build(op, groups, cfg.weight_decay, named)?;
         let n = params.len();
         Ok(Sgd {
             params,
+            groups: settings,
             cfg,
             momentum: (0..n).map(|_| None).collect(),
         })
@@ -99,37 +130,52 @@ impl Sgd {
     pub fn config(&self) -> &SgdConfig {
         &self.cfg
     }
+    /// The parameter groups with their resolved settings (one group for [`Sgd::new`]).
+    ///
+    /// ```
+    /// use eingrad::optim::{Sgd, SgdConfig};
+    /// let p = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
+    /// let opt = Sgd::new(vec![p], SgdConfig::default()).unwrap();
+    /// assert_eq!(opt.groups()[0].params, 0..1);
+    /// ```
+    pub fn groups(&self) -> &[GroupSettings] {
+        &self.groups
+    }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self) -> Result<()> {
         let c = self.cfg;
-        for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = dense_grad("Sgd::step", i, p)? else {
-                continue;
-            };
-            let first = self.momentum[i].is_none();
-            let buf = if c.momentum != 0.0 {
-                Some(self.momentum[i].get_or_insert_with(|| zero_storage(p.dtype(), p.numel())))
-            } else {
-                None
-            };
-            with_dtype!(p.dtype(), T => {
-                let k = SgdScalars::<T> {
-                    lr: T::of(c.lr),
-                    wd: T::of(c.weight_decay),
-                    mu: T::of(c.momentum),
-                    keep: T::of(1.0 - c.dampening),
-                    first,
-                    nesterov: c.nesterov,
+        for group in &self.groups {
+            let lr = c.lr * group.lr_scale;
+            for i in group.params.clone() {
+                let p = &self.params[i];
+                let Some(g) = dense_grad("Sgd::step", i, p)? else {
+                    continue;
                 };
-                with_slice::<T, Result<()>>(&g, |gs| {
-                    p.update_data::<T>(|ps| match buf {
-                        Some(b) => sgd_momentum(ps, gs, state_mut::<T>(b), &k),
-                        None => sgd_plain(ps, gs, &k),
-                    })
-                })?
-            });
+                let first = self.momentum[i].is_none();
+                let buf = if c.momentum != 0.0 {
+                    Some(self.momentum[i].get_or_insert_with(|| zero_storage(p.dtype(), p.numel())))
+                } else {
+                    None
+                };
+                with_dtype!(p.dtype(), T => {
+                    let k = SgdScalars::<T> {
+                        lr: T::of(lr),
+                        wd: T::of(group.weight_decay),
+                        mu: T::of(c.momentum),
+                        keep: T::of(1.0 - c.dampening),
+                        first,
+                        nesterov: c.nesterov,
+                    };
+                    with_slice::<T, Result<()>>(&g, |gs| {
+                        p.update_data::<T>(|ps| match buf {
+                            Some(b) => sgd_momentum(ps, gs, state_mut::<T>(b), &k),
+                            None => sgd_plain(ps, gs, &k),
+                        })
+                    })?
+                });
+            }
         }
         Ok(())
     }
