@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use super::group::{GroupSettings, Groups, ParamGroup};
+use super::state::{self, buffer_like, buffer_tensor, scalar_tensor, step_count};
 use super::{
     check_lr, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer, CHUNK,
 };
@@ -84,6 +85,9 @@ pub struct Adam {
     cfg: AdamConfig,
     state: Vec<Option<MomentState>>,
 }
+
+/// The per-parameter fields of [`Adam`]'s state list (PyTorch's names).
+const FIELDS: [&str; 3] = ["step", "exp_avg", "exp_avg_sq"];
 
 impl Adam {
     /// An optimizer over `params` (leaves that require grad); checks the hyperparameters.
@@ -248,6 +252,70 @@ impl Optimizer for Adam {
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         check_lr("Adam::set_lr", lr)?;
         self.cfg.lr = lr;
+        Ok(())
+    }
+    /// `lr`, and for every parameter that has taken a step `state.{i}.step` (a 0-d f64),
+    /// `state.{i}.exp_avg` and `state.{i}.exp_avg_sq` (copies, in the parameter's shape and
+    /// dtype).
+    ///
+    /// ```
+    /// use eingrad::optim::{Adam, AdamConfig, Optimizer};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F32).unwrap().requires_grad_(true);
+    /// let mut opt = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
+    /// assert_eq!(opt.state_tensors().len(), 1); // only "lr" before the first step
+    /// p.set_grad(Some(Tensor::ones(&[3], DType::F32).unwrap())).unwrap();
+    /// opt.step().unwrap();
+    /// let names: Vec<String> = opt.state_tensors().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(names, ["lr", "state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq"]);
+    /// ```
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![(state::LR_KEY.to_string(), scalar_tensor(self.cfg.lr))];
+        for (i, (p, st)) in self.params.iter().zip(&self.state).enumerate() {
+            if let Some(st) = st {
+                out.push((state::key(i, FIELDS[0]), scalar_tensor(st.step as f64)));
+                out.push((state::key(i, FIELDS[1]), buffer_tensor(&st.m, p.dims())));
+                out.push((state::key(i, FIELDS[2]), buffer_tensor(&st.v, p.dims())));
+            }
+        }
+        out
+    }
+    /// Restores what [`Optimizer::state_tensors`] returned: the learning rate and each listed
+    /// parameter's moments and step count (copied); parameters not listed start afresh.
+    /// Checks every entry first and changes nothing on an error, which names the key at fault.
+    ///
+    /// ```
+    /// use eingrad::optim::{Adam, AdamConfig, Optimizer};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F64).unwrap().requires_grad_(true);
+    /// let mut a = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
+    /// p.set_grad(Some(Tensor::ones(&[3], DType::F64).unwrap())).unwrap();
+    /// a.step().unwrap();
+    /// let mut b = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
+    /// b.load_state_tensors(&a.state_tensors()).unwrap();
+    /// assert_eq!(b.steps_taken(0), 1);
+    /// let mut bad = a.state_tensors();
+    /// bad.retain(|(k, _)| k != "state.0.exp_avg_sq");
+    /// let e = b.load_state_tensors(&bad).unwrap_err().to_string();
+    /// assert!(e.contains("state.0.exp_avg_sq"), "{e}");
+    /// ```
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        const OP: &str = "Adam::load_state_tensors";
+        let parsed = state::parse(OP, state, self.params.len(), &FIELDS)?;
+        let mut loaded = Vec::with_capacity(self.params.len());
+        for (i, (p, entry)) in self.params.iter().zip(&parsed.per_param).enumerate() {
+            let Some(t) = entry else {
+                loaded.push(None);
+                continue;
+            };
+            loaded.push(Some(MomentState {
+                step: step_count(OP, &state::key(i, FIELDS[0]), t[0])?,
+                m: buffer_like(OP, &state::key(i, FIELDS[1]), t[1], p)?,
+                v: buffer_like(OP, &state::key(i, FIELDS[2]), t[2], p)?,
+            }));
+        }
+        self.cfg.lr = parsed.lr;
+        self.state = loaded;
         Ok(())
     }
 }

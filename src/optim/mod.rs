@@ -26,6 +26,7 @@ mod adam;
 mod group;
 mod schedule;
 mod sgd;
+mod state;
 
 pub use adam::{Adam, AdamConfig};
 pub use group::{split_decay_by_rank, GroupSettings, ParamGroup};
@@ -57,6 +58,34 @@ pub trait Optimizer {
     fn lr(&self) -> f64;
     /// Changes the learning rate (for schedules); the state is kept.
     fn set_lr(&mut self, lr: f64) -> Result<()>;
+    /// The optimizer's state as named tensors for a checkpoint: the learning rate under `lr`
+    /// and each parameter's buffers under `state.{i}.{field}`, `i` indexing
+    /// [`Optimizer::parameters`]. The tensors are copies: later steps do not change them.
+    ///
+    /// ```
+    /// use eingrad::optim::{Adam, AdamConfig, Optimizer};
+    /// let p = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
+    /// let opt: Box<dyn Optimizer> = Box::new(Adam::new(vec![p], AdamConfig::default()).unwrap());
+    /// let state = opt.state_tensors();
+    /// assert_eq!((state[0].0.as_str(), state[0].1.item().unwrap()), ("lr", 1e-3));
+    /// ```
+    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    /// Restores a state that [`Optimizer::state_tensors`] returned, so that training goes on
+    /// bit for bit as if it had not stopped (given the same parameters and gradients).
+    /// Unknown, missing or mis-shaped entries are errors naming the key; on an error nothing
+    /// changes.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let mut opt = Sgd::new(vec![p], SgdConfig::default()).unwrap();
+    /// opt.load_state_tensors(&[("lr".to_string(), Tensor::scalar(0.5, DType::F64))]).unwrap();
+    /// assert_eq!(opt.lr(), 0.5);
+    /// let e = opt.load_state_tensors(&[]).unwrap_err().to_string();
+    /// assert!(e.contains("missing key \"lr\""), "{e}");
+    /// ```
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()>;
 }
 
 /// Elements per parallel chunk of an update loop; parameters smaller than

@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use super::group::{GroupSettings, Groups, ParamGroup};
+use super::state::{self, buffer_like, buffer_tensor, scalar_tensor};
 use super::{
     check_lr, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer, CHUNK,
 };
@@ -59,6 +60,9 @@ pub struct Sgd {
     /// Momentum buffers, created at a parameter's first step.
     momentum: Vec<Option<Storage>>,
 }
+
+/// The per-parameter field of [`Sgd`]'s state list (PyTorch's name).
+const MOMENTUM_BUFFER: &str = "momentum_buffer";
 
 impl Sgd {
     /// An optimizer over `params` (leaves that require grad); checks the hyperparameters.
@@ -188,6 +192,70 @@ impl Optimizer for Sgd {
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         check_lr("Sgd::set_lr", lr)?;
         self.cfg.lr = lr;
+        Ok(())
+    }
+    /// `lr`, and with momentum `state.{i}.momentum_buffer` for every parameter that has taken
+    /// a step (a copy, in the parameter's shape and dtype).
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F32).unwrap().requires_grad_(true);
+    /// let cfg = SgdConfig { momentum: 0.9, ..Default::default() };
+    /// let mut opt = Sgd::new(vec![p.clone()], cfg).unwrap();
+    /// p.set_grad(Some(Tensor::ones(&[3], DType::F32).unwrap())).unwrap();
+    /// opt.step().unwrap();
+    /// let names: Vec<String> = opt.state_tensors().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(names, ["lr", "state.0.momentum_buffer"]);
+    /// ```
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![(state::LR_KEY.to_string(), scalar_tensor(self.cfg.lr))];
+        for (i, (p, b)) in self.params.iter().zip(&self.momentum).enumerate() {
+            if let Some(b) = b {
+                out.push((state::key(i, MOMENTUM_BUFFER), buffer_tensor(b, p.dims())));
+            }
+        }
+        out
+    }
+    /// Restores what [`Optimizer::state_tensors`] returned: the learning rate and the listed
+    /// momentum buffers (copied); parameters not listed start afresh. Momentum buffers given
+    /// to an `Sgd` without momentum are an error. Checks every entry first and changes nothing
+    /// on an error, which names the key at fault.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F32).unwrap().requires_grad_(true);
+    /// let mut opt = Sgd::new(vec![p], SgdConfig { momentum: 0.9, ..Default::default() }).unwrap();
+    /// let state = vec![
+    ///     ("lr".to_string(), Tensor::scalar(0.5, DType::F64)),
+    ///     ("state.0.momentum_buffer".to_string(), Tensor::ones(&[4], DType::F32).unwrap()),
+    /// ];
+    /// let e = opt.load_state_tensors(&state).unwrap_err().to_string();
+    /// assert!(e.contains("state.0.momentum_buffer") && e.contains("[4]"), "{e}");
+    /// assert_eq!(opt.lr(), 0.01); // unchanged
+    /// ```
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        const OP: &str = "Sgd::load_state_tensors";
+        let parsed = state::parse(OP, state, self.params.len(), &[MOMENTUM_BUFFER])?;
+        let mut loaded = Vec::with_capacity(self.params.len());
+        for (i, (p, entry)) in self.params.iter().zip(&parsed.per_param).enumerate() {
+            let Some(t) = entry else {
+                loaded.push(None);
+                continue;
+            };
+            let key = state::key(i, MOMENTUM_BUFFER);
+            if self.cfg.momentum == 0.0 {
+                return Err(Error::arg(
+                    OP,
+                    "state",
+                    format!("unexpected key \"{key}\": this Sgd has no momentum"),
+                ));
+            }
+            loaded.push(Some(buffer_like(OP, &key, t[0], p)?));
+        }
+        self.cfg.lr = parsed.lr;
+        self.momentum = loaded;
         Ok(())
     }
 }
