@@ -1,10 +1,44 @@
-//! Optimizers ([`Sgd`], [`Adam`] / AdamW) and gradient clipping ([`clip_grad_norm`]).
+//! Optimizers ([`Sgd`], [`Adam`] / AdamW) with parameter groups ([`ParamGroup`],
+//! [`split_decay_by_rank`]), learning-rate schedules ([`LrSchedule`], [`WarmupCosine`]),
+//! gradient clipping ([`clip_grad_norm`]), and the optimizer state as named tensors for
+//! checkpoints ([`Optimizer::state_tensors`], [`Optimizer::load_state_tensors`]).
 //!
 //! A step is one fused loop per parameter over its buffer, run in place through
 //! [`Tensor::update_data`]; the optimizer state lives in plain buffers inside the optimizer,
 //! allocated at the first step. After that a step allocates nothing (a gradient that is a
 //! strided view, rare, is copied to a contiguous buffer first). The dtype is dispatched once
 //! per parameter. Semantics follow PyTorch's `torch.optim` (single-tensor implementation).
+//! (A parameter large enough to be updated by several threads, updated from outside rayon's
+//! pool, hands rayon one job through its global queue, which allocates a block per 63 jobs;
+//! on a pool thread nothing at all is allocated: `tests/optim_alloc.rs`.)
+//!
+//! nanoGPT's recipe: AdamW decaying only the matrices, warmup then cosine, clipping at 1.
+//!
+//! ```
+//! use eingrad::optim::*;
+//! use eingrad::{DType, Tensor};
+//! let w = Tensor::randn(&[4, 4], DType::F32, 0).unwrap().requires_grad_(true);
+//! let b = Tensor::zeros(&[4], DType::F32).unwrap().requires_grad_(true);
+//! let (decay, no_decay) = split_decay_by_rank(&[w.clone(), b.clone()]);
+//! let groups = vec![
+//!     ParamGroup::new(decay).weight_decay(0.1),
+//!     ParamGroup::new(no_decay).weight_decay(0.0),
+//! ];
+//! let cfg = AdamConfig { betas: (0.9, 0.95), ..AdamConfig::adamw() };
+//! let mut opt = Adam::with_groups(groups, cfg).unwrap();
+//! let schedule = WarmupCosine::new(6e-4, 6e-5, 10, 100).unwrap();
+//! for it in 0..20 {
+//!     opt.set_lr(schedule.lr_at(it)).unwrap();
+//!     opt.zero_grad();
+//!     w.add(&b).unwrap().tanh().unwrap().sum_all().unwrap().backward().unwrap();
+//!     clip_grad_norm(opt.parameters(), 1.0).unwrap();
+//!     opt.step().unwrap();
+//! }
+//! let checkpoint = opt.state_tensors(); // lr, state.{i}.{step,exp_avg,exp_avg_sq}
+//! assert_eq!(checkpoint.len(), 1 + 2 * 3);
+//! ```
+//!
+//! Any optimizer, on a small regression:
 //!
 //! ```
 //! use eingrad::nn::{mse_loss, Linear, Module, Reduction};
@@ -23,12 +57,15 @@
 //! ```
 
 mod adam;
+mod group;
+mod schedule;
 mod sgd;
+mod state;
 
 pub use adam::{Adam, AdamConfig};
+pub use group::{split_decay_by_rank, GroupSettings, ParamGroup};
+pub use schedule::{Constant, LrSchedule, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
-
-use std::collections::HashSet;
 
 use rayon::prelude::*;
 
@@ -55,6 +92,34 @@ pub trait Optimizer {
     fn lr(&self) -> f64;
     /// Changes the learning rate (for schedules); the state is kept.
     fn set_lr(&mut self, lr: f64) -> Result<()>;
+    /// The optimizer's state as named tensors for a checkpoint: the learning rate under `lr`
+    /// and each parameter's buffers under `state.{i}.{field}`, `i` indexing
+    /// [`Optimizer::parameters`]. The tensors are copies: later steps do not change them.
+    ///
+    /// ```
+    /// use eingrad::optim::{Adam, AdamConfig, Optimizer};
+    /// let p = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
+    /// let opt: Box<dyn Optimizer> = Box::new(Adam::new(vec![p], AdamConfig::default()).unwrap());
+    /// let state = opt.state_tensors();
+    /// assert_eq!((state[0].0.as_str(), state[0].1.item().unwrap()), ("lr", 1e-3));
+    /// ```
+    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    /// Restores a state that [`Optimizer::state_tensors`] returned, so that training goes on
+    /// bit for bit as if it had not stopped (given the same parameters and gradients).
+    /// Unknown, missing or mis-shaped entries are errors naming the key; on an error nothing
+    /// changes.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let mut opt = Sgd::new(vec![p], SgdConfig::default()).unwrap();
+    /// opt.load_state_tensors(&[("lr".to_string(), Tensor::scalar(0.5, DType::F64))]).unwrap();
+    /// assert_eq!(opt.lr(), 0.5);
+    /// let e = opt.load_state_tensors(&[]).unwrap_err().to_string();
+    /// assert!(e.contains("missing key \"lr\""), "{e}");
+    /// ```
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()>;
 }
 
 /// Elements per parallel chunk of an update loop; parameters smaller than
@@ -64,33 +129,6 @@ pub(crate) const CHUNK: usize = 1 << 14;
 /// True when an update over `n` elements should be split across threads.
 pub(crate) fn parallel(n: usize) -> bool {
     n >= crate::kernels::min_parallel_elements() && rayon::current_num_threads() > 1
-}
-
-/// Checks an optimizer's parameter list: leaves that require grad, contiguous with their
-/// own storage, no duplicates.
-pub(crate) fn check_params(op: &'static str, params: &[Tensor]) -> Result<()> {
-    let mut seen = HashSet::new();
-    for (i, p) in params.iter().enumerate() {
-        let why = if !p.is_leaf() {
-            Some("is not a leaf (it has autograd history); pass the parameter itself")
-        } else if !p.requires_grad() {
-            Some("does not require grad")
-        } else if !p.is_contiguous() || p.layout().offset() != 0 {
-            Some("is a strided view; parameters must be contiguous and own their storage")
-        } else if !seen.insert(p.id()) {
-            Some("appears twice in the list")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(Error::arg(
-                op,
-                "params",
-                format!("params[{i}] (shape {:?}) {why}", p.dims()),
-            ));
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn check_lr(op: &'static str, lr: f64) -> Result<()> {
@@ -153,6 +191,11 @@ pub(crate) fn state_mut<T: Float>(s: &mut Storage) -> &mut [T] {
 /// `max_norm / (total + 1e-6)` when that is below 1. Returns the total norm before clipping.
 /// Parameters without a gradient are skipped.
 ///
+/// Two passes over the gradients, in place: it allocates nothing when every gradient is
+/// contiguous and owns its buffer (a strided gradient, such as the broadcast one of a sum, is
+/// replaced by a contiguous copy). The norm is summed in a fixed order whatever the number of
+/// threads, so a run repeats bit for bit.
+///
 /// ```
 /// use eingrad::{Tensor, DType};
 /// let p = Tensor::zeros(&[2], DType::F64).unwrap().requires_grad_(true);
@@ -163,48 +206,78 @@ pub(crate) fn state_mut<T: Float>(s: &mut Storage) -> &mut [T] {
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Result<f64> {
+    const OP: &str = "clip_grad_norm";
     if max_norm.is_nan() || max_norm < 0.0 {
         return Err(Error::arg(
-            "clip_grad_norm",
+            OP,
             "max_norm",
             format!("must be ≥ 0, got {max_norm}"),
         ));
     }
-    let mut grads = Vec::with_capacity(params.len());
     let mut sq = 0.0f64;
     for (i, p) in params.iter().enumerate() {
-        let Some(g) = dense_grad("clip_grad_norm", i, p)? else {
+        let Some(g) = owned_grad(OP, i, p)? else {
             continue;
         };
         sq += with_dtype!(g.dtype(), T => with_slice::<T, f64>(&g, sum_sq));
-        grads.push((p, g));
     }
     let total = sq.sqrt();
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {
-        for (p, g) in grads {
-            let owned = p.grad().is_some_and(|cur| cur.id() == g.id()) && g.layout().offset() == 0;
-            if owned {
-                with_dtype!(g.dtype(), T => {
-                    let c = T::of(coef);
-                    g.update_data::<T>(|buf| buf.iter_mut().for_each(|v| *v *= c))?
-                });
-            } else {
-                let _ng = NoGradGuard::new();
-                p.set_grad(Some(g.mul_scalar(coef)?))?;
-            }
+        for p in params {
+            let Some(g) = p.grad() else { continue };
+            with_dtype!(g.dtype(), T => {
+                let c = T::of(coef);
+                g.update_data::<T>(|buf| scale(buf, c))?
+            });
         }
     }
     Ok(total)
 }
 
-fn sum_sq<T: Float>(s: &[T]) -> f64 {
-    let block = |c: &[T]| c.iter().map(|v| v.f64() * v.f64()).sum::<f64>();
-    if parallel(s.len()) {
-        s.par_chunks(CHUNK).map(block).sum()
+/// The gradient of `p` as a contiguous tensor that owns its buffer; a gradient that is not
+/// is replaced in `p.grad` by such a copy, so that it can be scaled in place.
+fn owned_grad(op: &'static str, i: usize, p: &Tensor) -> Result<Option<Tensor>> {
+    let Some(g) = dense_grad(op, i, p)? else {
+        return Ok(None);
+    };
+    let g = if g.layout().offset() != 0 {
+        with_dtype!(g.dtype(), T => with_slice::<T, Tensor>(&g, |s| Tensor::from_buf(s.to_vec(), g.dims())))
     } else {
-        block(s)
+        g
+    };
+    if p.grad().map(|cur| cur.id()) != Some(g.id()) {
+        p.set_grad(Some(g.clone()))?;
     }
+    Ok(Some(g))
+}
+
+fn scale<T: Float>(s: &mut [T], c: T) {
+    let block = |b: &mut [T]| b.iter_mut().for_each(|v| *v *= c);
+    if parallel(s.len()) {
+        s.par_chunks_mut(CHUNK).for_each(block);
+    } else {
+        block(s);
+    }
+}
+
+/// The sum of squares of `s` in f64, as a sum of `CHUNK`-element blocks combined in a binary
+/// tree that depends only on the length: the same bits on one thread or many.
+fn sum_sq<T: Float>(s: &[T]) -> f64 {
+    fn tree<T: Float>(s: &[T], par: bool) -> f64 {
+        if s.len() <= CHUNK {
+            return s.iter().map(|v| v.f64() * v.f64()).sum::<f64>();
+        }
+        let mid = s.len().div_ceil(CHUNK) / 2 * CHUNK;
+        let (a, b) = s.split_at(mid);
+        if par {
+            let (x, y) = rayon::join(|| tree(a, par), || tree(b, par));
+            x + y
+        } else {
+            tree(a, par) + tree(b, par)
+        }
+    }
+    tree(s, parallel(s.len()))
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use rayon::prelude::*;
 
+use super::group::{GroupSettings, Groups, ParamGroup};
+use super::state::{self, buffer_like, buffer_tensor, scalar_tensor};
 use super::{
-    check_lr, check_params, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer,
-    CHUNK,
+    check_lr, dense_grad, parallel, state_mut, with_slice, zero_storage, Optimizer, CHUNK,
 };
 use crate::dtype::Float;
 use crate::error::{Error, Result};
@@ -54,16 +55,48 @@ impl Default for SgdConfig {
 /// ```
 pub struct Sgd {
     params: Vec<Tensor>,
+    groups: Vec<GroupSettings>,
     cfg: SgdConfig,
     /// Momentum buffers, created at a parameter's first step.
     momentum: Vec<Option<Storage>>,
 }
 
+/// The per-parameter field of [`Sgd`]'s state list (PyTorch's name).
+const MOMENTUM_BUFFER: &str = "momentum_buffer";
+
 impl Sgd {
     /// An optimizer over `params` (leaves that require grad); checks the hyperparameters.
     pub fn new(params: Vec<Tensor>, cfg: SgdConfig) -> Result<Sgd> {
-        check_params("Sgd::new", &params)?;
-        check_lr("Sgd::new", cfg.lr)?;
+        Sgd::build("Sgd::new", vec![ParamGroup::new(params)], cfg, false)
+    }
+    /// An optimizer over parameter groups, as `torch.optim.SGD(param_groups, ...)`: each group
+    /// may override `cfg.weight_decay` and scale `cfg.lr`; one [`Optimizer::step`] updates
+    /// every group.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let a = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let b = Tensor::ones(&[2], DType::F64).unwrap().requires_grad_(true);
+    /// let groups = vec![ParamGroup::new(vec![a.clone()]), ParamGroup::new(vec![b.clone()]).lr_scale(0.5)];
+    /// let mut opt = Sgd::with_groups(groups, SgdConfig { lr: 0.5, ..Default::default() }).unwrap();
+    /// for p in [&a, &b] {
+    ///     p.set_grad(Some(Tensor::ones(&[2], DType::F64).unwrap())).unwrap();
+    /// }
+    /// opt.step().unwrap();
+    /// assert_eq!(a.to_vec::<f64>().unwrap(), vec![0.5; 2]);
+    /// assert_eq!(b.to_vec::<f64>().unwrap(), vec![0.75; 2]);
+    /// ```
+    pub fn with_groups(groups: Vec<ParamGroup>, cfg: SgdConfig) -> Result<Sgd> {
+        Sgd::build("Sgd::with_groups", groups, cfg, true)
+    }
+    fn build(
+        op: &'static str,
+        groups: Vec<ParamGroup>,
+        cfg: SgdConfig,
+        named: bool,
+    ) -> Result<Sgd> {
+        check_lr(op, cfg.lr)?;
         for (name, v) in [
             ("momentum", cfg.momentum),
             ("dampening", cfg.dampening),
@@ -71,7 +104,7 @@ impl Sgd {
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::arg(
-                    "Sgd::new",
+                    op,
                     name,
                     format!("must be finite and ≥ 0, got {v}"),
                 ));
@@ -79,7 +112,7 @@ impl Sgd {
         }
         if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
             return Err(Error::arg(
-                "Sgd::new",
+                op,
                 "nesterov",
                 format!(
                     "Nesterov momentum needs momentum > 0 and dampening = 0, got momentum = {} \
@@ -88,9 +121,11 @@ impl Sgd {
                 ),
             ));
         }
+        let Groups { params, settings } = Groups::build(op, groups, cfg.weight_decay, named)?;
         let n = params.len();
         Ok(Sgd {
             params,
+            groups: settings,
             cfg,
             momentum: (0..n).map(|_| None).collect(),
         })
@@ -99,37 +134,52 @@ impl Sgd {
     pub fn config(&self) -> &SgdConfig {
         &self.cfg
     }
+    /// The parameter groups with their resolved settings (one group for [`Sgd::new`]).
+    ///
+    /// ```
+    /// use eingrad::optim::{Sgd, SgdConfig};
+    /// let p = eingrad::Tensor::ones(&[2], eingrad::DType::F64).unwrap().requires_grad_(true);
+    /// let opt = Sgd::new(vec![p], SgdConfig::default()).unwrap();
+    /// assert_eq!(opt.groups()[0].params, 0..1);
+    /// ```
+    pub fn groups(&self) -> &[GroupSettings] {
+        &self.groups
+    }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self) -> Result<()> {
         let c = self.cfg;
-        for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = dense_grad("Sgd::step", i, p)? else {
-                continue;
-            };
-            let first = self.momentum[i].is_none();
-            let buf = if c.momentum != 0.0 {
-                Some(self.momentum[i].get_or_insert_with(|| zero_storage(p.dtype(), p.numel())))
-            } else {
-                None
-            };
-            with_dtype!(p.dtype(), T => {
-                let k = SgdScalars::<T> {
-                    lr: T::of(c.lr),
-                    wd: T::of(c.weight_decay),
-                    mu: T::of(c.momentum),
-                    keep: T::of(1.0 - c.dampening),
-                    first,
-                    nesterov: c.nesterov,
+        for group in &self.groups {
+            let lr = c.lr * group.lr_scale;
+            for i in group.params.clone() {
+                let p = &self.params[i];
+                let Some(g) = dense_grad("Sgd::step", i, p)? else {
+                    continue;
                 };
-                with_slice::<T, Result<()>>(&g, |gs| {
-                    p.update_data::<T>(|ps| match buf {
-                        Some(b) => sgd_momentum(ps, gs, state_mut::<T>(b), &k),
-                        None => sgd_plain(ps, gs, &k),
-                    })
-                })?
-            });
+                let first = self.momentum[i].is_none();
+                let buf = if c.momentum != 0.0 {
+                    Some(self.momentum[i].get_or_insert_with(|| zero_storage(p.dtype(), p.numel())))
+                } else {
+                    None
+                };
+                with_dtype!(p.dtype(), T => {
+                    let k = SgdScalars::<T> {
+                        lr: T::of(lr),
+                        wd: T::of(group.weight_decay),
+                        mu: T::of(c.momentum),
+                        keep: T::of(1.0 - c.dampening),
+                        first,
+                        nesterov: c.nesterov,
+                    };
+                    with_slice::<T, Result<()>>(&g, |gs| {
+                        p.update_data::<T>(|ps| match buf {
+                            Some(b) => sgd_momentum(ps, gs, state_mut::<T>(b), &k),
+                            None => sgd_plain(ps, gs, &k),
+                        })
+                    })?
+                });
+            }
         }
         Ok(())
     }
@@ -142,6 +192,70 @@ impl Optimizer for Sgd {
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         check_lr("Sgd::set_lr", lr)?;
         self.cfg.lr = lr;
+        Ok(())
+    }
+    /// `lr`, and with momentum `state.{i}.momentum_buffer` for every parameter that has taken
+    /// a step (a copy, in the parameter's shape and dtype).
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F32).unwrap().requires_grad_(true);
+    /// let cfg = SgdConfig { momentum: 0.9, ..Default::default() };
+    /// let mut opt = Sgd::new(vec![p.clone()], cfg).unwrap();
+    /// p.set_grad(Some(Tensor::ones(&[3], DType::F32).unwrap())).unwrap();
+    /// opt.step().unwrap();
+    /// let names: Vec<String> = opt.state_tensors().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(names, ["lr", "state.0.momentum_buffer"]);
+    /// ```
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![(state::LR_KEY.to_string(), scalar_tensor(self.cfg.lr))];
+        for (i, (p, b)) in self.params.iter().zip(&self.momentum).enumerate() {
+            if let Some(b) = b {
+                out.push((state::key(i, MOMENTUM_BUFFER), buffer_tensor(b, p.dims())));
+            }
+        }
+        out
+    }
+    /// Restores what [`Optimizer::state_tensors`] returned: the learning rate and the listed
+    /// momentum buffers (copied); parameters not listed start afresh. Momentum buffers given
+    /// to an `Sgd` without momentum are an error. Checks every entry first and changes nothing
+    /// on an error, which names the key at fault.
+    ///
+    /// ```
+    /// use eingrad::optim::{Optimizer, Sgd, SgdConfig};
+    /// use eingrad::{DType, Tensor};
+    /// let p = Tensor::ones(&[3], DType::F32).unwrap().requires_grad_(true);
+    /// let mut opt = Sgd::new(vec![p], SgdConfig { momentum: 0.9, ..Default::default() }).unwrap();
+    /// let state = vec![
+    ///     ("lr".to_string(), Tensor::scalar(0.5, DType::F64)),
+    ///     ("state.0.momentum_buffer".to_string(), Tensor::ones(&[4], DType::F32).unwrap()),
+    /// ];
+    /// let e = opt.load_state_tensors(&state).unwrap_err().to_string();
+    /// assert!(e.contains("state.0.momentum_buffer") && e.contains("[4]"), "{e}");
+    /// assert_eq!(opt.lr(), 0.01); // unchanged
+    /// ```
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        const OP: &str = "Sgd::load_state_tensors";
+        let parsed = state::parse(OP, state, self.params.len(), &[MOMENTUM_BUFFER])?;
+        let mut loaded = Vec::with_capacity(self.params.len());
+        for (i, (p, entry)) in self.params.iter().zip(&parsed.per_param).enumerate() {
+            let Some(t) = entry else {
+                loaded.push(None);
+                continue;
+            };
+            let key = state::key(i, MOMENTUM_BUFFER);
+            if self.cfg.momentum == 0.0 {
+                return Err(Error::arg(
+                    OP,
+                    "state",
+                    format!("unexpected key \"{key}\": this Sgd has no momentum"),
+                ));
+            }
+            loaded.push(Some(buffer_like(OP, &key, t[0], p)?));
+        }
+        self.cfg.lr = parsed.lr;
+        self.momentum = loaded;
         Ok(())
     }
 }
