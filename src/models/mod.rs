@@ -1,6 +1,8 @@
 //! Models rebuilt from the seed experiments (`SEEDS.md`), written in eingrad's tensor ops so
 //! that every derivative, of any order, comes from the library's own rules.
 //!
+//! - [`hourglass`]: the hourglass transformer stack of dynamic pooling (pre, shortened and post
+//!   layers; fixed, whitespace and Gumbel-predictor boundaries) and its language model.
 //! - [`pooling`]: dynamic token pooling (Nawrot et al.'s hourglass with learned boundaries):
 //!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
 //!   and straight-through hard boundaries, and the binomial boundary prior.
@@ -8,5 +10,6 @@
 //!   and the mLSTM cell in its parallel and recurrent forms.
 
 pub mod dni;
+pub mod hourglass;
 pub mod pooling;
 pub mod xlstm;
