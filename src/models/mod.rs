@@ -2,6 +2,8 @@
 //! that every derivative, of any order, comes from the library's own rules.
 //!
 //! - [`gpt`]: a nanoGPT-compatible GPT (same names, init and state dict).
+//! - [`hourglass`]: the hourglass transformer stack of dynamic pooling (pre, shortened and post
+//!   layers; fixed, whitespace and Gumbel-predictor boundaries) and its language model.
 //! - [`pooling`]: dynamic token pooling (Nawrot et al.'s hourglass with learned boundaries):
 //!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
 //!   and straight-through hard boundaries, and the binomial boundary prior.
@@ -10,5 +12,6 @@
 
 pub mod dni;
 pub mod gpt;
+pub mod hourglass;
 pub mod pooling;
 pub mod xlstm;
