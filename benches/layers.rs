@@ -8,6 +8,9 @@
 //! - `attention_eager`: the same layer against nanoGPT's explicit masked-softmax path.
 //! - `block`: the pre-LN transformer block (LayerNorm, attention, GELU MLP 4×).
 //! - `layer_norm`: LayerNorm(128) alone.
+//! - `gpt_step`: one training step of nanoGPT's CPU Shakespeare model (4 layers, 4 heads,
+//!   width 128, context 64, batch 12, vocabulary 76, no biases, tied head): forward,
+//!   cross-entropy, backward, clip to norm 1, AdamW with decay on the 2-d weights.
 //!
 //! Then the sections of one block forward + backward, to show where the time goes.
 
@@ -16,7 +19,9 @@ mod common;
 use std::time::Instant;
 
 use common::{interleaved, PeerServer};
+use eingrad::models::gpt::{Gpt, GptConfig};
 use eingrad::nn::{Block, BlockConfig, CausalSelfAttention, LayerNorm, Module};
+use eingrad::optim::{clip_grad_norm, split_decay_by_rank, Adam, AdamConfig, Optimizer, ParamGroup};
 use eingrad::{DType, Tensor};
 
 const B: usize = 12;
@@ -39,6 +44,11 @@ fn main() {
     let Some(threads) = common::start() else {
         return;
     };
+    if std::env::args().any(|a| a == "--profile") {
+        // A long steady loop of gpt_step for `perf record`.
+        profile_gpt();
+        return;
+    }
     let mut peer = PeerServer::start(threads);
     let x = Tensor::randn(&[B, T, C], DType::F32, 1)
         .unwrap()
@@ -46,7 +56,34 @@ fn main() {
     let attn = CausalSelfAttention::new(C, H, true, 0.0, DType::F32, 0).unwrap();
     let block = Block::new(&BlockConfig::new(C, H), DType::F32, 0).unwrap();
     let ln = LayerNorm::new(&[C], 1e-5, true, DType::F32).unwrap();
+    let gpt = Gpt::new(GptConfig::shakespeare_char(76), DType::F32, 0).unwrap();
+    let (decay, no_decay) = split_decay_by_rank(&gpt.parameters());
+    let mut opt = Adam::with_groups(
+        vec![
+            ParamGroup::new(decay).weight_decay(0.1),
+            ParamGroup::new(no_decay).weight_decay(0.0),
+        ],
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.99),
+            decoupled_weight_decay: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ids: Vec<usize> = (0..B * T).map(|i| (i * 31 + 7) % 76).collect();
+    let targets: Vec<usize> = (0..B * T).map(|i| (i * 17 + 3) % 76).collect();
+    let mut gpt_step = || {
+        opt.zero_grad();
+        let loss = gpt.loss(&ids, &targets, B, T).unwrap();
+        loss.backward().unwrap();
+        clip_grad_norm(&gpt.parameters(), 1.0).unwrap();
+        opt.step().unwrap();
+    };
+    let gpt_case = Some(serde_json::json!({"kind": "gpt_step", "vocab": 76, "n_layer": 4,
+        "n_head": 4, "n_embd": 128, "block": T, "batch": B}));
     let rows = vec![
+        ("gpt_step", interleaved(&mut peer, gpt_case, ROUNDS, 0.5, &mut gpt_step)),
         (
             "attention",
             interleaved(&mut peer, case("attention"), ROUNDS, 0.3, || {
@@ -83,6 +120,9 @@ fn main() {
             .map_or("-".into(), |p| format!("{:.3} ms", p * 1e3));
         let rs = c.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
         println!("{name:<18} {:>9.3} ms {ps:>12} {rs:>8}", c.ours_s * 1e3);
+        if name == "gpt_step" {
+            println!("{:<18} {:>9.0} tokens/s", "", (B * T) as f64 / c.ours_s);
+        }
     }
 
     let reps = 50;
@@ -105,4 +145,19 @@ fn main() {
     {
         println!("  {name:<16} {:>9.1} µs", common::median(v) * 1e6);
     }
+}
+
+fn profile_gpt() {
+    let gpt = Gpt::new(GptConfig::shakespeare_char(76), DType::F32, 0).unwrap();
+    let mut opt = Adam::adamw(gpt.parameters(), AdamConfig::default()).unwrap();
+    let ids: Vec<usize> = (0..B * T).map(|i| (i * 31 + 7) % 76).collect();
+    let t0 = Instant::now();
+    let mut n = 0;
+    while t0.elapsed().as_secs_f64() < 10.0 {
+        opt.zero_grad();
+        gpt.loss(&ids, &ids, B, T).unwrap().backward().unwrap();
+        opt.step().unwrap();
+        n += 1;
+    }
+    println!("{:.1} ms per step", t0.elapsed().as_secs_f64() * 1e3 / n as f64);
 }

@@ -14,6 +14,10 @@ one JSON reply per line on stdout, {"median_s": t} or {"error": "..."}. Cases (k
 - mlp:      {"sizes", "batch", "mode": "step"|"fwd_bwd"|"backward"|"forward"} -> ReLU MLP,
             cross-entropy, Adam (lr 1e-3) for "step"; "backward" replays a retained graph
 - causal_conv: {"mode": "fwd_bwd"} -> conv1d 64->64, k 3, length 1024, batch 16, left pad 2
+- gpt_step: {"vocab", "n_layer", "n_head", "n_embd", "block", "batch"} -> one training step
+            of a nanoGPT-architecture GPT (no biases, tied head, exact GELU): zero_grad,
+            forward, cross-entropy, backward, clip_grad_norm_(1.0), AdamW (betas 0.9/0.99,
+            decay 0.1 on 2-d weights); the batch is fixed
 - layer:    {"layer": "attention"|"attention_eager"|"block"|"layer_norm", "B", "T", "C", "H"}
             -> nanoGPT's CausalSelfAttention (F.scaled_dot_product_attention, as nanoGPT runs
             it; "attention_eager": its explicit masked-softmax path), its pre-LN Block, or
@@ -118,6 +122,8 @@ def make(case):
         return conv_fb
     if kind == "layer":
         return make_layer(case)
+    if kind == "gpt_step":
+        return make_gpt_step(case)
     raise ValueError("unknown case kind %r" % kind)
 
 
@@ -176,6 +182,53 @@ def make_layer(case):
     return fb
 
 
+
+class Gpt(nn.Module):
+    """The nanoGPT architecture (bias=False), written for this peer."""
+
+    def __init__(self, V, L, H, C, T):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+        self.h = nn.ModuleList()
+        for _ in range(L):
+            b = Block(C, H)
+            for m in b.modules():
+                if isinstance(m, (nn.Linear, nn.LayerNorm)) and m.bias is not None:
+                    m.bias = None
+            self.h.append(b)
+        self.ln_f = nn.LayerNorm(C, bias=False)
+        self.head = nn.Linear(C, V, bias=False)
+        self.head.weight = self.wte.weight
+
+    def forward(self, idx):
+        t = idx.size(1)
+        x = self.wte(idx) + self.wpe(torch.arange(t))
+        for b in self.h:
+            x = b(x)
+        return self.head(self.ln_f(x))
+
+
+def make_gpt_step(case):
+    V, L, H, C, T, B = (case[k] for k in ("vocab", "n_layer", "n_head", "n_embd", "block", "batch"))
+    model = Gpt(V, L, H, C, T)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, V, (B, T), generator=g)
+    y = torch.randint(0, V, (B, T), generator=g)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+    return step
+
+
 cache = {}
 for line in sys.stdin:
     line = line.strip()
@@ -191,3 +244,4 @@ for line in sys.stdin:
         print(json.dumps({"median_s": t}), flush=True)
     except Exception as e:  # reply, never die: the bench goes on without this row
         print(json.dumps({"error": repr(e)}), flush=True)
+

@@ -26,8 +26,46 @@ fn softplus<T: Float>(x: T) -> T {
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     x.max(T::zero()) + (-x.abs()).exp().ln_1p()
 }
+/// erf: libm's in f64; in f32 a rational approximation `x·P(x²)/Q(x²)` on [−4, 4] (erf is
+/// ±1 in f32 beyond), within 4.2e-7 of the exact value, branch-free so that loops over it
+/// vectorise (libm's scalar erf was 13% of a GPT training step through GELU).
 fn erf<T: Float>(x: T) -> T {
-    T::of(libm::erf(x.f64()))
+    if T::DTYPE == crate::dtype::DType::F64 {
+        return T::of(libm::erf(x.f64()));
+    }
+    const P: [f64; 7] = [
+        -1.609_603_332_624_15e-2,
+        -2.954_599_808_540_25e-3,
+        -7.349_906_303_268_55e-4,
+        -5.692_506_394_623_46e-5,
+        -2.101_024_020_825_08e-6,
+        2.770_681_424_959_02e-8,
+        -2.726_142_258_013_06e-10,
+    ];
+    const Q: [f64; 5] = [
+        -1.426_473_905_141_89e-2,
+        -7.373_329_167_204_68e-3,
+        -1.682_826_974_382_03e-3,
+        -2.133_740_552_789_05e-4,
+        -1.456_607_184_649_96e-5,
+    ];
+    let c = x.max(T::of(-4.0)).min(T::of(4.0));
+    let x2 = c * c;
+    let mut p = T::of(P[6]);
+    for &k in P[..6].iter().rev() {
+        p = p * x2 + T::of(k);
+    }
+    let mut q = T::of(Q[4]);
+    for &k in Q[..4].iter().rev() {
+        q = q * x2 + T::of(k);
+    }
+    let r = c * p / q;
+    // NaN stays NaN (the clamp above would have made it ±4); a select, not a branch.
+    if x.is_nan() {
+        x
+    } else {
+        r
+    }
 }
 /// sign(x) ∈ {−1, 0, 1}, NaN for NaN. Branch-free but for NaN (random signs would
 /// mispredict a branch on every other element).
@@ -276,4 +314,23 @@ fn clamp_mask(x: &Tensor, min: Option<f64>, max: Option<f64>) -> Result<Tensor> 
         None => x.le_scalar(f64::INFINITY)?,
     };
     above.mul(&below)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::erf;
+
+    #[test]
+    fn f32_erf_is_within_5e_7_of_libm_and_keeps_nan_and_limits() {
+        let mut worst = 0.0f64;
+        for i in -60_000..=60_000 {
+            let x = i as f32 * 1e-4;
+            worst = worst.max((erf(x) as f64 - libm::erf(x as f64)).abs());
+        }
+        assert!(worst < 5e-7, "{worst}");
+        assert!(erf(f32::NAN).is_nan());
+        assert_eq!((erf(f32::INFINITY), erf(f32::NEG_INFINITY)), (1.0, -1.0));
+        assert_eq!(erf(0.0f32), 0.0);
+        assert_eq!(erf(0.5f64), libm::erf(0.5));
+    }
 }
