@@ -2,6 +2,10 @@
 //! on `eingrad` pull no CLI parser, plotting code or PNG encoder.
 //!
 //! - [`einsum_cmd`]: `eingrad einsum`: an einsum's plan, output shape and VJP patterns.
+//! - [`train`]: `eingrad train gpt|hourglass|dni-digits`: training on the shipped data, with
+//!   checkpoints that resume bit for bit.
+//! - [`eval_cmd`]: `eingrad eval` and `eingrad sample` on a checkpoint.
+//! - [`data`]: the shipped corpus (character vocabulary, split, random windows) and digits.
 //! - [`seeds`]: the five seed experiments as runnable reports (`eingrad seeds`).
 //! - [`dni_demo`]: the small DNI experiment behind seed 001.
 //! - [`plot`]: PNG heatmaps and line plots (a small canvas and bitmap font).
@@ -19,10 +23,13 @@
 //! # Ok::<(), eingrad_cli::CliError>(())
 //! ```
 
+pub mod data;
 pub mod dni_demo;
 pub mod einsum_cmd;
+pub mod eval_cmd;
 pub mod plot;
 pub mod seeds;
+pub mod train;
 
 /// A command's failure: the message to print after `error: ` and the process exit code —
 /// 2 for bad input (a usage error, as clap uses), 1 for a command that ran and failed.

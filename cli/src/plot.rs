@@ -15,8 +15,6 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use eingrad::{Error, Result};
@@ -426,15 +424,18 @@ impl Canvas {
         }
     }
 
+    /// Writes the PNG atomically ([`eingrad::io::write_atomic`]): a run stopped while writing
+    /// leaves the previous file whole.
     fn save(&self, path: &Path) -> Result<()> {
-        let file = File::create(path)?;
-        let mut enc = png::Encoder::new(BufWriter::new(file), self.w as u32, self.h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(png_err)?;
-        writer.write_image_data(&self.px).map_err(png_err)?;
-        writer.finish().map_err(png_err)?;
-        Ok(())
+        eingrad::io::write_atomic(path, |w| {
+            let mut enc = png::Encoder::new(w, self.w as u32, self.h as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut writer = enc.write_header().map_err(png_err)?;
+            writer.write_image_data(&self.px).map_err(png_err)?;
+            writer.finish().map_err(png_err)?;
+            Ok(())
+        })
     }
 }
 
@@ -934,11 +935,57 @@ pub fn line_plot_png(path: &Path, series: &[(&str, &[f64])], opts: &PlotOptions)
             format!("series {i} (\"{name}\") has no values"),
         ));
     }
-    let canvas = render_line_plot(series, opts);
+    let xy: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, v)| {
+            (
+                *n,
+                v.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect(),
+            )
+        })
+        .collect();
+    let canvas = render_line_plot(&xy, opts);
     canvas.save(path)
 }
 
-fn render_line_plot(series: &[(&str, &[f64])], opts: &PlotOptions) -> Canvas {
+/// Writes a line plot of `series`, each a name and its `(x, y)` points (x increasing), to
+/// `path` as a PNG: as [`line_plot_png`], for series sampled at different x (a training loss
+/// at every step beside a validation loss every 250 steps). Points with a non-finite x or y
+/// are left out and break the line.
+///
+/// Errors: an empty `series`, or a series with no points, gives [`Error::InvalidArgument`]
+/// naming `series`.
+///
+/// ```
+/// use eingrad_cli::plot::{line_plot_xy_png, PlotOptions};
+/// let path = std::env::temp_dir().join(format!("eingrad-doc-xy-{}.png", std::process::id()));
+/// let train: Vec<(f64, f64)> = (1..=100).map(|i| (i as f64, 3.0 / (i as f64).sqrt())).collect();
+/// let val = [(0.0, 3.2), (50.0, 0.6), (100.0, 0.4)];
+/// line_plot_xy_png(&path, &[("train", &train[..]), ("val", &val[..])], &PlotOptions::default())
+///     .unwrap();
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn line_plot_xy_png(
+    path: &Path,
+    series: &[(&str, &[(f64, f64)])],
+    opts: &PlotOptions,
+) -> Result<()> {
+    const OP: &str = "line_plot_xy_png";
+    if series.is_empty() {
+        return Err(arg_error(OP, "series", "is empty: nothing to plot"));
+    }
+    if let Some((i, (name, _))) = series.iter().enumerate().find(|(_, (_, v))| v.is_empty()) {
+        return Err(arg_error(
+            OP,
+            "series",
+            format!("series {i} (\"{name}\") has no points"),
+        ));
+    }
+    let xy: Vec<(&str, Vec<(f64, f64)>)> = series.iter().map(|(n, v)| (*n, v.to_vec())).collect();
+    render_line_plot(&xy, opts).save(path)
+}
+
+fn render_line_plot(series: &[(&str, Vec<(f64, f64)>)], opts: &PlotOptions) -> Canvas {
     let tf = |v: f64| -> Option<f64> {
         if opts.log_y {
             (v > 0.0 && v.is_finite()).then(|| v.log10())
@@ -947,12 +994,21 @@ fn render_line_plot(series: &[(&str, &[f64])], opts: &PlotOptions) -> Canvas {
         }
     };
     let n_max = series.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
+    let xs = || {
+        series
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| p.0))
+            .filter(|x| x.is_finite())
+    };
+    let x_min = xs().fold(f64::INFINITY, f64::min);
+    let x_min = if x_min.is_finite() { x_min } else { 0.0 };
+    let x_max = xs().fold(x_min, f64::max);
 
     // Data ranges (y in transformed space).
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for (_, vals) in series {
-        for &v in vals.iter() {
+        for &(_, v) in vals.iter() {
             if let Some(t) = tf(v) {
                 lo = lo.min(t);
                 hi = hi.max(t);
@@ -972,9 +1028,11 @@ fn render_line_plot(series: &[(&str, &[f64])], opts: &PlotOptions) -> Canvas {
         lo -= pad;
         hi += pad;
     }
-    // Indices 0..n-1, padded a little so that end points are not hidden by the frame.
-    let x_last = ((n_max - 1) as f64).max(1.0);
-    let (x_lo, x_hi) = (-0.02 * x_last, 1.02 * x_last);
+    // x from the first to the last point, padded a little so that end points are not hidden
+    // by the frame.
+    let x_span = (x_max - x_min).max(1.0);
+    let x_last = x_min + x_span;
+    let (x_lo, x_hi) = (x_min - 0.02 * x_span, x_min + 1.02 * x_span);
 
     // Y ticks: (position in transformed space, label).
     let y_ticks: Vec<(f64, String)> = if opts.log_y {
@@ -983,7 +1041,7 @@ fn render_line_plot(series: &[(&str, &[f64])], opts: &PlotOptions) -> Canvas {
         let (ticks, step) = nice_ticks(lo, hi, 6, 0.0);
         ticks.into_iter().map(|t| (t, fmt_tick(t, step))).collect()
     };
-    let (x_ticks, x_step) = nice_ticks(0.0, x_last, 8, 1.0);
+    let (x_ticks, x_step) = nice_ticks(x_min, x_last, 8, 1.0);
 
     // Layout.
     let title_h = if opts.title.is_empty() {
@@ -1045,10 +1103,10 @@ fn render_line_plot(series: &[(&str, &[f64])], opts: &PlotOptions) -> Canvas {
     for (k, (_, vals)) in series.iter().enumerate() {
         let c = SERIES_COLORS[k % SERIES_COLORS.len()];
         let mut prev: Option<(f64, f64)> = None;
-        for (i, &v) in vals.iter().enumerate() {
-            match tf(v) {
+        for &(x, v) in vals.iter() {
+            match tf(v).filter(|_| x.is_finite()) {
                 Some(t) => {
-                    let p = (to_x(i as f64), to_y(t));
+                    let p = (to_x(x), to_y(t));
                     if let Some(q) = prev {
                         cv.segment(q, p, 2.0, c, clip);
                     } else if vals.len() == 1 || !dots {
