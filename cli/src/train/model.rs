@@ -408,7 +408,9 @@ impl CharLm {
     /// The mean cross-entropy (nats) of predicting `ids[1..]` from `ids[..n−1]`, scored in
     /// consecutive windows of at most `block_size` predictions, each seeing only its own window
     /// (the first window from the start of the text, as nanoGPT's windows); the mean is over all
-    /// predictions. Returns the loss and the number of windows. Needs at least 2 ids.
+    /// predictions. Returns the loss and the number of windows. Needs at least 2 ids. Gumbel
+    /// noise (hourglass) comes from `noise_seed` (a text of one window draws exactly what
+    /// [`CharLm::next_logits`] draws with the same seed).
     pub fn text_loss(&self, ids: &[usize], noise_seed: u64) -> eingrad::Result<(f64, usize)> {
         let n = ids.len().saturating_sub(1);
         if n == 0 {
@@ -445,7 +447,7 @@ impl CharLm {
                     &ids[s + 1..s + rest + 1],
                     1,
                     rest,
-                    Noise::Seed(noise_seed ^ 0xFFFF_FFFF),
+                    Noise::Seed(noise_seed ^ full as u64),
                 )?;
                 total += l.cross_entropy * rest as f64;
                 windows += 1;
