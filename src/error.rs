@@ -70,6 +70,51 @@ pub enum Error {
     /// Input/output failure (files, images).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A file could not be opened, read, written, synced or renamed: the call, the path and
+    /// the OS error (which is part of the message, not repeated as a `source`).
+    ///
+    /// ```
+    /// let e = eingrad::io::load_npy("/no/such/dir/x.npy").unwrap_err();
+    /// assert!(matches!(&e, eingrad::Error::File { op: "load_npy", .. }));
+    /// assert!(e.to_string().starts_with("load_npy: /no/such/dir/x.npy: "), "{e}");
+    /// ```
+    #[error("{op}: {}: {error}", path.display())]
+    File {
+        /// The call (`load_npy`, `write_atomic`, ...).
+        op: &'static str,
+        /// The file (or the temporary file beside it).
+        path: std::path::PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// The bytes of a safetensors, npy or npz file (or buffer) are malformed, truncated, lie
+    /// about their sizes or offsets, or hold an element type eingrad cannot read; `key` names
+    /// the tensor or array at fault when there is one.
+    ///
+    /// ```
+    /// let e = eingrad::io::from_npy_bytes(b"not an npy file").unwrap_err();
+    /// assert!(matches!(&e, eingrad::Error::Format { op: "from_npy_bytes", key: None, .. }));
+    /// assert!(e.to_string().starts_with("from_npy_bytes: <memory>: "), "{e}");
+    /// ```
+    #[error("{op}: {}{}: {msg}", path.display(), key_part(key))]
+    Format {
+        /// The call (`load_safetensors`, `load_npz`, ...).
+        op: &'static str,
+        /// The file, or `<memory>` for a byte buffer.
+        path: std::path::PathBuf,
+        /// The tensor (safetensors) or array (npz) at fault, if one is.
+        key: Option<String>,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// How a [`Error::Format`] names its key: `: "w"`, or nothing.
+fn key_part(key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!(": {k:?}"),
+        None => String::new(),
+    }
 }
 
 impl From<AutogradError> for Error {

@@ -17,6 +17,7 @@ pub mod dtype;
 pub mod einsum;
 pub mod error;
 pub mod func;
+pub mod io;
 pub mod kernels;
 pub mod layout;
 pub mod models;
