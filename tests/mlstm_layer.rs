@@ -1,7 +1,8 @@
 //! The xLSTM mLSTM layer (`models::xlstm::MlstmLayer`, SEEDS.md §1): orders 1 and 2 in f64
 //! with respect to the input and every parameter, forward mode against reverse mode,
 //! causality, the parallel form against the step form, the hand-written decay backward
-//! against autograd's, a PyTorch golden file, state dicts and bad inputs.
+//! against autograd's, a PyTorch golden file (read with `io::load_safetensors`), state dicts
+//! and bad inputs.
 
 use eingrad::autograd::{grad, take_jvp_fallbacks, GradOptions};
 use eingrad::func::{
@@ -9,7 +10,7 @@ use eingrad::func::{
     VerifyOptions,
 };
 use eingrad::models::xlstm::{DecayBackward, MlstmLayer, MlstmLayerConfig};
-use eingrad::nn::Module;
+use eingrad::nn::{Module, StateDict};
 use eingrad::{DType, Result, Tensor};
 
 fn rn(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
@@ -505,4 +506,82 @@ fn bad_inputs_and_configs_are_errors_naming_the_argument() {
     mixed[2].1 = zeros(&[16, 4, 4], DType::F64);
     let e = err(MlstmLayer::from_tensors(&cfg, &mixed));
     assert!(e.contains("`k_proj.weight` has dtype F64"), "{e}");
+}
+
+/// The PyTorch golden file written by `tests/golden/mlstm/make_mlstm_golden.py`: an
+/// independent implementation of the same layer (B = 2, S = 8, E = 16, NH = 2, inner 64)
+/// with fixed f32 weights under the layer's parameter names, evaluated in f64.
+#[test]
+fn matches_the_pytorch_golden_file() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/mlstm/mlstm_layer.safetensors"
+    );
+    let file = eingrad::io::load_safetensors(path).unwrap();
+    let get = |name: &str| {
+        file.get(name)
+            .unwrap_or_else(|| panic!("{name} missing from the golden file"))
+            .clone()
+    };
+    let cfg = MlstmLayerConfig::new(16, 2);
+    assert_eq!(cfg.inner_dim(), 64);
+    let dict: StateDict = cfg
+        .parameter_shapes()
+        .into_iter()
+        .map(|(n, _)| {
+            let t = get(&n);
+            (n, t)
+        })
+        .collect();
+    assert_eq!(
+        dict.len() + 4 + cfg.parameter_shapes().len(),
+        file.tensors.len(),
+        "the file holds the parameters, their gradients and the four golden.* tensors"
+    );
+    // f32: the layer as loaded; f64: the same f32 values widened (the reference ran in f64).
+    // |a − r| ≤ rtol·max|r| + atol per tensor; atol covers the input-gate bias gradient, a
+    // near-cancelling sum of O(1) terms (a uniform shift of ĩ only moves the stabiliser).
+    for (dtype, rtol, atol) in [(DType::F32, 1e-4, 1e-6), (DType::F64, 1e-6, 1e-7)] {
+        let layer = MlstmLayer::new(&cfg, dtype, 0).unwrap();
+        // detached: to_dtype to the same dtype returns the file's own handle (as PyTorch's
+        // `.to`), and marking that requires_grad would make the f64 pass record the cast.
+        let cast = |t: Tensor| t.to_dtype(dtype).unwrap().detach();
+        let dict: StateDict = dict
+            .iter()
+            .map(|(n, t)| (n.to_string(), cast(t.clone())))
+            .collect();
+        let report = layer.load_state_dict(&dict, true).unwrap();
+        assert!(report.missing.is_empty() && report.unexpected.is_empty());
+        let x = cast(get("golden.input")).requires_grad_(true);
+        let y = layer.forward(&x).unwrap();
+        let mut checks = vec![("output".to_string(), y.clone(), get("golden.output"))];
+        y.mul(&cast(get("golden.cotangent")))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        checks.push((
+            "input gradient".into(),
+            x.grad().unwrap(),
+            get("golden.input_grad"),
+        ));
+        for (n, p) in layer.named_parameters() {
+            let want = get(&format!("golden.grad.{n}"));
+            checks.push((format!("gradient of {n}"), p.grad().unwrap(), want));
+        }
+        for (what, got, want) in checks {
+            assert_eq!(got.dims(), want.dims(), "{what}");
+            let (got, want) = (got.to_vec_f64(), want.to_vec_f64());
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let err = got
+                .iter()
+                .zip(&want)
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= rtol * scale + atol,
+                "{dtype:?} {what}: max abs err {err:.2e}, max |ref| {scale:.2e}"
+            );
+        }
+    }
 }
