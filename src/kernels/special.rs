@@ -115,7 +115,7 @@ fn exp_f32(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let er = p * r2 + r + 1.0;
     // 2ⁿ for n in [−126, 128]: 2^min(n, 127) from the exponent bits, times 2 more when
     // n = 128 (x near the overflow bound), so the product overflows only where eˣ does.
