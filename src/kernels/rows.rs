@@ -228,7 +228,7 @@ pub fn softmax_forward<T: Float>(x: &[T], n: usize) -> Vec<T> {
             return;
         }
         for i in 0..n {
-            yr[i] = (xr[i] - m).exp();
+            yr[i] = super::special::exp(xr[i] - m);
         }
         let s = lanes_sum(n, |i| yr[i]);
         let inv = T::one() / s;

@@ -7,8 +7,8 @@ use crate::autograd::no_grad;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::nn::{
-    cross_entropy, derive_seed, init, prefixed, Activation, Block, BlockConfig, Dropout,
-    Embedding, LayerNorm, Module, Reduction,
+    cross_entropy, derive_seed, init, prefixed, Activation, Block, BlockConfig, Dropout, Embedding,
+    LayerNorm, Module, Reduction,
 };
 use crate::tensor::{SplitMix64, Tensor};
 
@@ -62,7 +62,10 @@ impl GptConfig {
         if self.n_head == 0 || self.n_embd == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             return bad(
                 "n_head",
-                format!("must be ≥ 1 and divide n_embd = {}, got {}", self.n_embd, self.n_head),
+                format!(
+                    "must be ≥ 1 and divide n_embd = {}, got {}",
+                    self.n_embd, self.n_head
+                ),
             );
         }
         Ok(())
@@ -168,7 +171,9 @@ impl Gpt {
         }
         let pos: Vec<usize> = (0..t).collect();
         let tok = self.wte.lookup(ids, &[b, t])?;
-        let mut x = self.drop.forward(&tok.add(&self.wpe.lookup(&pos, &[t])?)?)?;
+        let mut x = self
+            .drop
+            .forward(&tok.add(&self.wpe.lookup(&pos, &[t])?)?)?;
         for block in &self.h {
             x = block.forward(&x)?;
         }
@@ -269,7 +274,13 @@ fn sample(logits: &[f64], temperature: f64, top_k: Option<usize>, u: f64) -> usi
     let m = logits[argmax];
     let weights: Vec<f64> = logits
         .iter()
-        .map(|&l| if l < cut { 0.0 } else { ((l - m) / temperature).exp() })
+        .map(|&l| {
+            if l < cut {
+                0.0
+            } else {
+                ((l - m) / temperature).exp()
+            }
+        })
         .collect();
     let total: f64 = weights.iter().sum();
     let mut acc = 0.0;
@@ -299,7 +310,10 @@ impl Module for Gpt {
         let mut v = prefixed("transformer.wte", self.wte.named_parameters());
         v.extend(prefixed("transformer.wpe", self.wpe.named_parameters()));
         for (i, b) in self.h.iter().enumerate() {
-            v.extend(prefixed(&format!("transformer.h.{i}"), b.named_parameters()));
+            v.extend(prefixed(
+                &format!("transformer.h.{i}"),
+                b.named_parameters(),
+            ));
         }
         v.extend(prefixed("transformer.ln_f", self.ln_f.named_parameters()));
         v.push(("lm_head.weight".to_string(), self.wte.weight().clone()));

@@ -8,7 +8,8 @@
 //!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
 //!   and straight-through hard boundaries, and the binomial boundary prior.
 //! - [`xlstm`]: the vLSTM/mLSTM log-space decay matrix (autograd and hand-written backward),
-//!   and the mLSTM cell in its parallel and recurrent forms.
+//!   the mLSTM cell in its parallel and recurrent forms, and the xLSTM mLSTM layer
+//!   ([`xlstm::MlstmLayer`]) with its step form.
 
 pub mod dni;
 pub mod gpt;

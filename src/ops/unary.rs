@@ -4,6 +4,7 @@ use super::{map1, saved_output};
 use crate::autograd::{record1, Rule};
 use crate::dtype::Float;
 use crate::error::Result;
+use crate::kernels::special::exp;
 use crate::tensor::Tensor;
 
 /// Stable log σ(x): x>0: −log(1+e^−x); else x − log(1+e^x). logσ(−∞) = −∞.
@@ -14,12 +15,16 @@ fn log_sigmoid<T: Float>(x: T) -> T {
         x - x.exp().ln_1p()
     }
 }
+/// σ(x) from e^−|x| (never overflows), as a select rather than a branch so that it
+/// vectorises.
 fn sigmoid<T: Float>(x: T) -> T {
+    let e = exp(-x.abs());
+    let pos = T::one() / (T::one() + e);
+    let neg = e / (T::one() + e);
     if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
+        pos
     } else {
-        let e = x.exp();
-        e / (T::one() + e)
+        neg
     }
 }
 fn softplus<T: Float>(x: T) -> T {
@@ -80,7 +85,7 @@ fn sign_of<T: Float>(x: T) -> T {
 /// GELU′(x) = Φ(x) + x·φ(x).
 fn gelu_derivative<T: Float>(x: T) -> T {
     let cdf = T::of(0.5) * (T::one() + erf(x * T::of(std::f64::consts::FRAC_1_SQRT_2)));
-    let pdf = (x * x * T::of(-0.5)).exp() * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    let pdf = exp(x * x * T::of(-0.5)) * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
     cdf + x * pdf
 }
 /// √(2/π) and the cubic coefficient of GELU's tanh approximation.
@@ -153,7 +158,7 @@ impl Tensor {
         /// let t = eingrad::Tensor::from_vec(vec![0.0f64, f64::NEG_INFINITY], &[2]).unwrap();
         /// assert_eq!(t.exp().unwrap().to_vec::<f64>().unwrap(), vec![1.0, 0.0]);
         /// ```
-        exp, |v| v.exp(), |x, y, g| g.mul(&y()?), fused |g, x, y| g * y);
+        exp, |v| exp(v), |x, y, g| g.mul(&y()?), fused |g, x, y| g * y);
     unary_op!(
         /// Natural log.
         log, |v| v.ln(), |x, y, g| g.div(x), fused |g, x, y| g / x);

@@ -27,6 +27,11 @@
 //! The mLSTM cell on top of `D̃` comes in its parallel form ([`mlstm_parallel`]) and as a
 //! recurrence ([`mlstm_step`], [`mlstm_recurrent`]); both give the same hidden states.
 //!
+//! The full xLSTM mLSTM layer built around the cell, [`MlstmLayer`] (up-projection, causal
+//! conv, head-wise q/k/v, gates, per-head norm, learnable skip, output gate,
+//! down-projection), lives in `layer.rs`, with its parallel and step forms; its two small
+//! parts [`LinearHeadwise`] and [`MultiHeadLayerNorm`] in `components.rs`.
+//!
 //! ```
 //! use eingrad::models::xlstm::decay_matrix;
 //! use eingrad::{DType, Tensor};
@@ -45,6 +50,12 @@ use crate::dtype::DType;
 use crate::einsum::einsum;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+
+mod components;
+mod layer;
+
+pub use components::{LinearHeadwise, MultiHeadLayerNorm};
+pub use layer::{DecayBackward, MlstmLayer, MlstmLayerConfig, MlstmLayerState};
 
 /// The constant added to the mLSTM normaliser (`h = C̃v / (n + 1e-6)`).
 pub const MLSTM_EPS: f64 = 1e-6;
