@@ -4,6 +4,7 @@
 //! - [`gpt`]: a nanoGPT-compatible GPT (same names, init and state dict).
 //! - [`hourglass`]: the hourglass transformer stack of dynamic pooling (pre, shortened and post
 //!   layers; fixed, whitespace and Gumbel-predictor boundaries) and its language model.
+//! - [`mlstm_lm`]: a language model of pre-LN residual mLSTM layers ([`xlstm::MlstmLayer`]).
 //! - [`pooling`]: dynamic token pooling (Nawrot et al.'s hourglass with learned boundaries):
 //!   segment-mean downsampling, causal upsampling, a boundary predictor with Gumbel-sigmoid
 //!   and straight-through hard boundaries, and the binomial boundary prior.
@@ -14,5 +15,6 @@
 pub mod dni;
 pub mod gpt;
 pub mod hourglass;
+pub mod mlstm_lm;
 pub mod pooling;
 pub mod xlstm;
