@@ -72,15 +72,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Train gpt or hourglass on the shipped Shakespeare, or an MLP on the digits by backprop,
-    /// DNI and cDNI (dni-digits).
+    /// Train gpt, mlstm or hourglass on the shipped Shakespeare, or an MLP on the digits by
+    /// backprop, DNI and cDNI (dni-digits).
     #[command(
         after_help = "Defaults (gpt): nanoGPT's CPU recipe for shakespeare_char: n_layer 4, \
 n_head 4, n_embd 128, block_size 64, batch 12, 2000 steps, no dropout, no bias, AdamW lr 1e-3 \
 betas (0.9, 0.99), weight decay 0.1 on matrices only, gradient clip 1.0, warmup 100 steps then \
 cosine decay to 1e-4 at step 2000; loss estimates (20 batches of train and val) every 250 steps, \
-each followed by a checkpoint. hourglass: the same width, heads and recipe with blocks 1/2/1 \
-(pre/shortened/post) and learned (Gumbel) boundaries with prior 0.2.
+each followed by a checkpoint. mlstm: the same width, heads and recipe with 7 residual xLSTM mLSTM \
+layers (about gpt's parameter count). hourglass: the same width, heads and recipe with blocks \
+1/2/1 (pre/shortened/post) and learned (Gumbel) boundaries with prior 0.2.
 
 The run directory (--out) gets model.safetensors (the weights, with n_layer, n_head, n_embd, \
 block_size, vocab_size, bias and vocab in the metadata; nanoGPT's names for gpt), \
@@ -92,6 +93,7 @@ Examples:
       nanoGPT's CPU recipe (about 0.8M parameters, 2000 steps)
   eingrad train gpt --resume out-gpt --steps 3000
       continue a run (its settings are kept; --steps sets a new total)
+  eingrad train mlstm --out out-mlstm
   eingrad train hourglass --boundaries fixed:4 --out out-hourglass
   eingrad train gpt --n-layer 2 --n-head 2 --n-embd 32 --block-size 32 --steps 100 --out tiny
   eingrad train dni-digits --out out-digits

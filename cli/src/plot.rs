@@ -425,8 +425,16 @@ impl Canvas {
     }
 
     /// Writes the PNG atomically ([`eingrad::io::write_atomic`]): a run stopped while writing
-    /// leaves the previous file whole.
+    /// leaves the previous file whole. An OS failure is an [`Error::Io`] (of the same kind)
+    /// whose message names the file.
     fn save(&self, path: &Path) -> Result<()> {
+        let io = |e: Error| match e {
+            Error::File { op, path, error } => Error::Io(std::io::Error::new(
+                error.kind(),
+                format!("{op}: {}: {error}", path.display()),
+            )),
+            e => e,
+        };
         eingrad::io::write_atomic(path, |w| {
             let mut enc = png::Encoder::new(w, self.w as u32, self.h as u32);
             enc.set_color(png::ColorType::Rgb);
@@ -436,6 +444,7 @@ impl Canvas {
             writer.finish().map_err(png_err)?;
             Ok(())
         })
+        .map_err(io)
     }
 }
 

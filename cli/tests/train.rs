@@ -169,6 +169,11 @@ fn thirty_steps_of_hourglass_lower_the_loss() {
 }
 
 #[test]
+fn thirty_steps_of_mlstm_lower_the_loss() {
+    train_and_check_loss_falls("mlstm", &["--n-layer", "2"]);
+}
+
+#[test]
 fn dni_digits_learns_with_backprop_dni_and_cdni() {
     let dir = scratch("digits");
     let out = ok(&[
@@ -278,6 +283,11 @@ fn resume_gpt_equals_the_uninterrupted_run_bit_for_bit() {
 #[test]
 fn resume_hourglass_with_gumbel_noise_equals_the_uninterrupted_run() {
     resume_is_bit_identical("hourglass", &["--hourglass-layers", "1,1,1"]);
+}
+
+#[test]
+fn resume_mlstm_equals_the_uninterrupted_run_bit_for_bit() {
+    resume_is_bit_identical("mlstm", &["--n-layer", "2"]);
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub enum TrainModel {
     Gpt,
     /// The hourglass transformer with dynamic pooling, same width and depth as gpt.
     Hourglass,
+    /// Residual xLSTM mLSTM layers, same width as gpt and about its parameter count.
+    Mlstm,
     /// An MLP on the digits by backprop, DNI and cDNI; reports test accuracies.
     DniDigits,
 }
@@ -87,7 +89,7 @@ pub struct TrainArgs {
     /// Batches per loss estimate (default 20).
     #[arg(long)]
     pub eval_iters: Option<usize>,
-    /// Transformer blocks (gpt; default 4).
+    /// Blocks (gpt: default 4; mlstm: default 7, about gpt's parameter count).
     #[arg(long)]
     pub n_layer: Option<usize>,
     /// Attention heads (default 4).
@@ -136,6 +138,7 @@ pub fn train_command(
     pool.install(|| match model {
         TrainModel::Gpt => train_lm(ModelKind::Gpt, args, stop),
         TrainModel::Hourglass => train_lm(ModelKind::Hourglass, args, stop),
+        TrainModel::Mlstm => train_lm(ModelKind::Mlstm, args, stop),
         TrainModel::DniDigits => digits::train_digits(args, stop),
     })
 }
@@ -215,7 +218,7 @@ fn parse_layers(s: &str) -> Result<(usize, usize, usize), CliError> {
 /// The spec of a new run from the flags and the model's defaults.
 fn new_spec(kind: ModelKind, args: &TrainArgs, corpus: &CharCorpus) -> Result<ModelSpec, CliError> {
     let hourglass = match kind {
-        ModelKind::Gpt => {
+        ModelKind::Gpt | ModelKind::Mlstm => {
             for (flag, given) in [
                 ("hourglass-layers", args.hourglass_layers.is_some()),
                 ("boundaries", args.boundaries.is_some()),
@@ -223,7 +226,8 @@ fn new_spec(kind: ModelKind, args: &TrainArgs, corpus: &CharCorpus) -> Result<Mo
             ] {
                 if given {
                     return Err(CliError::usage(format!(
-                        "--{flag} is for hourglass, not gpt"
+                        "--{flag} is for hourglass, not {}",
+                        kind.name()
                     )));
                 }
             }
@@ -258,6 +262,9 @@ fn new_spec(kind: ModelKind, args: &TrainArgs, corpus: &CharCorpus) -> Result<Mo
     };
     let n_layer = match &hourglass {
         Some(h) => h.pre_layers + h.shortened_layers + h.post_layers,
+        // 7 mLSTM layers of width 128 (no feed-forward) hold about the parameters of 4 GPT
+        // blocks.
+        None if kind == ModelKind::Mlstm => args.n_layer.unwrap_or(7),
         None => args.n_layer.unwrap_or(4),
     };
     let spec = ModelSpec {
@@ -269,6 +276,7 @@ fn new_spec(kind: ModelKind, args: &TrainArgs, corpus: &CharCorpus) -> Result<Mo
         block_size: args.block_size.unwrap_or(64),
         bias: args.bias.unwrap_or(false),
         hourglass,
+        mlstm: (kind == ModelKind::Mlstm).then(Default::default),
     };
     for (flag, v) in [
         ("n-head", spec.n_head),

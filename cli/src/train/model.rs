@@ -10,6 +10,7 @@ use eingrad::models::gpt::{Gpt, GptConfig};
 use eingrad::models::hourglass::{
     BoundaryInput, BoundaryMode, HourglassConfig, HourglassLm, HourglassLmConfig,
 };
+use eingrad::models::mlstm_lm::{MlstmLm, MlstmLmConfig};
 use eingrad::nn::{Module, StateDict};
 use eingrad::{DType, Tensor};
 
@@ -22,6 +23,8 @@ pub enum ModelKind {
     Gpt,
     /// The hourglass transformer with dynamic pooling ([`HourglassLm`]).
     Hourglass,
+    /// Residual xLSTM mLSTM layers ([`MlstmLm`]).
+    Mlstm,
 }
 
 impl ModelKind {
@@ -30,6 +33,7 @@ impl ModelKind {
         match self {
             ModelKind::Gpt => "gpt",
             ModelKind::Hourglass => "hourglass",
+            ModelKind::Mlstm => "mlstm",
         }
     }
     /// The kind named `s`.
@@ -37,6 +41,7 @@ impl ModelKind {
         match s {
             "gpt" => Some(ModelKind::Gpt),
             "hourglass" => Some(ModelKind::Hourglass),
+            "mlstm" => Some(ModelKind::Mlstm),
             _ => None,
         }
     }
@@ -103,6 +108,31 @@ pub struct HourglassSpec {
     pub temperature: f64,
 }
 
+/// The mLSTM model's own sizes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MlstmSpec {
+    /// The layers' up-projection factor.
+    pub proj_factor: f64,
+    /// The inner width is rounded up to a multiple of this.
+    pub round_to: usize,
+    /// The causal conv's kernel size.
+    pub conv_kernel: usize,
+    /// The head shares the token embedding's weight.
+    pub tie_weights: bool,
+}
+
+impl Default for MlstmSpec {
+    /// xLSTM's layer defaults (factor 2, multiples of 64, kernel 4) and a tied head.
+    fn default() -> Self {
+        MlstmSpec {
+            proj_factor: 2.0,
+            round_to: 64,
+            conv_kernel: 4,
+            tie_weights: true,
+        }
+    }
+}
+
 /// Everything needed to build a model: stored in a checkpoint's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
@@ -122,6 +152,8 @@ pub struct ModelSpec {
     pub bias: bool,
     /// The hourglass's sizes (hourglass only).
     pub hourglass: Option<HourglassSpec>,
+    /// The mLSTM model's sizes (mlstm only).
+    pub mlstm: Option<MlstmSpec>,
 }
 
 /// A metadata value, parsed, with an error naming the key.
@@ -171,6 +203,12 @@ impl ModelSpec {
             put("prior", h.prior.to_string());
             put("temperature", h.temperature.to_string());
         }
+        if let Some(x) = &self.mlstm {
+            put("proj_factor", x.proj_factor.to_string());
+            put("round_proj_up_to_multiple_of", x.round_to.to_string());
+            put("conv_kernel", x.conv_kernel.to_string());
+            put("tie_weights", x.tie_weights.to_string());
+        }
         m
     }
 
@@ -181,7 +219,7 @@ impl ModelSpec {
             None => ModelKind::Gpt,
             Some(s) => ModelKind::parse(s).ok_or_else(|| {
                 format!(
-                    "metadata `model` = {s:?} is not a model this command knows (gpt, hourglass)"
+                    "metadata `model` = {s:?} is not a model this command knows (gpt, hourglass, mlstm)"
                 )
             })?,
         };
@@ -218,7 +256,16 @@ impl ModelSpec {
                 prior: meta(m, "prior")?,
                 temperature: meta(m, "temperature")?,
             }),
-            ModelKind::Gpt => None,
+            _ => None,
+        };
+        let mlstm = match kind {
+            ModelKind::Mlstm => Some(MlstmSpec {
+                proj_factor: meta(m, "proj_factor")?,
+                round_to: meta(m, "round_proj_up_to_multiple_of")?,
+                conv_kernel: meta(m, "conv_kernel")?,
+                tie_weights: meta_bool(m, "tie_weights")?,
+            }),
+            _ => None,
         };
         let spec = ModelSpec {
             kind,
@@ -229,6 +276,7 @@ impl ModelSpec {
             block_size: meta(m, "block_size")?,
             bias: meta_bool(m, "bias")?,
             hourglass,
+            mlstm,
         };
         if let Some(h) = &spec.hourglass {
             let total = h.pre_layers + h.shortened_layers + h.post_layers;
@@ -278,6 +326,17 @@ impl ModelSpec {
                 }
                 Net::Hourglass(HourglassLm::new(&cfg, DType::F32, seed).map_err(|e| e.to_string())?)
             }
+            ModelKind::Mlstm => {
+                let x = self.mlstm.ok_or("mLSTM sizes missing")?;
+                let mut cfg =
+                    MlstmLmConfig::new(self.vocab.len(), self.n_embd, self.n_head, self.n_layer);
+                cfg.layer.proj_factor = x.proj_factor;
+                cfg.layer.round_proj_up_to_multiple_of = x.round_to;
+                cfg.layer.conv_kernel = x.conv_kernel;
+                cfg.tie_weights = x.tie_weights;
+                cfg.bias = self.bias;
+                Net::Mlstm(MlstmLm::new(&cfg, DType::F32, seed).map_err(|e| e.to_string())?)
+            }
         };
         Ok(CharLm {
             spec: self.clone(),
@@ -318,6 +377,14 @@ impl ModelSpec {
                 s += &format!(" (prior {}, temperature {})", h.prior, h.temperature);
             }
         }
+        if let Some(x) = &self.mlstm {
+            s += &format!(
+                ", proj_factor {}, conv kernel {}, {} head",
+                x.proj_factor,
+                x.conv_kernel,
+                if x.tie_weights { "tied" } else { "untied" }
+            );
+        }
         s
     }
 }
@@ -325,6 +392,7 @@ impl ModelSpec {
 enum Net {
     Gpt(Gpt),
     Hourglass(HourglassLm),
+    Mlstm(MlstmLm),
 }
 
 /// How the hourglass's Gumbel boundaries draw their noise.
@@ -363,6 +431,7 @@ impl CharLm {
         match &self.net {
             Net::Gpt(m) => m,
             Net::Hourglass(m) => m,
+            Net::Mlstm(m) => m,
         }
     }
 
@@ -377,6 +446,14 @@ impl CharLm {
     ) -> eingrad::Result<BatchLoss> {
         match &self.net {
             Net::Gpt(m) => {
+                let l = m.loss(x, y, b, t)?;
+                Ok(BatchLoss {
+                    cross_entropy: l.item()?,
+                    objective: l,
+                    boundary_rate: None,
+                })
+            }
+            Net::Mlstm(m) => {
                 let l = m.loss(x, y, b, t)?;
                 Ok(BatchLoss {
                     cross_entropy: l.item()?,
@@ -465,6 +542,7 @@ impl CharLm {
         let v = self.spec.vocab.len();
         let logits = no_grad(|| match &self.net {
             Net::Gpt(m) => m.logits(w, 1, t),
+            Net::Mlstm(m) => m.logits(w, 1, t),
             Net::Hourglass(m) => {
                 let input = if self.is_gumbel() {
                     BoundaryInput::GumbelSeed(noise_seed)
@@ -491,7 +569,7 @@ impl CharLm {
     pub fn noise_calls(&self) -> u64 {
         match &self.net {
             Net::Hourglass(m) => m.stack().noise_calls(),
-            Net::Gpt(_) => 0,
+            Net::Gpt(_) | Net::Mlstm(_) => 0,
         }
     }
 
@@ -565,6 +643,10 @@ mod tests {
             n_embd: 8,
             block_size: 8,
             bias: true,
+            mlstm: (kind == ModelKind::Mlstm).then_some(MlstmSpec {
+                round_to: 8,
+                ..MlstmSpec::default()
+            }),
             hourglass: (kind == ModelKind::Hourglass).then_some(HourglassSpec {
                 pre_layers: 1,
                 shortened_layers: 0,
@@ -578,7 +660,7 @@ mod tests {
 
     #[test]
     fn metadata_round_trips() {
-        for k in [ModelKind::Gpt, ModelKind::Hourglass] {
+        for k in [ModelKind::Gpt, ModelKind::Hourglass, ModelKind::Mlstm] {
             let s = spec(k);
             assert_eq!(ModelSpec::from_metadata(&s.metadata()).unwrap(), s);
         }
