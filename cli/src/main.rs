@@ -104,7 +104,7 @@ Examples:
         #[arg(value_enum)]
         model: TrainModel,
         #[command(flatten)]
-        args: TrainArgs,
+        args: Box<TrainArgs>,
     },
     /// Print a checkpoint's loss (nats per character) on a text, or on the validation split.
     #[command(

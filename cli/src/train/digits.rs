@@ -283,7 +283,7 @@ pub fn train_digits(args: &TrainArgs, stop: &AtomicBool) -> Result<(), CliError>
     println!("mode      steps  final train loss (mean of last 100)  test accuracy  seconds");
     let mut meta = BTreeMap::new();
     for r in &runs {
-        let k = r.loss.len().min(100).max(1);
+        let k = r.loss.len().clamp(1, 100);
         let tail = r.loss[r.loss.len().saturating_sub(k)..].iter().sum::<f64>() / k as f64;
         println!(
             "{:<9} {:>5}  {:>34.4}  {:>12.2}%  {:>7.1}",

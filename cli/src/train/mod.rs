@@ -287,7 +287,7 @@ fn new_spec(kind: ModelKind, args: &TrainArgs, corpus: &CharCorpus) -> Result<Mo
             return Err(CliError::usage(format!("--{flag} must be at least 1")));
         }
     }
-    if spec.n_embd % spec.n_head != 0 {
+    if !spec.n_embd.is_multiple_of(spec.n_head) {
         return Err(CliError::usage(format!(
             "--n-head {} must divide --n-embd {}",
             spec.n_head, spec.n_embd

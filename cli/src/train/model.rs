@@ -324,7 +324,9 @@ impl ModelSpec {
                         "whitespace boundaries need a space or a newline in the vocabulary".into(),
                     );
                 }
-                Net::Hourglass(HourglassLm::new(&cfg, DType::F32, seed).map_err(|e| e.to_string())?)
+                Net::Hourglass(Box::new(
+                    HourglassLm::new(&cfg, DType::F32, seed).map_err(|e| e.to_string())?,
+                ))
             }
             ModelKind::Mlstm => {
                 let x = self.mlstm.ok_or("mLSTM sizes missing")?;
@@ -391,7 +393,7 @@ impl ModelSpec {
 
 enum Net {
     Gpt(Gpt),
-    Hourglass(HourglassLm),
+    Hourglass(Box<HourglassLm>),
     Mlstm(MlstmLm),
 }
 
