@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 /// The repository's `data/` folder, as seen from the source tree this binary was built from.
 pub fn shipped_data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join("data")
+        .join("data");
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 /// The shipped character corpus: `data/shakespeare/input.txt`.

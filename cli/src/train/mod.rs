@@ -570,9 +570,11 @@ fn train_lm(kind: ModelKind, args: &TrainArgs, stop: &AtomicBool) -> Result<(), 
             String::new()
         };
         let rate = rate.map_or(String::new(), |r| format!(", boundary rate {r:.3}"));
+        let rss = resident_mib().map_or(String::new(), |m| format!(", RSS {m:.0} MiB"));
         pb.suspend(|| {
             println!(
-                "step {step}: train loss {tr:.4}, val loss {va:.4} nats ({:.4} bits/char){rate}{speed}",
+                "step {step}: train loss {tr:.4}, val loss {va:.4} nats ({:.4} bits/char){rate}\
+                 {speed}{rss}",
                 bits(va)
             )
         });
