@@ -419,48 +419,47 @@ fn every_prefix_gets_the_logits_of_the_full_sequence() {
             assert!((a - b).abs() < 1e-12, "prefix {t}: {a} vs {b}");
         }
     }
-    // The hourglass as `train hourglass` builds it (learned boundaries, a fixed noise seed):
-    // the next-character logits after every prefix are those of a full forward pass.
-    let dir = scratch("prefix");
-    let mut args = vec![
-        "train",
-        "hourglass",
-        "--steps",
-        "3",
-        "--hourglass-layers",
-        "1,1,1",
-    ];
-    args.extend_from_slice(TINY);
-    args.extend_from_slice(&["--out", s(&dir)]);
-    ok(&args);
-    let lm = eingrad_cli::eval_cmd::load_model(&dir).unwrap();
-    let ids = lm
-        .spec()
-        .vocab
-        .encode("To be, or not to be: that is")
-        .unwrap();
-    let n = ids.len();
-    let last = lm.next_logits(&ids, 5).unwrap();
-    let v = lm.spec().vocab.len();
-    assert_eq!(last.len(), v);
-    // With the same noise seed, a prefix's last logits equal the full pass's at that position;
-    // check through the cross-entropy of the windows: scoring a text in one window equals the
-    // mean of its per-prefix next-character losses.
-    let mut per_prefix = 0.0;
-    for t in 1..n {
-        let l = lm.next_logits(&ids[..t], 5).unwrap();
-        let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let lse = m + l.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
-        per_prefix += lse - l[ids[t]];
+    // The hourglass (learned boundaries, a fixed noise seed) and the mLSTM as `train` builds
+    // them: scoring a text in one window equals the mean of the next-character losses after
+    // each of its prefixes (a model that let a position see the next character would score the
+    // one window lower).
+    for (model, extra) in [
+        ("hourglass", ["--hourglass-layers", "1,1,1"]),
+        ("mlstm", ["--n-layer", "2"]),
+    ] {
+        let dir = scratch(&format!("prefix-{model}"));
+        let mut args = vec!["train", model, "--steps", "3"];
+        args.extend_from_slice(&extra);
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(&["--out", s(&dir)]);
+        ok(&args);
+        let lm = eingrad_cli::eval_cmd::load_model(&dir).unwrap();
+        let ids = lm
+            .spec()
+            .vocab
+            .encode("To be, or not to be: that is")
+            .unwrap();
+        let n = ids.len();
+        assert_eq!(
+            lm.next_logits(&ids, 5).unwrap().len(),
+            lm.spec().vocab.len()
+        );
+        let mut per_prefix = 0.0;
+        for t in 1..n {
+            let l = lm.next_logits(&ids[..t], 5).unwrap();
+            let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + l.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
+            per_prefix += lse - l[ids[t]];
+        }
+        let (whole, windows) = lm.text_loss(&ids, 5).unwrap();
+        assert_eq!(windows, 1);
+        let per_prefix = per_prefix / (n - 1) as f64;
+        assert!(
+            (whole - per_prefix).abs() < 1e-5,
+            "{model}: one pass {whole} vs prefixes {per_prefix}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
-    let (whole, windows) = lm.text_loss(&ids, 5).unwrap();
-    assert_eq!(windows, 1);
-    let per_prefix = per_prefix / (n - 1) as f64;
-    assert!(
-        (whole - per_prefix).abs() < 1e-5,
-        "one pass {whole} vs prefixes {per_prefix}"
-    );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
