@@ -115,6 +115,10 @@ pub struct TrainArgs {
     /// The Gumbel boundaries' prior: the expected fraction of boundaries (default 0.2).
     #[arg(long)]
     pub prior: Option<f64>,
+    /// dni-digits: the standard deviation of Gaussian noise added to the training pixels (in
+    /// [0, 1]) as augmentation (default 0.3; 0 turns it off).
+    #[arg(long)]
+    pub input_noise: Option<f64>,
     /// The text corpus (default: the shipped data/shakespeare/input.txt; dni-digits: the
     /// shipped data/digits/digits.csv.gz).
     #[arg(long)]
@@ -400,6 +404,9 @@ pub fn bits(nats: f64) -> f64 {
 
 fn train_lm(kind: ModelKind, args: &TrainArgs, stop: &AtomicBool) -> Result<(), CliError> {
     let wall = Instant::now();
+    if args.input_noise.is_some() {
+        return Err(CliError::usage("--input-noise is for dni-digits"));
+    }
     let data_path = args.data.clone().unwrap_or_else(shakespeare_path);
     let corpus = CharCorpus::load(&data_path).map_err(CliError::usage)?;
 
