@@ -44,7 +44,7 @@ pub enum TrainModel {
 /// resumed run takes its settings from the checkpoint).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrainArgs {
-    /// Steps to train in all (default: 2000 for gpt and hourglass, 3000 for dni-digits). With
+    /// Steps to train in all (default: 2000 for the language models, 3000 for dni-digits). With
     /// --resume, the new total.
     #[arg(long)]
     pub steps: Option<u64>,
