@@ -120,6 +120,9 @@ its own evaluation also uses block_size windows); the mean is over all predictio
 Without --text, prints `loss = X` for the whole validation split (the last 10% of --data, default \
 the shipped Shakespeare), scored the same way in consecutive windows of block_size.
 
+An hourglass with learned (Gumbel) boundaries samples its boundaries at evaluation too; the noise \
+comes from a fixed seed, so the same checkpoint and text always give the same loss.
+
 Examples:
   eingrad eval out-gpt
   eingrad eval out-gpt/model.safetensors --text \"First Citizen:\""
