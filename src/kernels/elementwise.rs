@@ -10,6 +10,39 @@ use crate::dtype::Float;
 use crate::error::Result;
 use crate::layout::broadcast_shapes;
 
+super::multiversion! {
+    /// `dst[i] = f(a[i])`.
+    fn fill1<T: Float, F: Fn(T) -> T>(dst: &mut [MaybeUninit<T>], a: &[T], f: &F) {
+        for (o, &u) in dst.iter_mut().zip(a) {
+            o.write(f(u));
+        }
+    }
+}
+
+super::multiversion! {
+    /// `dst[i] = f(a[i], b[i])`.
+    fn fill2<T: Float, F: Fn(T, T) -> T>(dst: &mut [MaybeUninit<T>], a: &[T], b: &[T], f: &F) {
+        for (o, (&u, &v)) in dst.iter_mut().zip(a.iter().zip(b)) {
+            o.write(f(u, v));
+        }
+    }
+}
+
+super::multiversion! {
+    /// `dst[i] = f(a[i], b[i], c[i])`.
+    fn fill3<T: Float, F: Fn(T, T, T) -> T>(
+        dst: &mut [MaybeUninit<T>],
+        a: &[T],
+        b: &[T],
+        c: &[T],
+        f: &F,
+    ) {
+        for (o, ((&u, &v), &w)) in dst.iter_mut().zip(a.iter().zip(b).zip(c)) {
+            o.write(f(u, v, w));
+        }
+    }
+}
+
 /// `f` applied to every element of `x` for op `op`: a row-major buffer of `x`'s shape. An
 /// error when the output (as large as a broadcast view's logical size) cannot be allocated.
 pub fn map_unary<T: Float>(
@@ -22,13 +55,7 @@ pub fn map_unary<T: Float>(
     let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
         let s = &src[l.offset()..l.offset() + n];
-        let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| {
-            super::vectorized(|| {
-                for (o, &v) in dst.iter_mut().zip(src) {
-                    o.write(f(v));
-                }
-            })
-        };
+        let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| fill1(dst, src, &f);
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
             let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
@@ -69,14 +96,7 @@ pub fn map_binary<T: Float>(
         let mut out: Vec<T> = crate::storage::try_buffer(op, la.shape(), n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
-            super::vectorized(|| {
-                for (o, (&u, &v)) in dst
-                    .iter_mut()
-                    .zip(pa[start..end].iter().zip(&pb[start..end]))
-                {
-                    o.write(f(u, v));
-                }
-            })
+            fill2(dst, &pa[start..end], &pb[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
@@ -193,16 +213,7 @@ pub fn map_ternary<T: Float>(
         let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
-            super::vectorized(|| {
-                for (o, ((&u, &v), &w)) in dst.iter_mut().zip(
-                    pa[start..end]
-                        .iter()
-                        .zip(&pb[start..end])
-                        .zip(&pc[start..end]),
-                ) {
-                    o.write(f(u, v, w));
-                }
-            })
+            fill3(dst, &pa[start..end], &pb[start..end], &pc[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
