@@ -28,9 +28,30 @@ super::multiversion! {
     }
 }
 
+/// A scalar function of three arguments for [`map_ternary`]. Closures are one; a type whose
+/// `apply` is `#[inline(always)]` (the fused backward rules of unary ops) is inlined into the
+/// kernel's AVX copies, which a closure with a large body is not.
+///
+/// ```
+/// use eingrad::kernels::elementwise::Ternary;
+/// let f = |a: f64, b: f64, c: f64| a * b + c;
+/// assert_eq!(f.apply(2.0, 3.0, 1.0), 7.0);
+/// ```
+pub trait Ternary<T>: Sync {
+    /// The value at `(a, b, c)`.
+    fn apply(&self, a: T, b: T, c: T) -> T;
+}
+
+impl<T, F: Fn(T, T, T) -> T + Sync> Ternary<T> for F {
+    #[inline(always)]
+    fn apply(&self, a: T, b: T, c: T) -> T {
+        self(a, b, c)
+    }
+}
+
 super::multiversion! {
     /// `dst[i] = f(a[i], b[i], c[i])`.
-    fn fill3<T: Float, F: Fn(T, T, T) -> T>(
+    fn fill3<T: Float, F: Ternary<T>>(
         dst: &mut [MaybeUninit<T>],
         a: &[T],
         b: &[T],
@@ -38,7 +59,7 @@ super::multiversion! {
         f: &F,
     ) {
         for (o, ((&u, &v), &w)) in dst.iter_mut().zip(a.iter().zip(b).zip(c)) {
-            o.write(f(u, v, w));
+            o.write(f.apply(u, v, w));
         }
     }
 }
@@ -198,7 +219,7 @@ pub fn map_ternary<T: Float>(
     a: Operand<'_, T>,
     b: Operand<'_, T>,
     c: Operand<'_, T>,
-    f: impl Fn(T, T, T) -> T + Sync,
+    f: impl Ternary<T>,
 ) -> Result<(Vec<T>, Vec<usize>)> {
     let shape = broadcast_shapes(op, a.layout.shape(), b.layout.shape())?;
     let shape = broadcast_shapes(op, &shape, c.layout.shape())?;
@@ -242,7 +263,7 @@ pub fn map_ternary<T: Float>(
         [la.offset(), lb.offset(), lc.offset()],
         |[oa, ob, oc], len, [sa, sb, sc]| {
             for i in 0..len as isize {
-                out.push(f(
+                out.push(f.apply(
                     xa[(oa + i * sa) as usize],
                     xb[(ob + i * sb) as usize],
                     xc[(oc + i * sc) as usize],
