@@ -51,6 +51,23 @@ fn main() {
         profile_gpt();
         return;
     }
+    if std::env::args().any(|a| a == "--profile-layer-norm") {
+        let x = Tensor::randn(&[B, T, C], DType::F32, 1)
+            .unwrap()
+            .requires_grad_(true);
+        let ln = LayerNorm::new(&[C], 1e-5, true, DType::F32).unwrap();
+        let t0 = Instant::now();
+        let mut n = 0;
+        while t0.elapsed().as_secs_f64() < 5.0 {
+            fwd_bwd(&ln, &x);
+            n += 1;
+        }
+        println!(
+            "{:.1} µs per fwd+bwd",
+            t0.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        return;
+    }
     let mut peer = PeerServer::start(threads);
     let x = Tensor::randn(&[B, T, C], DType::F32, 1)
         .unwrap()

@@ -10,6 +10,60 @@ use crate::dtype::Float;
 use crate::error::Result;
 use crate::layout::broadcast_shapes;
 
+super::multiversion! {
+    /// `dst[i] = f(a[i])`.
+    fn fill1<T: Float, F: Fn(T) -> T>(dst: &mut [MaybeUninit<T>], a: &[T], f: &F) {
+        for (o, &u) in dst.iter_mut().zip(a) {
+            o.write(f(u));
+        }
+    }
+}
+
+super::multiversion! {
+    /// `dst[i] = f(a[i], b[i])`.
+    fn fill2<T: Float, F: Fn(T, T) -> T>(dst: &mut [MaybeUninit<T>], a: &[T], b: &[T], f: &F) {
+        for (o, (&u, &v)) in dst.iter_mut().zip(a.iter().zip(b)) {
+            o.write(f(u, v));
+        }
+    }
+}
+
+/// A scalar function of three arguments for [`map_ternary`]. Closures are one; a type whose
+/// `apply` is `#[inline(always)]` (the fused backward rules of unary ops) is inlined into the
+/// kernel's AVX copies, which a closure with a large body is not.
+///
+/// ```
+/// use eingrad::kernels::elementwise::Ternary;
+/// let f = |a: f64, b: f64, c: f64| a * b + c;
+/// assert_eq!(f.apply(2.0, 3.0, 1.0), 7.0);
+/// ```
+pub trait Ternary<T>: Sync {
+    /// The value at `(a, b, c)`.
+    fn apply(&self, a: T, b: T, c: T) -> T;
+}
+
+impl<T, F: Fn(T, T, T) -> T + Sync> Ternary<T> for F {
+    #[inline(always)]
+    fn apply(&self, a: T, b: T, c: T) -> T {
+        self(a, b, c)
+    }
+}
+
+super::multiversion! {
+    /// `dst[i] = f(a[i], b[i], c[i])`.
+    fn fill3<T: Float, F: Ternary<T>>(
+        dst: &mut [MaybeUninit<T>],
+        a: &[T],
+        b: &[T],
+        c: &[T],
+        f: &F,
+    ) {
+        for (o, ((&u, &v), &w)) in dst.iter_mut().zip(a.iter().zip(b).zip(c)) {
+            o.write(f.apply(u, v, w));
+        }
+    }
+}
+
 /// `f` applied to every element of `x` for op `op`: a row-major buffer of `x`'s shape. An
 /// error when the output (as large as a broadcast view's logical size) cannot be allocated.
 pub fn map_unary<T: Float>(
@@ -22,13 +76,7 @@ pub fn map_unary<T: Float>(
     let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
         let s = &src[l.offset()..l.offset() + n];
-        let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| {
-            super::vectorized(|| {
-                for (o, &v) in dst.iter_mut().zip(src) {
-                    o.write(f(v));
-                }
-            })
-        };
+        let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| fill1(dst, src, &f);
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
             let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
@@ -69,14 +117,7 @@ pub fn map_binary<T: Float>(
         let mut out: Vec<T> = crate::storage::try_buffer(op, la.shape(), n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
-            super::vectorized(|| {
-                for (o, (&u, &v)) in dst
-                    .iter_mut()
-                    .zip(pa[start..end].iter().zip(&pb[start..end]))
-                {
-                    o.write(f(u, v));
-                }
-            })
+            fill2(dst, &pa[start..end], &pb[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
@@ -178,7 +219,7 @@ pub fn map_ternary<T: Float>(
     a: Operand<'_, T>,
     b: Operand<'_, T>,
     c: Operand<'_, T>,
-    f: impl Fn(T, T, T) -> T + Sync,
+    f: impl Ternary<T>,
 ) -> Result<(Vec<T>, Vec<usize>)> {
     let shape = broadcast_shapes(op, a.layout.shape(), b.layout.shape())?;
     let shape = broadcast_shapes(op, &shape, c.layout.shape())?;
@@ -193,16 +234,7 @@ pub fn map_ternary<T: Float>(
         let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
         let fill = |dst: &mut [MaybeUninit<T>], start: usize| {
             let end = start + dst.len();
-            super::vectorized(|| {
-                for (o, ((&u, &v), &w)) in dst.iter_mut().zip(
-                    pa[start..end]
-                        .iter()
-                        .zip(&pb[start..end])
-                        .zip(&pc[start..end]),
-                ) {
-                    o.write(f(u, v, w));
-                }
-            })
+            fill3(dst, &pa[start..end], &pb[start..end], &pc[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if n >= min_parallel_elements() {
@@ -231,7 +263,7 @@ pub fn map_ternary<T: Float>(
         [la.offset(), lb.offset(), lc.offset()],
         |[oa, ob, oc], len, [sa, sb, sc]| {
             for i in 0..len as isize {
-                out.push(f(
+                out.push(f.apply(
                     xa[(oa + i * sa) as usize],
                     xb[(ob + i * sb) as usize],
                     xc[(oc + i * sc) as usize],

@@ -1,5 +1,45 @@
 //! Compute kernels over strided storage. Generic over [`crate::Float`]; no autograd here.
 
+/// Defines a kernel function whose body is compiled three times, for AVX-512, for AVX2 with
+/// FMA and for the build's baseline (SSE2 on x86-64), the widest the CPU has chosen at run
+/// time. The crate is built for baseline x86-64 (4 lanes of f32), so elementwise loops and
+/// row kernels written with this run 8 or 16 lanes wide where the CPU allows. The body is an
+/// `inline(always)` function, so closures it calls inline into each feature-enabled copy.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<$($G:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        $vis fn $name<$($G: $bound),*>($($arg: $ty),*) {
+            #[inline(always)]
+            fn inner<$($G: $bound),*>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512<$($G: $bound),*>($($arg: $ty),*) {
+                inner($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<$($G: $bound),*>($($arg: $ty),*) {
+                inner($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
 pub mod elementwise;
 pub mod gemm;
 pub mod reduce;
@@ -60,44 +100,6 @@ pub fn min_parallel_elements() -> usize {
 /// ```
 pub fn set_min_parallel_elements(n: usize) {
     MIN_PARALLEL_ELEMENTS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// Runs `f` compiled for the widest vector extension this CPU has (AVX-512, else AVX2 with
-/// FMA, else the build's baseline), chosen at run time. The crate is built for baseline
-/// x86-64 (SSE2, 4 lanes of f32), so elementwise loops and row kernels that go through here
-/// run 8 or 16 lanes wide where the CPU allows. `f` and what it calls inline into the
-/// feature-enabled frame; nothing else changes.
-///
-/// ```
-/// assert_eq!(eingrad::kernels::vectorized(|| (0..8).map(|i| i as f32).sum::<f32>()), 28.0);
-/// ```
-#[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { run_avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { run_avx2(f) };
-        }
-    }
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
 }
 
 /// Hints the CPU to load the cache line at `p` (no effect on other architectures). For

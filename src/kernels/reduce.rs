@@ -90,8 +90,24 @@ pub fn reduce<T: Float>(
                         let o = out.0.offset(ob);
                         let mut acc = *o;
                         if sx == 1 {
+                            // Eight independent accumulators (then folded in a fixed order),
+                            // so the loop vectorises; a single one is a chain of dependent
+                            // adds.
                             let xb = xb as usize;
-                            for &v in &src[xb..xb + len] {
+                            let run = &src[xb..xb + len];
+                            let mut lanes = [init; 8];
+                            let mut chunks = run.chunks_exact(8);
+                            for c in &mut chunks {
+                                for k in 0..8 {
+                                    lanes[k] = combine(lanes[k], c[k]);
+                                }
+                            }
+                            let folded = combine(
+                                combine(combine(lanes[0], lanes[4]), combine(lanes[1], lanes[5])),
+                                combine(combine(lanes[2], lanes[6]), combine(lanes[3], lanes[7])),
+                            );
+                            acc = combine(acc, folded);
+                            for &v in chunks.remainder() {
                                 acc = combine(acc, v);
                             }
                         } else {

@@ -9,27 +9,70 @@ use rayon::prelude::*;
 
 use crate::dtype::Float;
 
-/// Σ f(i) for i in 0..n in eight lanes.
+/// Σ f(a[i], b[i]) in sixteen independent lanes (folded in a fixed order), over slices so
+/// that the loop has no bounds checks and vectorises.
 #[inline(always)]
-fn lanes_sum<T: Float>(n: usize, f: impl Fn(usize) -> T) -> T {
-    let mut acc = [T::zero(); 8];
-    let full = n / 8 * 8;
-    let mut i = 0;
-    while i < full {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a += f(i + k);
+fn lanes_sum2<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    const L: usize = 16;
+    let mut acc = [T::zero(); L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..L {
+            acc[k] += f(x[k], y[k]);
         }
-        i += 8;
+    }
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            let hi = acc[k + w];
+            acc[k] += hi;
+        }
     }
     let mut tail = T::zero();
-    for j in full..n {
-        tail += f(j);
+    for (&x, &y) in ra.iter().zip(rb) {
+        tail += f(x, y);
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    acc[0] + tail
+}
+
+/// Σ a[i], as [`lanes_sum2`].
+#[inline(always)]
+fn lanes_sum<T: Float>(a: &[T]) -> T {
+    lanes_sum2(a, a, |x, _| x)
 }
 
 fn parallel(len: usize) -> bool {
     len >= super::min_parallel_elements() && rayon::current_num_threads() > 1
+}
+
+/// Rows per parallel task (whole rows, so every task sees complete rows).
+fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads() * 4).max(1)
+}
+
+super::multiversion! {
+fn ln_forward_rows<T: Float>(
+    x: &[T],
+    y: &mut [T],
+    stats: &mut [(T, T)],
+    n: usize,
+    w: &[T],
+    b: &[T],
+    eps: T,
+) {
+    let inv_n = T::one() / T::of(n as f64);
+    for ((xr, yr), st) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)).zip(stats) {
+        let mean = lanes_sum(xr) * inv_n;
+        let var = lanes_sum2(xr, xr, |v, _| (v - mean) * (v - mean)) * inv_n;
+        let rstd = T::one() / (var + eps).sqrt();
+        for (((o, &xv), &wv), &bv) in yr.iter_mut().zip(xr).zip(w).zip(b) {
+            *o = (xv - mean) * rstd * wv + bv;
+        }
+        *st = (mean, rstd);
+    }
+}
 }
 
 /// Layer norm of each length-`n` row of `x`: `y = (x − μ)·ρ·w + b` with `ρ = 1/√(σ² + eps)`
@@ -50,53 +93,74 @@ pub fn layer_norm_forward<T: Float>(
     let rows = x.len().checked_div(n).unwrap_or(0);
     let mut y = vec![T::zero(); rows * n];
     let mut stats = vec![(T::zero(), T::zero()); rows];
-    let eps = T::of(eps);
-    let inv_n = T::one() / T::of(n as f64);
-    type Row<'a, T> = (&'a [T], (&'a mut [T], &'a mut (T, T)));
-    let row = |(xr, (yr, st)): Row<'_, T>| {
-        let mean = lanes_sum(n, |i| xr[i]) * inv_n;
-        let var = lanes_sum(n, |i| {
-            let d = xr[i] - mean;
-            d * d
-        }) * inv_n;
-        let rstd = T::one() / (var + eps).sqrt();
-        match (w, b) {
-            (Some(w), Some(b)) => {
-                for i in 0..n {
-                    yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
-                }
-            }
-            (Some(w), None) => {
-                for i in 0..n {
-                    yr[i] = (xr[i] - mean) * rstd * w[i];
-                }
-            }
-            (None, Some(b)) => {
-                for i in 0..n {
-                    yr[i] = (xr[i] - mean) * rstd + b[i];
-                }
-            }
-            (None, None) => {
-                for i in 0..n {
-                    yr[i] = (xr[i] - mean) * rstd;
-                }
-            }
-        }
-        *st = (mean, rstd);
-    };
     if rows > 0 {
+        let ones = vec![T::one(); if w.is_none() { n } else { 0 }];
+        let zeros = vec![T::zero(); if b.is_none() { n } else { 0 }];
+        let w = w.unwrap_or(&ones);
+        let b = b.unwrap_or(&zeros);
+        let eps = T::of(eps);
         if parallel(x.len()) {
-            x.par_chunks(n)
-                .zip(y.par_chunks_mut(n).zip(stats.par_iter_mut()))
-                .for_each(row);
+            let per = rows_per_task(rows);
+            x.par_chunks(per * n)
+                .zip(y.par_chunks_mut(per * n).zip(stats.par_chunks_mut(per)))
+                .for_each(|(xc, (yc, sc))| ln_forward_rows(xc, yc, sc, n, w, b, eps));
         } else {
-            x.chunks(n)
-                .zip(y.chunks_mut(n).zip(stats.iter_mut()))
-                .for_each(row);
+            ln_forward_rows(x, &mut y, &mut stats, n, w, b, eps);
         }
     }
     let (mean, rstd) = stats.into_iter().unzip();
     (y, mean, rstd)
+}
+
+super::multiversion! {
+/// Rows `r0..r1` of the layer-norm backward: `dx` rows (when given) and this block's
+/// partial weight and bias gradients (empty when not wanted).
+#[allow(clippy::too_many_arguments)]
+fn ln_backward_rows<T: Float>(
+    g: &[T],
+    x: &[T],
+    mean: &[T],
+    rstd: &[T],
+    n: usize,
+    w: &[T],
+    dx: Option<&mut [T]>,
+    dw: &mut [T],
+    db: &mut [T],
+    scratch: &mut [T],
+) {
+    let mut dx = dx;
+    let inv_n = T::one() / T::of(n as f64);
+    let (xhat, gw) = scratch.split_at_mut(n);
+    for (r, (xr, gr)) in x.chunks_exact(n).zip(g.chunks_exact(n)).enumerate() {
+        let (mu, rho) = (mean[r], rstd[r]);
+        for (((xh, gv), (&xv, &gi)), &wi) in xhat
+            .iter_mut()
+            .zip(gw.iter_mut())
+            .zip(xr.iter().zip(gr))
+            .zip(w)
+        {
+            *xh = (xv - mu) * rho;
+            *gv = gi * wi;
+        }
+        for ((d, &gi), &xh) in dw.iter_mut().zip(gr).zip(xhat.iter()) {
+            *d += gi * xh;
+        }
+        for (d, &gi) in db.iter_mut().zip(gr) {
+            *d += gi;
+        }
+        if let Some(d) = dx.as_deref_mut() {
+            let a = lanes_sum(gw) * inv_n;
+            let c = lanes_sum2(gw, xhat, |u, v| u * v) * inv_n;
+            for ((o, &gv), &xh) in d[r * n..(r + 1) * n]
+                .iter_mut()
+                .zip(gw.iter())
+                .zip(xhat.iter())
+            {
+                *o = rho * (gv - a - xh * c);
+            }
+        }
+    }
+}
 }
 
 /// Gradients of [`layer_norm_forward`] for the output gradient `g`: `dx` (if `want_dx`),
@@ -125,12 +189,13 @@ pub fn layer_norm_backward<T: Float>(
     want_db: bool,
 ) -> (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>) {
     let rows = mean.len();
-    let inv_n = T::one() / T::of(n.max(1) as f64);
     let mut dx = if want_dx {
         Some(vec![T::zero(); rows * n])
     } else {
         None
     };
+    let ones = vec![T::one(); if w.is_none() { n } else { 0 }];
+    let w = w.unwrap_or(&ones);
     // Rows in blocks: each block adds its rows' dw/db into its own partial sums.
     let blocks = if parallel(x.len()) {
         rayon::current_num_threads().min(rows.max(1))
@@ -139,45 +204,25 @@ pub fn layer_norm_backward<T: Float>(
     };
     let per = rows.div_ceil(blocks.max(1)).max(1);
     let block = |bi: usize, dx_block: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
-        let mut dw = if want_dw {
-            vec![T::zero(); n]
-        } else {
-            Vec::new()
-        };
-        let mut db = if want_db {
-            vec![T::zero(); n]
-        } else {
-            Vec::new()
-        };
-        let r0 = bi * per;
+        let mut dw = vec![T::zero(); n];
+        let mut db = vec![T::zero(); n];
+        let mut scratch = vec![T::zero(); 2 * n];
+        let r0 = (bi * per).min(rows);
         let r1 = (r0 + per).min(rows);
-        let mut dx_block = dx_block;
-        for r in r0..r1 {
-            let (xr, gr) = (&x[r * n..(r + 1) * n], &g[r * n..(r + 1) * n]);
-            let (mu, rho) = (mean[r], rstd[r]);
-            if want_dw {
-                for i in 0..n {
-                    dw[i] += gr[i] * (xr[i] - mu) * rho;
-                }
-            }
-            if want_db {
-                for i in 0..n {
-                    db[i] += gr[i];
-                }
-            }
-            if let Some(d) = dx_block.as_deref_mut() {
-                let dr = &mut d[(r - r0) * n..(r - r0 + 1) * n];
-                let gw = |i: usize| match w {
-                    Some(w) => gr[i] * w[i],
-                    None => gr[i],
-                };
-                let a = lanes_sum(n, gw) * inv_n;
-                let c = lanes_sum(n, |i| gw(i) * (xr[i] - mu) * rho) * inv_n;
-                for i in 0..n {
-                    dr[i] = rho * (gw(i) - a - (xr[i] - mu) * rho * c);
-                }
-            }
-        }
+        let (gs, xs) = (&g[r0 * n..r1 * n], &x[r0 * n..r1 * n]);
+        let (ms, rs) = (&mean[r0..r1], &rstd[r0..r1]);
+        ln_backward_rows(
+            gs,
+            xs,
+            ms,
+            rs,
+            n,
+            w,
+            dx_block,
+            &mut dw,
+            &mut db,
+            &mut scratch,
+        );
         (dw, db)
     };
     let partials: Vec<(Vec<T>, Vec<T>)> = if blocks > 1 {
@@ -209,6 +254,24 @@ pub fn layer_norm_backward<T: Float>(
     (dx, dw, db)
 }
 
+super::multiversion! {
+fn softmax_forward_rows<T: Float>(x: &[T], y: &mut [T], n: usize) {
+    for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        let m = xr.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+        if m == T::neg_infinity() {
+            yr.iter_mut().for_each(|v| *v = T::zero());
+            continue;
+        }
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            *o = super::special::exp(v - m);
+        }
+        let s = lanes_sum(yr);
+        let inv = T::one() / s;
+        yr.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+}
+
 /// Softmax of each length-`n` row: `y = exp(x − max)/Σ exp(x − max)`; a row that is all −∞
 /// gives zeros (not NaN).
 ///
@@ -218,28 +281,38 @@ pub fn layer_norm_backward<T: Float>(
 /// ```
 pub fn softmax_forward<T: Float>(x: &[T], n: usize) -> Vec<T> {
     let mut y = vec![T::zero(); x.len()];
-    if n == 0 {
+    if n == 0 || x.is_empty() {
         return y;
     }
-    let row = |(xr, yr): (&[T], &mut [T])| {
-        let m = xr.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-        if m == T::neg_infinity() {
-            yr.iter_mut().for_each(|v| *v = T::zero());
-            return;
-        }
-        for i in 0..n {
-            yr[i] = super::special::exp(xr[i] - m);
-        }
-        let s = lanes_sum(n, |i| yr[i]);
-        let inv = T::one() / s;
-        yr.iter_mut().for_each(|v| *v *= inv);
-    };
     if parallel(x.len()) {
-        x.par_chunks(n).zip(y.par_chunks_mut(n)).for_each(row);
+        let per = rows_per_task(x.len() / n) * n;
+        x.par_chunks(per)
+            .zip(y.par_chunks_mut(per))
+            .for_each(|(xc, yc)| softmax_forward_rows(xc, yc, n));
     } else {
-        x.chunks(n).zip(y.chunks_mut(n)).for_each(row);
+        softmax_forward_rows(x, &mut y, n);
     }
     y
+}
+
+super::multiversion! {
+fn softmax_backward_rows<T: Float>(v: &[T], y: &[T], out: &mut [T], n: usize) {
+    for ((vr, yr), or) in v
+        .chunks_exact(n)
+        .zip(y.chunks_exact(n))
+        .zip(out.chunks_exact_mut(n))
+    {
+        let dot = lanes_sum2(vr, yr, |u, v| u * v);
+        for ((o, &yv), &vv) in or.iter_mut().zip(yr).zip(vr) {
+            // strong zero: where y is 0 the entry is 0 even if v is not finite
+            *o = if yv == T::zero() {
+                T::zero()
+            } else {
+                yv * (vv - dot)
+            };
+        }
+    }
+}
 }
 
 /// The softmax Jacobian (symmetric) applied to `v` row by row: `y ⊙ (v − Σ y·v)`; strong
@@ -251,29 +324,17 @@ pub fn softmax_forward<T: Float>(x: &[T], n: usize) -> Vec<T> {
 /// ```
 pub fn softmax_backward<T: Float>(v: &[T], y: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); y.len()];
-    if n == 0 {
+    if n == 0 || y.is_empty() {
         return out;
     }
-    let row = |((vr, yr), or): ((&[T], &[T]), &mut [T])| {
-        let dot = lanes_sum(n, |i| vr[i] * yr[i]);
-        for i in 0..n {
-            or[i] = if yr[i] == T::zero() {
-                T::zero()
-            } else {
-                yr[i] * (vr[i] - dot)
-            };
-        }
-    };
     if parallel(y.len()) {
-        v.par_chunks(n)
-            .zip(y.par_chunks(n))
-            .zip(out.par_chunks_mut(n))
-            .for_each(row);
+        let per = rows_per_task(y.len() / n) * n;
+        v.par_chunks(per)
+            .zip(y.par_chunks(per))
+            .zip(out.par_chunks_mut(per))
+            .for_each(|((vc, yc), oc)| softmax_backward_rows(vc, yc, oc, n));
     } else {
-        v.chunks(n)
-            .zip(y.chunks(n))
-            .zip(out.chunks_mut(n))
-            .for_each(row);
+        softmax_backward_rows(v, y, &mut out, n);
     }
     out
 }

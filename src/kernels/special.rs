@@ -109,7 +109,10 @@ fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let xc = x.clamp(-87.336_55, 88.722_83);
-    let n = (xc * LOG2E).round();
+    // Round to nearest by adding and subtracting 1.5·2²³ (exact for |v| < 2²²): vectorises,
+    // where `f32::round` is a libm call.
+    const MAGIC: f32 = 12_582_912.0;
+    let n = (xc * LOG2E + MAGIC) - MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r

@@ -156,10 +156,33 @@ impl CausalSelfAttention {
         }
         let (b, t) = (x.dims()[0], x.dims()[1]);
         let (h, d) = (self.n_head, c / self.n_head);
-        let qkv = self.c_attn.forward(x)?.reshape(&[b, t, 3, h, d])?;
-        let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(Some(2));
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let scores = einsum("bqhd,bkhd->bhqk", &[&q, &k])?.mul_scalar(1.0 / (d as f64).sqrt())?;
+        if x.dtype() != self.c_attn.weight().dtype() {
+            return Err(Error::arg(
+                OP,
+                "x",
+                format!(
+                    "dtype {:?} differs from the weights' {:?}",
+                    x.dtype(),
+                    self.c_attn.weight().dtype()
+                ),
+            ));
+        }
+        // q, k and v from the three row blocks of c_attn's weight: the same numbers as
+        // narrowing c_attn(x), but the backward adds three small weight-block gradients
+        // instead of scattering three activation-sized slices into zeros.
+        let project = |i: usize| -> Result<Tensor> {
+            let w = self.c_attn.weight().narrow(0, i * c, c)?;
+            let y = einsum("bti,oi->bto", &[x, &w])?;
+            let y = match self.c_attn.bias() {
+                Some(bias) => y.add(&bias.narrow(0, i * c, c)?)?,
+                None => y,
+            };
+            y.reshape(&[b, t, h, d])
+        };
+        // 1/√d applied to q (B·T·C values) rather than to the scores (B·H·T·T).
+        let q = project(0)?.mul_scalar(1.0 / (d as f64).sqrt())?;
+        let (k, v) = (project(1)?, project(2)?);
+        let scores = einsum("bqhd,bkhd->bhqk", &[&q, &k])?;
         let mut mask = causal_mask(t, x.dtype())?;
         if let Some(pad) = key_padding_mask {
             if pad.dims() != [b, t] {

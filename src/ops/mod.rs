@@ -107,7 +107,7 @@ pub(crate) fn map_ternary<T: Float>(
     a: &Tensor,
     b: &Tensor,
     c: &Tensor,
-    f: impl Fn(T, T, T) -> T + Sync,
+    f: impl elementwise::Ternary<T>,
 ) -> Result<Tensor> {
     same_dtypes(op, a, &[b, c])?;
     let (sa, sb, sc) = (a.storage(), b.storage(), c.storage());

@@ -8,6 +8,7 @@ use crate::kernels::special::exp;
 use crate::tensor::Tensor;
 
 /// Stable log σ(x): x>0: −log(1+e^−x); else x − log(1+e^x). logσ(−∞) = −∞.
+#[inline(always)]
 fn log_sigmoid<T: Float>(x: T) -> T {
     if x > T::zero() {
         -(-x).exp().ln_1p()
@@ -17,6 +18,7 @@ fn log_sigmoid<T: Float>(x: T) -> T {
 }
 /// σ(x) from e^−|x| (never overflows), as a select rather than a branch so that it
 /// vectorises.
+#[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
     let e = exp(-x.abs());
     let pos = T::one() / (T::one() + e);
@@ -27,6 +29,7 @@ fn sigmoid<T: Float>(x: T) -> T {
         neg
     }
 }
+#[inline(always)]
 fn softplus<T: Float>(x: T) -> T {
     // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     x.max(T::zero()) + (-x.abs()).exp().ln_1p()
@@ -34,6 +37,7 @@ fn softplus<T: Float>(x: T) -> T {
 /// erf: libm's in f64; in f32 a rational approximation `x·P(x²)/Q(x²)` on [−4, 4] (erf is
 /// ±1 in f32 beyond), within 4.2e-7 of the exact value, branch-free so that loops over it
 /// vectorise (libm's scalar erf was 13% of a GPT training step through GELU).
+#[inline(always)]
 fn erf<T: Float>(x: T) -> T {
     if T::DTYPE == crate::dtype::DType::F64 {
         return T::of(libm::erf(x.f64()));
@@ -74,6 +78,7 @@ fn erf<T: Float>(x: T) -> T {
 }
 /// sign(x) ∈ {−1, 0, 1}, NaN for NaN. Branch-free but for NaN (random signs would
 /// mispredict a branch on every other element).
+#[inline(always)]
 fn sign_of<T: Float>(x: T) -> T {
     if x.is_nan() {
         return x;
@@ -83,6 +88,7 @@ fn sign_of<T: Float>(x: T) -> T {
     pos - neg
 }
 /// GELU′(x) = Φ(x) + x·φ(x).
+#[inline(always)]
 fn gelu_derivative<T: Float>(x: T) -> T {
     let cdf = T::of(0.5) * (T::one() + erf(x * T::of(std::f64::consts::FRAC_1_SQRT_2)));
     let pdf = exp(x * x * T::of(-0.5)) * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
@@ -91,11 +97,13 @@ fn gelu_derivative<T: Float>(x: T) -> T {
 /// √(2/π) and the cubic coefficient of GELU's tanh approximation.
 const GELU_TANH_C: f64 = 0.797_884_560_802_865_4;
 const GELU_TANH_A: f64 = 0.044_715;
+#[inline(always)]
 fn gelu_tanh<T: Float>(x: T) -> T {
     let u = T::of(GELU_TANH_C) * (x + T::of(GELU_TANH_A) * x * x * x);
     T::of(0.5) * x * (T::one() + u.tanh())
 }
 /// d/dx of ½x(1 + tanh u), u = c(x + a x³): ½(1 + t) + ½x(1 − t²)·c(1 + 3a x²).
+#[inline(always)]
 fn gelu_tanh_derivative<T: Float>(x: T) -> T {
     let c = T::of(GELU_TANH_C);
     let a = T::of(GELU_TANH_A);
@@ -125,11 +133,19 @@ macro_rules! unary_op {
                 Rule::self_adjoint1(true, move |$g: &Tensor| {
                     $(
                         if !crate::autograd::is_grad_enabled() {
-                            return crate::with_dtype!($g.dtype(), T => super::map_ternary::<T>(
-                                stringify!($name), $g, &saved_in, &saved_out,
-                                #[allow(unused_variables)] |$gv: T, $xv: T, $yv: T| {
+                            // A type with an inline(always) `apply`, not a closure: the
+                            // kernel's SIMD copies inline it (a closure this size would be
+                            // called per element from a baseline-compiled body).
+                            struct Fused;
+                            impl<T: Float> crate::kernels::elementwise::Ternary<T> for Fused {
+                                #[inline(always)]
+                                #[allow(unused_variables)]
+                                fn apply(&self, $gv: T, $xv: T, $yv: T) -> T {
                                     if $gv == T::zero() { T::zero() } else { $d }
-                                }));
+                                }
+                            }
+                            return crate::with_dtype!($g.dtype(), T => super::map_ternary::<T>(
+                                stringify!($name), $g, &saved_in, &saved_out, Fused));
                         }
                     )?
                     #[allow(unused_variables)]
