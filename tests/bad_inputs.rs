@@ -821,10 +821,17 @@ fn gradcheck_refuses_more_directions_than_it_can_run() {
         directions: usize::MAX,
         ..Default::default()
     };
-    let r = eingrad::func::gradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x], opts);
+    let r = eingrad::func::gradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x.clone()], opts);
     let msg = err("gradcheck", r);
     assert!(
         msg.starts_with("gradcheck") && msg.contains("directions"),
+        "{msg}"
+    );
+    // gradgradcheck refuses before its probe and says so in its own name
+    let r = eingrad::func::gradgradcheck(&|xs: &[Tensor]| Ok(vec![xs[0].tanh()?]), &[x], opts);
+    let msg = err("gradgradcheck", r);
+    assert!(
+        msg.starts_with("gradgradcheck") && msg.contains("directions"),
         "{msg}"
     );
 }

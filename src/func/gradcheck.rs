@@ -115,6 +115,29 @@ fn eval(f: &dyn Fn(&[Tensor]) -> Result<Vec<Tensor>>, inputs: &[Tensor]) -> Resu
     Ok(outs.iter().flat_map(|o| o.to_vec_f64()).collect())
 }
 
+/// The options every check validates first, with errors naming the check `op` that was
+/// called (so gradgradcheck's say gradgradcheck, not the gradcheck inside it).
+fn check_options(op: &'static str, opts: &GradcheckOptions) -> Result<()> {
+    if opts.directions > MAX_DIRECTIONS {
+        return Err(Error::arg(
+            op,
+            "opts.directions",
+            format!(
+                "{} random directions requested; at most {MAX_DIRECTIONS} are run",
+                opts.directions
+            ),
+        ));
+    }
+    if !(opts.eps.is_finite() && opts.eps > 0.0) {
+        return Err(Error::arg(
+            op,
+            "opts.eps",
+            format!("the step must be finite and positive, not {}", opts.eps),
+        ));
+    }
+    Ok(())
+}
+
 /// Compares the gradients autograd gives for `f` at `inputs` (f64 leaves) with central
 /// finite differences. Small inputs: the full Jacobian, entry by entry; large inputs:
 /// random directions `v` compared as ⟨u, J v⟩ for random cotangents `u`.
@@ -131,23 +154,7 @@ pub fn gradcheck(
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     check_inputs("gradcheck", inputs)?;
-    if opts.directions > MAX_DIRECTIONS {
-        return Err(Error::arg(
-            "gradcheck",
-            "opts.directions",
-            format!(
-                "{} random directions requested; at most {MAX_DIRECTIONS} are run",
-                opts.directions
-            ),
-        ));
-    }
-    if !(opts.eps.is_finite() && opts.eps > 0.0) {
-        return Err(Error::arg(
-            "gradcheck",
-            "opts.eps",
-            format!("the step must be finite and positive, not {}", opts.eps),
-        ));
-    }
+    check_options("gradcheck", &opts)?;
     let leaves: Vec<Tensor> = inputs
         .iter()
         .map(|t| t.detach().requires_grad_(true))
@@ -280,6 +287,7 @@ pub fn gradgradcheck(
     opts: GradcheckOptions,
 ) -> Result<GradcheckReport> {
     check_inputs("gradgradcheck", inputs)?;
+    check_options("gradgradcheck", &opts)?;
     // Probe the output shapes with leaves like `eval` makes (not under no_grad: `f` may take
     // gradients itself, e.g. when checking a gradient function).
     let probe_inputs: Vec<Tensor> = inputs
