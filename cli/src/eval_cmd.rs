@@ -115,43 +115,6 @@ pub struct SampleArgs {
     pub threads: Option<usize>,
 }
 
-/// Draws an index from softmax(logits / temperature) over the top k, with `u ∈ [0, 1)`;
-/// greedy at temperature 0.
-fn draw(logits: &[f64], temperature: f64, top_k: Option<usize>, u: f64) -> usize {
-    let argmax = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
-    if temperature == 0.0 {
-        return argmax;
-    }
-    let cut = match top_k {
-        Some(k) if k < logits.len() => {
-            let mut s = logits.to_vec();
-            s.sort_by(|a, b| b.total_cmp(a));
-            s[k - 1]
-        }
-        _ => f64::NEG_INFINITY,
-    };
-    let m = logits[argmax];
-    let w: Vec<f64> = logits
-        .iter()
-        .map(|&l| {
-            if l < cut {
-                0.0
-            } else {
-                ((l - m) / temperature).exp()
-            }
-        })
-        .collect();
-    let total: f64 = w.iter().sum();
-    let mut acc = 0.0;
-    for (i, x) in w.iter().enumerate() {
-        acc += x / total;
-        if u < acc {
-            return i;
-        }
-    }
-    argmax
-}
-
 /// Runs `eingrad sample`; returns the prompt followed by the generated text.
 pub fn sample_command(args: &SampleArgs) -> Result<String, CliError> {
     if !(args.temperature.is_finite() && args.temperature >= 0.0) {
@@ -178,22 +141,14 @@ pub fn sample_command(args: &SampleArgs) -> Result<String, CliError> {
         let start = ids.len();
         for k in 0..args.tokens {
             let logits = lm.next_logits(&ids, derive_seed(args.seed, k as u64))?;
-            ids.push(draw(&logits, args.temperature, args.top_k, rng.next_f64()));
+            ids.push(eingrad::models::sample_logits(
+                &logits,
+                args.temperature,
+                args.top_k,
+                rng.next_f64(),
+            ));
         }
         let text = vocab.decode(&ids[start..]).map_err(CliError::failure)?;
         Ok(format!("{}{text}\n", args.prompt))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::draw;
-
-    #[test]
-    fn draws_follow_temperature_and_top_k() {
-        let l = [0.0, 2.0, 1.0];
-        assert_eq!(draw(&l, 0.0, None, 0.99), 1);
-        assert_eq!(draw(&l, 1.0, Some(1), 0.99), 1);
-        assert_eq!(draw(&l, 1.0, None, 0.0), 0);
-    }
 }

@@ -243,7 +243,7 @@ impl Gpt {
                 let logits = self.logits(window, 1, window.len())?;
                 let v = self.config.vocab_size;
                 let last = logits.to_vec_f64()[(window.len() - 1) * v..].to_vec();
-                let next = sample(&last, temperature, top_k, rng.next_f64());
+                let next = super::sample_logits(&last, temperature, top_k, rng.next_f64());
                 out.push(next);
                 ctx.push(next);
             }
@@ -253,58 +253,11 @@ impl Gpt {
     }
 }
 
-/// Draws an index from softmax(logits / temperature) restricted to the top k, with the
-/// uniform number `u` ∈ [0, 1); greedy (the first maximum) at temperature 0.
-fn sample(logits: &[f64], temperature: f64, top_k: Option<usize>, u: f64) -> usize {
-    let argmax = logits
-        .iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > logits[best] { i } else { best });
-    if temperature == 0.0 {
-        return argmax;
-    }
-    let mut cut = f64::NEG_INFINITY;
-    if let Some(k) = top_k {
-        if k < logits.len() {
-            let mut sorted = logits.to_vec();
-            sorted.sort_by(|a, b| b.total_cmp(a));
-            cut = sorted[k - 1];
-        }
-    }
-    let m = logits[argmax];
-    let weights: Vec<f64> = logits
-        .iter()
-        .map(|&l| {
-            if l < cut {
-                0.0
-            } else {
-                ((l - m) / temperature).exp()
-            }
-        })
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut acc = 0.0;
-    for (i, w) in weights.iter().enumerate() {
-        acc += w / total;
-        if u < acc {
-            return i;
-        }
-    }
-    argmax
-}
-
 impl Module for Gpt {
     /// `x` holds ids `(b, t)` as whole numbers; returns the logits `(b, t, vocab_size)`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.rank() != 2 {
-            return Err(Error::arg(
-                "Gpt::forward",
-                "x",
-                format!("must hold ids of shape (b, t), got {:?}", x.dims()),
-            ));
-        }
-        let ids = crate::nn::ids_of("Gpt::forward", x)?;
-        self.logits(&ids, x.dims()[0], x.dims()[1])
+        let (ids, b, t) = crate::nn::batch_ids_of("Gpt::forward", x)?;
+        self.logits(&ids, b, t)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = prefixed("transformer.wte", self.wte.named_parameters());

@@ -17,4 +17,7 @@ pub mod gpt;
 pub mod hourglass;
 pub mod mlstm_lm;
 pub mod pooling;
+mod sampling;
 pub mod xlstm;
+
+pub use sampling::sample_logits;
