@@ -212,15 +212,8 @@ impl MlstmLm {
 impl Module for MlstmLm {
     /// `x` holds ids `(b, t)` as whole numbers; returns the logits `(b, t, vocab_size)`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.rank() != 2 {
-            return Err(Error::arg(
-                "MlstmLm::forward",
-                "x",
-                format!("must hold ids of shape (b, t), got {:?}", x.dims()),
-            ));
-        }
-        let ids = crate::nn::ids_of("MlstmLm::forward", x)?;
-        self.logits(&ids, x.dims()[0], x.dims()[1])
+        let (ids, b, t) = crate::nn::batch_ids_of("MlstmLm::forward", x)?;
+        self.logits(&ids, b, t)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut v = prefixed("token_embedding", self.token_embedding.named_parameters());

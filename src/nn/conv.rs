@@ -2,7 +2,7 @@
 //! padding) over [`Tensor::conv1d`], whose contraction is one einsum over an unfolded view.
 
 use super::init::{self, FanMode, Nonlinearity};
-use super::{derive_seed, Module};
+use super::{as_parameter, derive_seed, Module};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::conv::{Conv1dOptions, Padding};
@@ -115,16 +115,9 @@ impl Conv1d {
                 ));
             }
         }
-        let mark = |t: Tensor| {
-            if t.is_leaf() {
-                t.requires_grad_(true)
-            } else {
-                t
-            }
-        };
         Ok(Conv1d {
-            weight: mark(weight),
-            bias: bias.map(mark),
+            weight: as_parameter(weight),
+            bias: bias.map(as_parameter),
             opts,
         })
     }

@@ -50,12 +50,9 @@ impl Embedding {
                 ),
             ));
         }
-        let weight = if weight.is_leaf() {
-            weight.requires_grad_(true)
-        } else {
-            weight
-        };
-        Ok(Embedding { weight })
+        Ok(Embedding {
+            weight: super::as_parameter(weight),
+        })
     }
     /// The table, `(num_embeddings, embedding_dim)`.
     pub fn weight(&self) -> &Tensor {
@@ -117,6 +114,18 @@ pub(crate) fn ids_of(op: &'static str, x: &Tensor) -> Result<Vec<usize>> {
             }
         })
         .collect()
+}
+
+/// Reads a `(b, t)` tensor of ids (a language model's input): the ids row-major, `b`, `t`.
+pub(crate) fn batch_ids_of(op: &'static str, x: &Tensor) -> Result<(Vec<usize>, usize, usize)> {
+    if x.rank() != 2 {
+        return Err(Error::arg(
+            op,
+            "x",
+            format!("must hold ids of shape (b, t), got {:?}", x.dims()),
+        ));
+    }
+    Ok((ids_of(op, x)?, x.dims()[0], x.dims()[1]))
 }
 
 impl Module for Embedding {

@@ -1,7 +1,7 @@
 //! [`Linear`]: y = x·Wᵀ + b over any leading dims, as one einsum plus a broadcast add.
 
 use super::init::{self, FanMode, Nonlinearity};
-use super::{derive_seed, Module};
+use super::{as_parameter, derive_seed, Module};
 use crate::dtype::DType;
 use crate::einsum::einsum;
 use crate::error::{Error, Result};
@@ -108,16 +108,9 @@ impl Linear {
                 ));
             }
         }
-        let mark = |t: Tensor| {
-            if t.is_leaf() {
-                t.requires_grad_(true)
-            } else {
-                t
-            }
-        };
         Ok(Linear {
-            weight: mark(weight),
-            bias: bias.map(mark),
+            weight: as_parameter(weight),
+            bias: bias.map(as_parameter),
         })
     }
 

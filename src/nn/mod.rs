@@ -33,7 +33,7 @@ pub use activation::Activation;
 pub use attention::{causal_mask, CausalSelfAttention};
 pub use conv::Conv1d;
 pub use dropout::Dropout;
-pub(crate) use embedding::ids_of;
+pub(crate) use embedding::batch_ids_of;
 pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::{binary_cross_entropy_with_logits, cross_entropy, mse_loss, Reduction};
@@ -160,6 +160,23 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn is_training(&self) -> bool {
         (**self).is_training()
+    }
+}
+
+/// A tensor given to a layer as a parameter: a leaf is marked `requires_grad` (the handle
+/// shares that flag with the caller's); a tensor with history is kept as is, so the layer
+/// stays differentiable with respect to whatever made it.
+///
+/// ```
+/// use eingrad::{DType, Tensor};
+/// let w = eingrad::nn::as_parameter(Tensor::zeros(&[2], DType::F32).unwrap());
+/// assert!(w.requires_grad() && w.is_leaf());
+/// ```
+pub fn as_parameter(t: Tensor) -> Tensor {
+    if t.is_leaf() {
+        t.requires_grad_(true)
+    } else {
+        t
     }
 }
 

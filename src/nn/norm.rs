@@ -2,7 +2,7 @@
 //! trailing dims, with PyTorch's definitions (biased variance, `eps` inside the root).
 
 use super::init;
-use super::Module;
+use super::{as_parameter, Module};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -34,15 +34,6 @@ fn check_dtype(op: &'static str, x: &Tensor, w: &Tensor) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A parameter leaf is marked `requires_grad`; a tensor with history is kept as is.
-fn mark(t: Tensor) -> Tensor {
-    if t.is_leaf() {
-        t.requires_grad_(true)
-    } else {
-        t
-    }
 }
 
 fn check_param(
@@ -153,8 +144,8 @@ impl LayerNorm {
         }
         Ok(LayerNorm {
             normalized_shape: weight.dims().to_vec(),
-            weight: mark(weight),
-            bias: bias.map(mark),
+            weight: as_parameter(weight),
+            bias: bias.map(as_parameter),
             eps,
         })
     }
@@ -252,7 +243,7 @@ impl RMSNorm {
         check_param(OP, "weight", &weight, weight.dims(), weight.dtype())?;
         Ok(RMSNorm {
             normalized_shape: weight.dims().to_vec(),
-            weight: mark(weight),
+            weight: as_parameter(weight),
             eps,
         })
     }

@@ -451,11 +451,7 @@ impl HourglassStack {
             }
             (false, None) => None,
         };
-        let null_group = if parts.null_group.is_leaf() {
-            parts.null_group.requires_grad_(true)
-        } else {
-            parts.null_group
-        };
+        let null_group = crate::nn::as_parameter(parts.null_group);
         let stack = HourglassStack {
             config: *cfg,
             pre_layers: parts.pre_layers,

@@ -6,18 +6,8 @@
 use crate::dtype::DType;
 use crate::einsum::einsum;
 use crate::error::{Error, Result};
-use crate::nn::{init, Module};
+use crate::nn::{as_parameter, init, Module};
 use crate::tensor::Tensor;
-
-/// A parameter leaf is marked `requires_grad`; a tensor with history is kept as is, so a layer
-/// built from it stays differentiable with respect to whatever made it.
-pub(super) fn mark(t: Tensor) -> Tensor {
-    if t.is_leaf() {
-        t.requires_grad_(true)
-    } else {
-        t
-    }
-}
 
 /// A block-diagonal linear map: the `in_features` inputs split into `num_heads` blocks of
 /// `d = in_features / num_heads`, each block mapped by its own `d × d` matrix,
@@ -121,8 +111,8 @@ impl LinearHeadwise {
             }
         }
         Ok(LinearHeadwise {
-            weight: mark(weight),
-            bias: bias.map(mark),
+            weight: as_parameter(weight),
+            bias: bias.map(as_parameter),
         })
     }
     /// The weight, `(num_heads, d, d)`.
@@ -277,7 +267,7 @@ impl MultiHeadLayerNorm {
             ));
         }
         Ok(MultiHeadLayerNorm {
-            weight: mark(weight),
+            weight: as_parameter(weight),
             num_heads,
             eps,
         })

@@ -26,12 +26,12 @@
 //! | `learnable_skip` | `(I)` |
 //! | `proj_down.weight` | `(E, I)` |
 
-use super::components::{mark, LinearHeadwise, MultiHeadLayerNorm};
+use super::components::{LinearHeadwise, MultiHeadLayerNorm};
 use super::{decay_matrix, decay_matrix_custom, mlstm_parallel_from_decay, mlstm_step, MlstmState};
 use crate::dtype::DType;
 use crate::einsum::einsum;
 use crate::error::{Error, Result};
-use crate::nn::{derive_seed, init, prefixed, Conv1d, Dropout, Linear, Module};
+use crate::nn::{as_parameter, derive_seed, init, prefixed, Conv1d, Dropout, Linear, Module};
 use crate::ops::conv::{Conv1dOptions, Padding};
 use crate::tensor::Tensor;
 
@@ -487,7 +487,7 @@ impl MlstmLayer {
                 c.num_heads,
                 c.norm_eps,
             )?,
-            learnable_skip: mark(get("learnable_skip")?),
+            learnable_skip: as_parameter(get("learnable_skip")?),
             proj_down: Linear::from_tensors(
                 get("proj_down.weight")?,
                 opt(c.bias, "proj_down.bias")?,
