@@ -63,6 +63,22 @@ fn same_dtypes(op: &'static str, first: &Tensor, ts: &[&Tensor]) -> Result<()> {
     }
 }
 
+/// `f` on `x`'s elements as one row-major slice (copying a strided view first).
+pub(crate) fn with_contiguous<T: Float, R>(
+    op: &'static str,
+    x: &Tensor,
+    f: impl FnOnce(&[T]) -> Result<R>,
+) -> Result<R> {
+    let x = if x.is_contiguous() {
+        x.detach()
+    } else {
+        x.detach().contiguous()?
+    };
+    let s = x.storage();
+    let off = x.layout().offset();
+    f(&typed::<T>(op, &s)?[off..off + x.numel()])
+}
+
 /// `x` as a kernel operand over its storage `s` (`x.storage()`), for op `op`.
 pub(crate) fn operand<'a, T: Float>(
     op: &'static str,

@@ -2,29 +2,12 @@
 //! fused pass backward at first order, and a rule written in tensor ops (differentiable to
 //! any order) when the backward itself is recorded.
 
-use super::typed;
+use super::with_contiguous;
 use crate::autograd::{is_grad_enabled, record, Rule};
-use crate::dtype::Float;
 use crate::error::{Error, Result};
 use crate::kernels::rows::{layer_norm_backward, layer_norm_forward};
 use crate::tensor::Tensor;
 use crate::with_dtype;
-
-/// `f` on `x`'s elements as one row-major slice (copying a strided view first).
-pub(crate) fn with_contiguous<T: Float, R>(
-    op: &'static str,
-    x: &Tensor,
-    f: impl FnOnce(&[T]) -> Result<R>,
-) -> Result<R> {
-    let x = if x.is_contiguous() {
-        x.detach()
-    } else {
-        x.detach().contiguous()?
-    };
-    let s = x.storage();
-    let off = x.layout().offset();
-    f(&typed::<T>(op, &s)?[off..off + x.numel()])
-}
 
 /// The trailing `nd` dims as negative dim indices.
 fn trailing(nd: usize) -> Vec<isize> {

@@ -302,7 +302,7 @@ impl Tensor {
         let y = if last_only {
             // One pass per row over the contiguous last dim.
             let n = self.dims()[rank_u - 1];
-            with_dtype!(self.dtype(), T => super::norm::with_contiguous::<T, _>("softmax", self, |x| {
+            with_dtype!(self.dtype(), T => super::with_contiguous::<T, _>("softmax", self, |x| {
                 Ok(Tensor::from_buf(softmax_forward(x, n), self.dims()))
             }))?
         } else {
@@ -323,8 +323,8 @@ impl Tensor {
             Rule::self_adjoint1(true, move |v| {
                 if last_only && !is_grad_enabled() && v.dims() == yd.dims() {
                     let n = yd.dims()[yd.rank() - 1];
-                    return with_dtype!(yd.dtype(), T => super::norm::with_contiguous::<T, _>("softmax", v, |vv| {
-                        super::norm::with_contiguous::<T, _>("softmax", &yd, |yv| {
+                    return with_dtype!(yd.dtype(), T => super::with_contiguous::<T, _>("softmax", v, |vv| {
+                        super::with_contiguous::<T, _>("softmax", &yd, |yv| {
                             Ok(Tensor::from_buf(softmax_backward(vv, yv, n), yd.dims()))
                         })
                     }));
