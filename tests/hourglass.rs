@@ -3,8 +3,10 @@
 //! Jacobian for every boundary mode, the prefix (no-leak) test at the LM level, the Gumbel
 //! mode (seeded, straight-through, prior loss), state dicts and bad inputs.
 
-use eingrad::autograd::{take_jvp_fallbacks, NoGradGuard};
-use eingrad::func::{gradcheck, gradgradcheck, jacobian, jvp, vjp, GradcheckOptions, JacobianMode};
+mod support;
+
+use eingrad::autograd::NoGradGuard;
+use eingrad::func::{gradcheck, gradgradcheck, jacobian, GradcheckOptions, JacobianMode};
 use eingrad::models::hourglass::{
     BoundaryInput, BoundaryMode, HourglassConfig, HourglassLm, HourglassLmConfig, HourglassParts,
     HourglassStack,
@@ -26,10 +28,6 @@ fn tiny(boundaries: BoundaryMode) -> HourglassConfig {
         post_layers: 1,
         ..HourglassConfig::new(4, 2, boundaries)
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn err_of<T: std::fmt::Debug>(r: Result<T>) -> String {
@@ -170,28 +168,7 @@ fn jvp_agrees_with_vjp_without_fallbacks() {
             .enumerate()
             .map(|(i, p)| rn(p.dims(), 500 + i as u64))
             .collect();
-        let _ = take_jvp_fallbacks();
-        let (outs, jt) = jvp(f, primals, &tangents).unwrap();
-        assert!(
-            take_jvp_fallbacks().is_empty(),
-            "{name}: a JVP fell back to the VJP"
-        );
-        let cot: Vec<Tensor> = outs.iter().map(|o| rn(o.dims(), 77)).collect();
-        let (_, back) = vjp(f, primals, &cot).unwrap();
-        let lhs: f64 = jt
-            .iter()
-            .zip(&cot)
-            .map(|(a, c)| dot(&a.to_vec_f64(), &c.to_vec_f64()))
-            .sum();
-        let rhs: f64 = back
-            .iter()
-            .zip(&tangents)
-            .map(|(g, t)| dot(&g.to_vec_f64(), &t.to_vec_f64()))
-            .sum();
-        assert!(
-            (lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()),
-            "{name}: <J t, c> = {lhs} but <t, J'c> = {rhs}"
-        );
+        support::assert_jvp_agrees_with_vjp(name, f, primals, &tangents);
     }
 }
 

@@ -2,8 +2,10 @@
 //! parameter), forward mode against reverse mode, causality of attention and the block,
 //! fully masked attention rows, state dicts and their bad inputs.
 
-use eingrad::autograd::{grad, take_jvp_fallbacks, GradOptions};
-use eingrad::func::{gradcheck, gradgradcheck, jacobian, jvp, vjp, GradcheckOptions, JacobianMode};
+mod support;
+
+use eingrad::autograd::{grad, GradOptions};
+use eingrad::func::{gradcheck, gradgradcheck, jacobian, GradcheckOptions, JacobianMode};
 use eingrad::nn::{
     Activation, Block, BlockConfig, CausalSelfAttention, Conv1d, Dropout, Embedding, FeedForward,
     LayerNorm, Linear, Module, RMSNorm, StateDict,
@@ -138,10 +140,6 @@ fn cases() -> Vec<(&'static str, Vec<Tensor>, LayerFn)> {
     v
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[test]
 fn every_layer_passes_gradcheck_and_gradgradcheck_in_f64() {
     let opts = GradcheckOptions {
@@ -165,28 +163,7 @@ fn every_layer_pushes_forward_natively_and_agrees_with_its_vjp() {
             .enumerate()
             .map(|(i, x)| rn(x.dims(), 900 + 40 * k as u64 + i as u64))
             .collect();
-        let _ = take_jvp_fallbacks();
-        let (outs, jt) = jvp(&*f, &inputs, &ts).unwrap();
-        assert!(
-            take_jvp_fallbacks().is_empty(),
-            "{name}: a JVP fell back to the VJP"
-        );
-        let cs: Vec<Tensor> = outs.iter().map(|o| rn(o.dims(), 77)).collect();
-        let (_, back) = vjp(&*f, &inputs, &cs).unwrap();
-        let lhs: f64 = jt
-            .iter()
-            .zip(&cs)
-            .map(|(a, c)| dot(&a.to_vec_f64(), &c.to_vec_f64()))
-            .sum();
-        let rhs: f64 = back
-            .iter()
-            .zip(&ts)
-            .map(|(g, t)| dot(&g.to_vec_f64(), &t.to_vec_f64()))
-            .sum();
-        assert!(
-            (lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()),
-            "{name}: <J t, c> = {lhs} but <t, J'c> = {rhs}"
-        );
+        support::assert_jvp_agrees_with_vjp(name, &*f, &inputs, &ts);
     }
 }
 

@@ -4,9 +4,11 @@
 //! against autograd's, a PyTorch golden file (read with `io::load_safetensors`), state dicts
 //! and bad inputs.
 
-use eingrad::autograd::{grad, take_jvp_fallbacks, GradOptions};
+mod support;
+
+use eingrad::autograd::{grad, GradOptions};
 use eingrad::func::{
-    gradcheck, gradgradcheck, jacobian, jvp, verify_backward, vjp, GradcheckOptions, JacobianMode,
+    gradcheck, gradgradcheck, jacobian, verify_backward, GradcheckOptions, JacobianMode,
     VerifyOptions,
 };
 use eingrad::models::xlstm::{DecayBackward, MlstmLayer, MlstmLayerConfig};
@@ -82,10 +84,6 @@ fn configs() -> Vec<(&'static str, MlstmLayerConfig)> {
     ]
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
@@ -122,29 +120,7 @@ fn forward_mode_is_native_and_agrees_with_reverse_mode() {
             .enumerate()
             .map(|(i, x)| rn(x.dims(), 900 + i as u64, DType::F64))
             .collect();
-        let _ = take_jvp_fallbacks();
-        let (outs, jt) = jvp(&f, &xs, &ts).unwrap();
-        let fallbacks = take_jvp_fallbacks();
-        assert!(
-            fallbacks.is_empty(),
-            "{name}: JVPs fell back to the VJP: {fallbacks:?}"
-        );
-        let cs: Vec<Tensor> = outs.iter().map(|o| rn(o.dims(), 77, DType::F64)).collect();
-        let (_, back) = vjp(&f, &xs, &cs).unwrap();
-        let lhs: f64 = jt
-            .iter()
-            .zip(&cs)
-            .map(|(a, c)| dot(&a.to_vec_f64(), &c.to_vec_f64()))
-            .sum();
-        let rhs: f64 = back
-            .iter()
-            .zip(&ts)
-            .map(|(g, t)| dot(&g.to_vec_f64(), &t.to_vec_f64()))
-            .sum();
-        assert!(
-            (lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()),
-            "{name}: <J t, c> = {lhs} but <t, J'c> = {rhs}"
-        );
+        support::assert_jvp_agrees_with_vjp(name, &f, &xs, &ts);
     }
 }
 
