@@ -466,3 +466,60 @@ fn bad_layer_inputs_are_errors_naming_the_argument() {
         .forward(&Tensor::zeros(&[1, 3, 8], DType::F32).unwrap())
         .is_err());
 }
+
+#[test]
+fn bad_layer_norm_and_generate_arguments_are_errors_naming_them() {
+    let x = Tensor::zeros(&[2, 4], DType::F32).unwrap();
+    let w3 = Tensor::ones(&[3], DType::F32).unwrap();
+    let e = x
+        .layer_norm(1, Some(&w3), None, 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layer_norm") && e.contains("`weight`"), "{e}");
+    let e = x
+        .layer_norm(1, None, Some(&w3), 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`bias`"), "{e}");
+    let w64 = Tensor::ones(&[4], DType::F64).unwrap();
+    assert!(x.layer_norm(1, Some(&w64), None, 1e-5).is_err());
+    let e = x.layer_norm(0, None, None, 1e-5).unwrap_err().to_string();
+    assert!(e.contains("normalized_dims"), "{e}");
+    let e = x
+        .layer_norm(1, None, None, f64::NAN)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`eps`"), "{e}");
+
+    use eingrad::models::gpt::{Gpt, GptConfig};
+    let cfg = GptConfig {
+        n_layer: 1,
+        n_embd: 8,
+        n_head: 2,
+        block_size: 4,
+        ..GptConfig::shakespeare_char(10)
+    };
+    let gpt = Gpt::new(cfg, DType::F32, 0).unwrap();
+    let e = gpt.generate(&[], 3, 1.0, None, 0).unwrap_err().to_string();
+    assert!(e.contains("`prompt`"), "{e}");
+    let e = gpt
+        .generate(&[1], 3, -1.0, None, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`temperature`"), "{e}");
+    let e = gpt
+        .generate(&[1], 3, 1.0, Some(0), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`top_k`"), "{e}");
+    assert!(
+        gpt.generate(&[10], 3, 1.0, None, 0).is_err(),
+        "an id outside the vocabulary"
+    );
+    let e = gpt.logits(&[1, 2, 3, 4, 5], 1, 5).unwrap_err().to_string();
+    assert!(e.contains("block_size"), "{e}");
+    let e = Gpt::new(GptConfig { n_head: 3, ..cfg }, DType::F32, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("n_head"), "{e}");
+}
