@@ -187,9 +187,10 @@ static TUNED: std::sync::Once = std::sync::Once::new();
 /// top is returned only past that). A training step allocates and frees the same
 /// activation-sized buffers every iteration; with glibc's defaults (128 KiB, adjusted
 /// upward only by some frees) nanoGPT's CPU model spent about a quarter of its step in page
-/// faults: 61.5 → 45.0 ms per step on a 2-core AMD EPYC (Zen 4). Runs once, at the first
-/// storage created; set the environment variable `EINGRAD_MALLOC_TUNING=0` to leave the
-/// allocator alone (or tune it yourself, e.g. `MALLOC_MMAP_THRESHOLD_`). Other platforms and
+/// faults (a profile loop on a 2-core AMD EPYC Zen 4 with AVX-512, run back to back with and
+/// without the settings on a machine other builds shared: 61.5 and 45.0 ms per step). Runs
+/// once, at the first storage created; set the environment variable
+/// `EINGRAD_MALLOC_TUNING=0` to leave the allocator alone (or tune it yourself, e.g. `MALLOC_MMAP_THRESHOLD_`). Other platforms and
 /// C libraries: nothing is changed.
 ///
 /// ```
