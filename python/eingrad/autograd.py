@@ -1,0 +1,1 @@
+"""eingrad.autograd (being written)."""

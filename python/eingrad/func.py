@@ -1,0 +1,1 @@
+"""eingrad.func (being written)."""

@@ -1,0 +1,1 @@
+"""eingrad.io (being written)."""

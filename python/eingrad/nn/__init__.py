@@ -1,0 +1,1 @@
+"""eingrad.nn (being written)."""

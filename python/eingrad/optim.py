@@ -1,0 +1,1 @@
+"""eingrad.optim (being written)."""
