@@ -323,7 +323,7 @@ fn pad_source(mode: &str, p: isize, n: isize) -> isize {
 /// `torch.nn.functional.pad` on a Rust tensor: `pad` pairs from the last dim backwards,
 /// negative amounts crop; `mode` constant, reflect, replicate or circular.
 fn pad_impl(x: &Tensor, pad: &[isize], mode: &str, value: f64) -> PyResult<Tensor> {
-    if pad.len() % 2 != 0 || pad.len() / 2 > x.rank() {
+    if !pad.len().is_multiple_of(2) || pad.len() / 2 > x.rank() {
         return Err(PyValueError::new_err(format!(
             "pad: `pad` needs an even number of entries, at most 2 × rank ({} for shape {:?}), got {pad:?}",
             2 * x.rank(),
@@ -397,7 +397,7 @@ fn split_sizes(arg: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<usize>> {
         }
         let s = s as usize;
         let mut v = vec![s; n / s];
-        if n % s != 0 {
+        if !n.is_multiple_of(s) {
             v.push(n % s);
         }
         if n == 0 {
@@ -1714,7 +1714,9 @@ impl PyTensor {
                 shape.push(v as usize);
             }
         }
-        wrap(x.broadcast_to(&shape))
+        x.broadcast_to(&shape)
+            .map(PyTensor::new)
+            .map_err(|e| PyValueError::new_err(format!("expand: {e}")))
     }
 
     /// `expand_as(other)`: `expand(other.shape)`.
@@ -1883,6 +1885,11 @@ impl PyTensor {
         if s < 0 || s > n {
             return Err(PyIndexError::new_err(format!(
                 "narrow: start {start} is out of range for dim {dim} of size {n}"
+            )));
+        }
+        if s as usize + length > n as usize {
+            return Err(PyValueError::new_err(format!(
+                "narrow: start {start} + length {length} exceeds dim {dim} of size {n}"
             )));
         }
         wrap(x.narrow(d as isize, s as usize, length))
