@@ -121,7 +121,7 @@ def _nest(blocks, single_out, single_in):
 
 
 def _jacobian_blocks(func, args, positions, mode, op):
-    return _eingrad._func_jacobian(func, tuple(args), list(positions), mode)
+    return _eingrad._func_jacobian(func, tuple(args), list(positions), mode, op)
 
 
 # ---------------------------------------------------------------------------------------

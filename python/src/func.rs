@@ -148,27 +148,34 @@ fn wrap_all(ts: Vec<Tensor>) -> Vec<PyTensor> {
 
 /// The Jacobian blocks of `func(*args)` with respect to the arguments at `argnums`:
 /// `blocks[i][j]` = ∂ output i / ∂ input j, of shape `output_i.shape ++ input_j.shape`; and
-/// whether the function returned a single tensor. `mode`: `"rev"`, `"fwd"` or `"auto"`.
+/// whether the function returned a single tensor. `mode`: `"rev"`, `"fwd"` or `"auto"`;
+/// `op` (`"jacrev"`, `"jacfwd"` or `"jacobian"`) is the name errors give.
 #[pyfunction]
-#[pyo3(signature = (func, args, argnums, mode="rev"))]
+#[pyo3(signature = (func, args, argnums, mode="rev", op="jacobian"))]
 fn _func_jacobian(
     py: Python<'_>,
     func: &Bound<'_, PyAny>,
     args: &Bound<'_, PyTuple>,
     argnums: Vec<usize>,
     mode: &str,
+    op: &str,
 ) -> PyResult<(Vec<Vec<PyTensor>>, bool)> {
+    let op = match op {
+        "jacrev" => "jacrev",
+        "jacfwd" => "jacfwd",
+        _ => "jacobian",
+    };
     let mode = match mode {
         "rev" | "reverse" | "reverse-mode" => JacobianMode::Reverse,
         "fwd" | "forward" | "forward-mode" => JacobianMode::Forward,
         "auto" => JacobianMode::Auto,
         other => {
             return Err(PyValueError::new_err(format!(
-                "jacobian: mode must be \"rev\", \"fwd\" or \"auto\", got {other:?}"
+                "{op}: mode must be \"rev\", \"fwd\" or \"auto\", got {other:?}"
             )))
         }
     };
-    let f = PyCallable::new("jacobian", func, args, argnums)?;
+    let f = PyCallable::new(op, func, args, argnums)?;
     let xs = f.inputs(py)?;
     let blocks = py
         .detach(|| jacobian(&|xs: &[Tensor]| f.call(xs), &xs, mode))
