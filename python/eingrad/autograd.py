@@ -41,6 +41,7 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "GradcheckError",
+    "Variable",
 ]
 
 FunctionCtx = _eingrad._FunctionCtx
@@ -640,3 +641,26 @@ def _make_functional():
 
 functional = _make_functional()
 sys.modules[functional.__name__] = functional
+
+
+def Variable(data, requires_grad=False, volatile=False):
+    """PyTorch's pre-0.4 wrapper, kept so that old code runs: returns ``data`` itself
+    (marked ``requires_grad`` when asked).
+
+    >>> v = eingrad.autograd.Variable(eingrad.ones(2), requires_grad=True)
+    >>> v.requires_grad
+    True
+    """
+    del volatile
+    if not isinstance(data, _eingrad.Tensor):
+        data = _eingrad.tensor(data)
+    return data.requires_grad_() if requires_grad else data
+
+
+# PyTorch also has the grad-mode switches at the top level (`torch.no_grad()`); the package
+# imports this module first thing, so they are put there from here.
+_package = sys.modules[__name__.rpartition(".")[0]]
+for _name in ("no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"):
+    if not hasattr(_package, _name):
+        setattr(_package, _name, globals()[_name])
+del _package, _name

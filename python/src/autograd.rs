@@ -479,13 +479,19 @@ impl PyTensor {
     }
 
     #[setter(grad)]
-    fn autograd_set_grad(&self, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let g = match value {
-            None => None,
-            Some(v) if v.is_none() => None,
-            Some(v) => Some(tensor_arg(v, "grad: the assigned gradient")?),
+    fn autograd_set_grad(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let g = if value.is_none() {
+            None
+        } else {
+            Some(tensor_arg(value, "grad: the assigned gradient")?)
         };
         self.tensor().set_grad(g).py_err()
+    }
+
+    /// `del x.grad` clears the gradient, as `x.grad = None` does.
+    #[deleter(grad)]
+    fn autograd_del_grad(&self) -> PyResult<()> {
+        self.tensor().set_grad(None).py_err()
     }
 
     /// True for tensors without recorded history (every tensor that does not require grad,

@@ -108,6 +108,8 @@ def test_grad_accumulates_and_can_be_assigned_or_cleared():
         x.grad = eingrad.ones(2)
     with pytest.raises(TypeError, match="must be a Tensor"):
         x.grad = [1.0, 2.0]
+    del x.grad
+    assert x.grad is None
 
 
 def test_retain_graph_and_second_backward():
@@ -362,6 +364,19 @@ def test_set_grad_enabled_as_function_and_context():
     assert not f(eingrad.ones(1, requires_grad=True)).requires_grad
     with autograd.inference_mode():
         assert not autograd.is_grad_enabled()
+
+
+def test_grad_mode_switches_at_top_level_like_torch():
+    x = eingrad.ones(2, requires_grad=True)
+    with eingrad.no_grad():
+        assert not (x * 2).requires_grad
+        with eingrad.enable_grad():
+            assert eingrad.is_grad_enabled()
+    with eingrad.set_grad_enabled(False):
+        assert not eingrad.is_grad_enabled()
+    assert eingrad.no_grad is autograd.no_grad and eingrad.is_grad_enabled()
+    v = autograd.Variable(x.detach(), requires_grad=True)
+    assert v.requires_grad and v.is_leaf
 
 
 def test_grad_mode_is_per_thread():
