@@ -107,6 +107,11 @@ pub(crate) fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> PyResult<Optio
     Ok(None)
 }
 
+/// A binary op on two tensors.
+type TensorOp = fn(&Tensor, &Tensor) -> eingrad::Result<Tensor>;
+/// A binary op on a tensor and a number.
+type ScalarOp = fn(&Tensor, f64) -> eingrad::Result<Tensor>;
+
 /// An operator's result: a tensor, or `NotImplemented` (Python then tries the reflected
 /// operator of the other operand, and raises `TypeError` if that fails too).
 pub(crate) struct OrNotImplemented(pub(crate) Option<PyTensor>);
@@ -562,10 +567,7 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         op: CompareOp,
     ) -> PyResult<OrNotImplemented> {
-        let (t, s): (
-            fn(&Tensor, &Tensor) -> eingrad::Result<Tensor>,
-            fn(&Tensor, f64) -> eingrad::Result<Tensor>,
-        ) = match op {
+        let (t, s): (TensorOp, ScalarOp) = match op {
             CompareOp::Eq => (Tensor::eq, Tensor::eq_scalar),
             CompareOp::Ne => (Tensor::ne, Tensor::ne_scalar),
             CompareOp::Lt => (Tensor::lt, Tensor::lt_scalar),
