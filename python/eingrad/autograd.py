@@ -452,7 +452,13 @@ sys.modules[graph.__name__] = graph
 
 class GradcheckError(RuntimeError):
     """Raised by :func:`gradcheck` / :func:`gradgradcheck` when the analytic and numerical
-    derivatives disagree (and ``raise_exception`` is on)."""
+    derivatives disagree (and ``raise_exception`` is on); a ``RuntimeError``.
+
+    >>> try:
+    ...     eingrad.autograd.gradcheck(WrongSquare.apply, (x,))
+    ... except eingrad.autograd.GradcheckError as e:
+    ...     print(e)            # doctest: +SKIP
+    """
 
 
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **kwargs):

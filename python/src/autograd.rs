@@ -280,6 +280,7 @@ fn _is_anomaly_enabled() -> bool {
 /// this list answers `retains_grad`). Dead entries are pruned on every insertion.
 static RETAINING: Mutex<Vec<WeakTensor>> = Mutex::new(Vec::new());
 
+/// Notes that `t` retains its gradient.
 fn note_retains_grad(t: &Tensor) {
     let mut list = RETAINING.lock();
     list.retain(|w| w.upgrade().is_some());
@@ -291,6 +292,7 @@ fn note_retains_grad(t: &Tensor) {
     }
 }
 
+/// Whether `retain_grad()` was called on the non-leaf `t`.
 fn retains_grad(t: &Tensor) -> bool {
     !t.is_leaf()
         && RETAINING
@@ -389,16 +391,19 @@ impl PyNode {
         }
     }
 
+    /// `<grad_fn mul>`.
     fn __repr__(&self) -> String {
         format!("<grad_fn {}>", self.name())
     }
 
+    /// Two handles on the same node are equal.
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
             .cast::<PyNode>()
             .is_ok_and(|o| o.get().key() == self.key())
     }
 
+    /// Hashes the node's identity.
     fn __hash__(&self) -> isize {
         self.key() as isize
     }
@@ -424,10 +429,12 @@ impl PyHookHandle {
         }
     }
 
+    /// `with x.register_hook(f):` removes the hook at the end of the block.
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Removes the hook.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, PyTuple>) {
         self.remove();
@@ -672,6 +679,7 @@ struct CtxState {
     frozen
 )]
 pub struct PyFunctionCtx {
+    /// What forward saved and what backward sees.
     state: Mutex<CtxState>,
 }
 
@@ -768,6 +776,7 @@ struct PyFunction {
 }
 
 impl PyFunction {
+    /// An error of this function's contract.
     fn fn_err(&self, problem: FunctionProblem) -> eingrad::Error {
         AutogradError::Function {
             function: self.name.clone(),
@@ -1018,6 +1027,7 @@ fn _function_apply<'py>(
     Ok(PyTuple::new(py, outs)?.into_any())
 }
 
+/// Adds this file's classes and functions to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Under underscore names: eingrad.autograd re-exports them (`from ._eingrad import *`
     // must not put them at the top level).

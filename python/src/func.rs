@@ -137,11 +137,13 @@ impl PyCallable {
         Ok(outs.remove(0))
     }
 
+    /// Whether the last call returned a single tensor.
     fn single(&self) -> bool {
         self.single.load(Ordering::Relaxed)
     }
 }
 
+/// Python tensors of `ts`.
 fn wrap_all(ts: Vec<Tensor>) -> Vec<PyTensor> {
     ts.into_iter().map(PyTensor::new).collect()
 }
@@ -336,14 +338,17 @@ impl PyVerifyReport {
         self.report.first_failure().map(|d| d.what.clone())
     }
 
+    /// `bool(report)` is `report.passed`.
     fn __bool__(&self) -> bool {
         self.report.passed()
     }
 
+    /// The table.
     fn __str__(&self) -> String {
         self.report.to_string()
     }
 
+    /// The table, too (so the REPL shows it).
     fn __repr__(&self) -> String {
         self.report.to_string()
     }
@@ -446,6 +451,7 @@ fn _func_gradcheck(
     Ok((r.passed, r.max_abs_err, r.worst))
 }
 
+/// Adds this file's class and functions to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("_VerifyReport", m.py().get_type::<PyVerifyReport>())?;
     for f in [

@@ -286,6 +286,21 @@ def test_wrong_gradient_shape_names_function_input_and_shapes():
         total(WrongShape.apply(x, y) * y).backward()
 
 
+def test_wrong_gradient_dtype_names_the_dtypes():
+    class WrongDtype(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return eingrad.ones(2)  # float32 for a float64 input
+
+    x = t64([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"`WrongDtype`.*\(F32\) for input 0, which has shape \[2\] \(F64\)"):
+        total(WrongDtype.apply(x)).backward()
+
+
 def test_exceptions_from_backward_and_forward_propagate():
     x = t64([1.0], requires_grad=True)
     with pytest.raises(LookupError, match="no gradient today"):
