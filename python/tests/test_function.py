@@ -121,6 +121,13 @@ class CubeSetup(Function):
         return 3.0 * g * x * x
 
 
+def test_module_paths_like_torch():
+    from eingrad.autograd.function import Function as F2, FunctionCtx, once_differentiable
+
+    assert F2 is Function and FunctionCtx is autograd.FunctionCtx
+    assert once_differentiable(total) is total
+
+
 def test_setup_context_style():
     x = t64([1.0, 3.0], requires_grad=True)
     total(CubeSetup.apply(x)).backward()
@@ -347,3 +354,29 @@ def test_function_matches_torch():
     (gge,) = autograd.grad(total(ge), xe)
     np.testing.assert_allclose(ge.detach().numpy(), gt.detach().numpy(), rtol=1e-13)
     np.testing.assert_allclose(gge.numpy(), ggt.numpy(), rtol=1e-13)
+
+
+def test_functions_and_hooks_from_several_threads():
+    # backward releases the GIL; each hook / Python backward takes it back. Several threads
+    # running passes at once must neither deadlock nor mix their gradients.
+    import threading
+
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(50):
+                y = t64([float(k), 1.0], requires_grad=True)
+                y.register_hook(lambda g: g * 1.0)
+                (g,) = autograd.grad(total(ScaledCube.apply(y, 1.0)), y)
+                assert g.tolist() == [3.0 * k * k, 3.0], g
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads)
+    assert errors == []
