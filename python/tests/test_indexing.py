@@ -189,7 +189,7 @@ def test_mask_write_on_a_tensor_with_history_differentiates_like_torch():
     lel[foo != 0] = 0
     assert lel.requires_grad
     out = lel / (lel.sum(dim=1, keepdim=True) + 1e-9)
-    (g,) = E.autograd.grad(out[0, 1], [b])
+    (g,) = E.autograd.grad(out[0, 1], [b], retain_graph=True)
     # by hand: foo = [-1, -1, 0, 1, 1, 2], only positions 2 survive (lel = 1 there):
     # out[0,1] = 0 (the write cut its dependence on b) and the sum only sees position 2
     np.testing.assert_allclose(g.numpy(), np.zeros((1, 6)), atol=1e-12)
