@@ -662,11 +662,3 @@ def Variable(data, requires_grad=False, volatile=False):
         data = _eingrad.tensor(data)
     return data.requires_grad_() if requires_grad else data
 
-
-# PyTorch also has the grad-mode switches at the top level (`torch.no_grad()`); the package
-# imports this module first thing, so they are put there from here.
-_package = sys.modules[__name__.rpartition(".")[0]]
-for _name in ("no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"):
-    if not hasattr(_package, _name):
-        setattr(_package, _name, globals()[_name])
-del _package, _name
