@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::convert::{short_repr, tensor_from_any};
-use crate::errors::{stash_python_error, IntoPy};
+use crate::errors::{guard, stash_python_error, IntoPy};
 use crate::tensor::PyTensor;
 use eingrad::autograd::{
     apply_function, backward_many, grad, is_anomaly_enabled, is_grad_enabled, set_anomaly_enabled,
@@ -122,6 +122,16 @@ fn implicit_grads(
         .collect()
 }
 
+/// Runs `f` with the GIL released (callbacks take it back), converting its error; a Rust
+/// panic becomes a `RuntimeError` naming `what` instead of crossing into Python.
+pub(crate) fn detached<T: Send>(
+    py: Python<'_>,
+    what: &str,
+    f: impl FnOnce() -> eingrad::Result<T> + Send,
+) -> PyResult<T> {
+    guard(what, || py.detach(f).py_err())
+}
+
 // ---------------------------------------------------------------------------------------
 // grad / backward
 // ---------------------------------------------------------------------------------------
@@ -163,14 +173,14 @@ fn run_backward(
 ) -> PyResult<()> {
     let grads = implicit_grads("backward", &tensors, grads)?;
     match inputs {
-        None => py.detach(|| backward_many(&tensors, &grads, opts)).py_err(),
+        None => detached(py, "backward", || backward_many(&tensors, &grads, opts)),
         Some(inputs) => {
             let opts = GradOptions {
                 allow_unused: true,
                 ..opts
             };
             let create = opts.create_graph;
-            py.detach(|| -> eingrad::Result<()> {
+            detached(py, "backward", || -> eingrad::Result<()> {
                 let gs = grad(&tensors, &inputs, Some(&grads), opts)?;
                 for (x, g) in inputs.iter().zip(gs) {
                     if let Some(g) = g {
@@ -179,7 +189,6 @@ fn run_backward(
                 }
                 Ok(())
             })
-            .py_err()
         }
     }
 }
@@ -203,7 +212,7 @@ fn _autograd_grad(
     let gs = optional_grads(grad_outputs, &outs, "grad", "grad_outputs")?;
     let gs = implicit_grads("grad", &outs, gs)?;
     let opts = options(retain_graph, create_graph, allow_unused);
-    let found = py.detach(|| grad(&outs, &ins, Some(&gs), opts)).py_err()?;
+    let found = detached(py, "grad", || grad(&outs, &ins, Some(&gs), opts))?;
     Ok(found.into_iter().map(|g| g.map(PyTensor::new)).collect())
 }
 
@@ -1019,7 +1028,9 @@ fn _function_apply<'py>(
         single: AtomicBool::new(false),
     });
     let refs: Vec<&Tensor> = tensors.iter().collect();
-    let outs = apply_function(f.clone(), &refs).py_err()?;
+    let outs = guard("Function.apply", || {
+        apply_function(f.clone(), &refs).py_err()
+    })?;
     let mut outs: Vec<PyTensor> = outs.into_iter().map(PyTensor::new).collect();
     if f.single.load(Ordering::Relaxed) && outs.len() == 1 {
         return Ok(Bound::new(py, outs.remove(0))?.into_any());

@@ -10,9 +10,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::autograd::{tensor_arg, tensor_seq};
+use crate::autograd::{detached, tensor_arg, tensor_seq};
 use crate::convert::{short_repr, PyDType};
-use crate::errors::{stash_python_error, IntoPy};
+use crate::errors::stash_python_error;
 use crate::tensor::PyTensor;
 use eingrad::func::{
     einsum_jacobian, gradcheck, gradgradcheck, hessian, hvp, jacobian, jvp, verify_backward,
@@ -179,9 +179,7 @@ fn _func_jacobian(
     };
     let f = PyCallable::new(op, func, args, argnums)?;
     let xs = f.inputs(py)?;
-    let blocks = py
-        .detach(|| jacobian(&|xs: &[Tensor]| f.call(xs), &xs, mode))
-        .py_err()?;
+    let blocks = detached(py, op, || jacobian(&|xs: &[Tensor]| f.call(xs), &xs, mode))?;
     Ok((blocks.into_iter().map(wrap_all).collect(), f.single()))
 }
 
@@ -198,9 +196,7 @@ fn _func_jvp(
     let f = PyCallable::new("jvp", func, args, argnums)?;
     let xs = f.inputs(py)?;
     let ts = tensor_seq(tangents, "jvp", "tangents")?;
-    let (outs, touts) = py
-        .detach(|| jvp(&|xs: &[Tensor]| f.call(xs), &xs, &ts))
-        .py_err()?;
+    let (outs, touts) = detached(py, "jvp", || jvp(&|xs: &[Tensor]| f.call(xs), &xs, &ts))?;
     Ok((wrap_all(outs), wrap_all(touts), f.single()))
 }
 
@@ -214,9 +210,9 @@ fn _func_hessian(
 ) -> PyResult<PyTensor> {
     let f = PyCallable::new("hessian", func, args, vec![argnum])?;
     let x = f.inputs(py)?.remove(0);
-    let h = py
-        .detach(|| hessian(&|x: &Tensor| f.call_scalar(x), &x))
-        .py_err()?;
+    let h = detached(py, "hessian", || {
+        hessian(&|x: &Tensor| f.call_scalar(x), &x)
+    })?;
     Ok(PyTensor::new(h))
 }
 
@@ -232,9 +228,7 @@ fn _func_hvp(
     let f = PyCallable::new("hvp", func, args, vec![argnum])?;
     let x = f.inputs(py)?.remove(0);
     let v = tensor_arg(v, "hvp: the tangent")?;
-    let (y, hv) = py
-        .detach(|| hvp(&|x: &Tensor| f.call_scalar(x), &x, &v))
-        .py_err()?;
+    let (y, hv) = detached(py, "hvp", || hvp(&|x: &Tensor| f.call_scalar(x), &x, &v))?;
     Ok((PyTensor::new(y), PyTensor::new(hv)))
 }
 
@@ -256,9 +250,9 @@ fn _func_einsum_jacobian(
         )));
     }
     let refs: Vec<&Tensor> = ops.iter().collect();
-    let (j, p) = py
-        .detach(|| einsum_jacobian(pattern, &refs, idx as usize))
-        .py_err()?;
+    let (j, p) = detached(py, "einsum_jacobian", || {
+        einsum_jacobian(pattern, &refs, idx as usize)
+    })?;
     Ok((PyTensor::new(j), p))
 }
 
@@ -395,16 +389,14 @@ fn _func_verify_backward(
         seed,
         ..VerifyOptions::default()
     };
-    let report = py
-        .detach(|| {
-            verify_backward(
-                &|xs: &[Tensor]| c.call(xs),
-                &|xs: &[Tensor]| r.call(xs),
-                &xs,
-                opts,
-            )
-        })
-        .py_err()?;
+    let report = detached(py, "verify_backward", || {
+        verify_backward(
+            &|xs: &[Tensor]| c.call(xs),
+            &|xs: &[Tensor]| r.call(xs),
+            &xs,
+            opts,
+        )
+    })?;
     Ok(PyVerifyReport { report })
 }
 
@@ -439,15 +431,13 @@ fn _func_gradcheck(
         ..GradcheckOptions::default()
     };
     let call = |xs: &[Tensor]| f.call(xs);
-    let r = py
-        .detach(|| {
-            if second_order {
-                gradgradcheck(&call, &xs, opts)
-            } else {
-                gradcheck(&call, &xs, opts)
-            }
-        })
-        .py_err()?;
+    let r = detached(py, op, || {
+        if second_order {
+            gradgradcheck(&call, &xs, opts)
+        } else {
+            gradcheck(&call, &xs, opts)
+        }
+    })?;
     Ok((r.passed, r.max_abs_err, r.worst))
 }
 
