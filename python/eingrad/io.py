@@ -129,7 +129,7 @@ def save(obj, f):
 
     >>> import eingrad, tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "m.pt")
-    >>> eingrad.save(eingrad.nn.Linear(2, 2).state_dict(), p)
+    >>> eingrad.io.save(eingrad.nn.Linear(2, 2).state_dict(), p)
     """
     if isinstance(obj, Tensor):
         save_safetensors({"": obj}, f, {"eingrad.save": "tensor"})
@@ -145,8 +145,8 @@ def load(f, map_location=None, weights_only=True):
     dict of name -> tensor.
 
     >>> import eingrad, tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.pt"); eingrad.save(eingrad.ones(2), p)
-    >>> eingrad.load(p).tolist()
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.pt"); eingrad.io.save(eingrad.ones(2), p)
+    >>> eingrad.io.load(p).tolist()
     [1.0, 1.0]
     """
     if map_location is not None and str(map_location) != "cpu":

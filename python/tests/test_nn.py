@@ -503,6 +503,14 @@ def test_cross_entropy_and_nll_match_numpy():
         F.cross_entropy(t64(x), [0.5] * 6)
 
 
+def test_one_hot():
+    ids = eingrad.tensor([[1, 0], [2, 2]])
+    np.testing.assert_array_equal(F.one_hot(ids, 4).numpy(), np.eye(4)[[[1, 0], [2, 2]]])
+    assert F.one_hot([0, 2]).shape == (2, 3)
+    with pytest.raises(ValueError, match="num_classes"):
+        F.one_hot([0, 1], -2)
+
+
 def test_causal_self_attention_is_causal_and_block_runs():
     eingrad.manual_seed(3)
     attn = nn.CausalSelfAttention(8, 2, dtype=eingrad.float64)

@@ -15,7 +15,7 @@ __all__ = [
     "linear", "conv1d", "pad", "relu", "relu_", "gelu", "silu", "sigmoid", "tanh", "softplus",
     "logsigmoid", "leaky_relu", "elu", "softmax", "log_softmax", "dropout", "layer_norm",
     "rms_norm", "embedding", "mse_loss", "cross_entropy", "nll_loss",
-    "binary_cross_entropy_with_logits", "scaled_causal_self_attention",
+    "binary_cross_entropy_with_logits", "scaled_causal_self_attention", "one_hot",
 ]
 
 
@@ -263,6 +263,28 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if scale_grad_by_freq or sparse:
         raise ValueError("embedding: scale_grad_by_freq and sparse are not supported by eingrad")
     return _eingrad._nn_embedding(input, weight)
+
+
+def one_hot(tensor, num_classes=-1):
+    """A ``(*tensor.shape, num_classes)`` tensor with a 1 at each class index of ``tensor``
+    (integers in a tensor, array or list) and 0 elsewhere; ``num_classes=-1`` uses the
+    largest index + 1. (float32: eingrad's tensors are floating point.)
+
+    >>> import eingrad, eingrad.nn.functional as F
+    >>> F.one_hot(eingrad.tensor([2, 0]), 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    if num_classes == -1:
+        import numpy as np
+        values = np.asarray(tensor.numpy() if hasattr(tensor, "numpy") else tensor)
+        if values.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass "
+                             "num_classes")
+        num_classes = int(values.max()) + 1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be a non-negative int or -1, got "
+                         f"{num_classes!r}")
+    return _eingrad._one_hot(tensor, num_classes)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
