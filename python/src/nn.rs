@@ -556,13 +556,16 @@ fn _nn_layer_norm(
     }))
 }
 
-/// `embedding(input, weight)`: the rows of `weight` picked by the integer ids in `input` (a
-/// tensor, array or list); the result has shape `input.shape + (embedding_dim,)`.
+/// `embedding(input, weight, padding_idx=None)`: the rows of `weight` picked by the integer
+/// ids in `input` (a tensor, array or list); the result has shape `input.shape +
+/// (embedding_dim,)`. Rows looked up at `padding_idx` get no gradient (as in PyTorch).
 #[pyfunction]
+#[pyo3(signature = (input, weight, padding_idx=None))]
 fn _nn_embedding(
     py: Python<'_>,
     input: &Bound<'_, PyAny>,
     weight: &PyTensor,
+    padding_idx: Option<i64>,
 ) -> PyResult<PyTensor> {
     let w = weight.tensor();
     if w.rank() != 2 {
@@ -583,10 +586,38 @@ fn _nn_embedding(
         }
         idx.push(id as usize);
     }
+    let padding_idx = match padding_idx {
+        Some(p) if p < 0 => Some(p + rows),
+        p => p,
+    };
+    if let Some(p) = padding_idx {
+        if p < 0 || p >= rows {
+            return Err(PyValueError::new_err(format!(
+                "embedding: padding_idx {p} is out of range for a table of {rows} rows"
+            )));
+        }
+    }
+    let pad_mask: Option<Vec<f64>> = padding_idx.and_then(|p| {
+        let m: Vec<f64> = ids
+            .iter()
+            .map(|&id| if id == p { 0.0 } else { 1.0 })
+            .collect();
+        m.contains(&0.0).then_some(m)
+    });
     let mut out_shape = shape;
     out_shape.push(w.dims()[1]);
     wrap(maybe_detach(py, idx.len() * w.dims()[1], || {
-        w.index_select(0, &idx)?.reshape(&out_shape)
+        let picked = w.index_select(0, &idx)?;
+        let picked = match &pad_mask {
+            // rows·m + detach(rows)·(1 − m): the same values, no gradient at padding_idx
+            Some(m) => {
+                let keep = Tensor::from_f64s(m, &[m.len(), 1], w.dtype())?;
+                let drop = keep.rsub_scalar(1.0)?;
+                picked.mul(&keep)?.add(&picked.detach().mul(&drop)?)?
+            }
+            None => picked,
+        };
+        picked.reshape(&out_shape)
     }))
 }
 

@@ -705,3 +705,64 @@ def test_parameter_names_and_counts_match_torch():
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     np.testing.assert_array_equal(ours[0].weight.numpy(), theirs[0].weight.detach().numpy())
     assert repr(ours) == repr(theirs)
+
+
+# ---- BatchNorm1d, Flatten, embedding padding ----------------------------------------------
+
+
+def test_batchnorm1d_training_and_eval_match_numpy():
+    bn = nn.BatchNorm1d(3, momentum=0.2, dtype=eingrad.float64)
+    nn.init.normal_(bn.weight)
+    nn.init.normal_(bn.bias)
+    w, b = bn.weight.numpy(), bn.bias.numpy()
+    r = rng(20)
+    rm, rv = np.zeros(3), np.ones(3)
+    for _ in range(3):
+        x = r.standard_normal((4, 3, 5)) * 2 + 1
+        mu, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+        want = (x - mu[:, None]) / np.sqrt(var[:, None] + 1e-5) * w[:, None] + b[:, None]
+        np.testing.assert_allclose(bn(t64(x)).numpy(), want, rtol=1e-10, atol=1e-12)
+        rm = 0.8 * rm + 0.2 * mu
+        rv = 0.8 * rv + 0.2 * x.var(axis=(0, 2), ddof=1)
+    np.testing.assert_allclose(bn.running_mean.numpy(), rm, rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var.numpy(), rv, rtol=1e-12)
+    assert bn.num_batches_tracked.item() == 3
+    bn.eval()
+    x = r.standard_normal((2, 3))
+    want = (x - rm) / np.sqrt(rv + 1e-5) * w + b
+    np.testing.assert_allclose(bn(t64(x)).numpy(), want, rtol=1e-10)
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                     "num_batches_tracked"]
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 3\)"):
+        bn(t64(np.ones((2, 4))))
+
+
+def test_flatten_unflatten():
+    x = eingrad.ones(2, 3, 4)
+    assert nn.Flatten()(x).shape == (2, 12) and nn.Flatten(0)(x).shape == (24,)
+    assert nn.Unflatten(1, (2, 6))(nn.Flatten()(x)).shape == (2, 2, 6)
+
+
+@needs_backward
+def test_embedding_padding_idx_gets_no_gradient():
+    emb = nn.Embedding(4, 2, padding_idx=0, dtype=eingrad.float64)
+    out = emb([[0, 1], [0, 3]])
+    np.testing.assert_array_equal(out.numpy()[0, 0], [0.0, 0.0])
+    (out * 2.0).sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.numpy(),
+                                  [[0, 0], [2, 2], [0, 0], [2, 2]])
+    with pytest.raises(ValueError, match="padding_idx 7 is out of range"):
+        F.embedding([1], emb.weight, padding_idx=7)
+
+
+def test_batchnorm_matches_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.BatchNorm1d(3, dtype=eingrad.float64)
+    theirs = torch.nn.BatchNorm1d(3, dtype=torch.float64)
+    r = rng(21)
+    for _ in range(2):
+        x = r.standard_normal((6, 3))
+        np.testing.assert_allclose(ours(t64(x)).numpy(),
+                                   theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-12)

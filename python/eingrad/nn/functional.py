@@ -253,7 +253,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """The rows of ``weight`` at the integer ids ``input`` (a tensor, array or list):
-    shape ``input.shape + (embedding_dim,)``.
+    shape ``input.shape + (embedding_dim,)``. Rows looked up at ``padding_idx`` get no
+    gradient.
 
     >>> import eingrad, eingrad.nn.functional as F
     >>> F.embedding([2, 0], eingrad.tensor([[0.0], [1.0], [2.0]])).tolist()
@@ -262,7 +263,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     _unsupported("embedding", max_norm, "max_norm")
     if scale_grad_by_freq or sparse:
         raise ValueError("embedding: scale_grad_by_freq and sparse are not supported by eingrad")
-    return _eingrad._nn_embedding(input, weight)
+    return _eingrad._nn_embedding(input, weight, padding_idx)
 
 
 def one_hot(tensor, num_classes=-1):
