@@ -486,14 +486,21 @@ fn set_item(slf: &PyTensor, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) ->
     let val = tensor_arg(value, &t, "__setitem__", "value")?;
     let (pos, shape) = positions(&t, &items)?;
     let v = value_for(&val, &shape)?;
-    // The last write to a position wins: keep, per position, the last value index.
     let n = t.numel();
-    let mut last = vec![usize::MAX; n];
-    for (j, &p) in pos.iter().enumerate() {
-        last[p] = j;
-    }
-    let written: Vec<usize> = (0..n).filter(|&p| last[p] != usize::MAX).collect();
-    let from: Vec<usize> = written.iter().map(|&p| last[p]).collect();
+    let (written, from) = if items.iter().any(|i| matches!(i, Item::Ints(..))) {
+        // Integer lists may repeat a position: the last write wins.
+        let mut last = vec![usize::MAX; n];
+        for (j, &p) in pos.iter().enumerate() {
+            last[p] = j;
+        }
+        let written: Vec<usize> = (0..n).filter(|&p| last[p] != usize::MAX).collect();
+        let from: Vec<usize> = written.iter().map(|&p| last[p]).collect();
+        (written, from)
+    } else {
+        // Every other key reads each position once.
+        let from = (0..pos.len()).collect();
+        (pos, from)
+    };
     if recorded(&t, Some(&val)) {
         // Out of place: where(written, scattered value, t), differentiable in both.
         let mut m = vec![0.0; n];

@@ -102,6 +102,9 @@ def test_plain_writes_are_in_place():
     z[:, ::-1, 0] = T([[7.0, 8.0, 9.0]], E.float32)  # negative step, leading 1-dims dropped
     want[:, ::-1, 0] = [7, 8, 9]
     same(z, want)
+    r = E.zeros(3)
+    r[[1, 1, 2]] = T([1.0, 2.0, 3.0], E.float32)  # a repeated index: the last write wins
+    same(r, np.array([0, 2, 3], np.float32))
     z[0] = np.arange(12.0).reshape(3, 4)  # a NumPy value
     want[0] = np.arange(12).reshape(3, 4)
     same(z, want)
@@ -174,7 +177,7 @@ def test_leaf_that_requires_grad_refuses_writes():
 @needs_autograd
 def test_leaf_writes_are_allowed_under_no_grad():
     w = E.ones(3, requires_grad=True)
-    with E.no_grad():
+    with E.autograd.no_grad():
         w[0] = 2.0
         w -= 0.5
     assert w.tolist() == [1.5, 0.5, 0.5] and w.requires_grad and w.is_leaf
