@@ -26,5 +26,6 @@ from .autograd import (  # noqa: E402,F401  (torch.no_grad and friends)
     no_grad,
     set_grad_enabled,
 )
+from .io import load, save  # noqa: E402,F401  (torch.save / torch.load: tensors and state dicts)
 
 __version__ = _eingrad.__version__
