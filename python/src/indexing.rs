@@ -17,7 +17,7 @@
 
 use crate::convert::short_repr;
 use crate::errors::IntoPy;
-use crate::ops::{check_indices, int_index, mask_arg, tensor_arg};
+use crate::ops::{check_indices, int_index, mask_arg, tensor_arg, try_vec, values_f64};
 use crate::tensor::{maybe_detach, PyTensor};
 use eingrad::{DType, Tensor};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
@@ -94,7 +94,7 @@ fn parse_item(obj: &Bound<'_, PyAny>, dims: &[usize]) -> PyResult<Item> {
         if t.rank() == 0 {
             return Ok(Item::Int(whole(t.item().py_err()?)?));
         }
-        let vals = t.to_vec_f64();
+        let vals = values_f64(&t)?;
         if t.dims().len() <= dims.len() && t.dims() == &dims[..t.rank()] {
             if let Some(p) = mask_positions(&vals) {
                 return Ok(Item::Mask(p, t.dims().to_vec()));
@@ -371,7 +371,7 @@ fn positions(x: &Tensor, items: &[Item]) -> PyResult<(Vec<usize>, Vec<usize>)> {
         .and_then(|a| a.reshape(x.dims()))
         .py_err()?;
     let sel = index(&ar, items)?;
-    let pos = sel.to_vec_f64().into_iter().map(|p| p as usize).collect();
+    let pos = values_f64(&sel)?.into_iter().map(|p| p as usize).collect();
     Ok((pos, sel.dims().to_vec()))
 }
 
@@ -379,7 +379,7 @@ fn positions(x: &Tensor, items: &[Item]) -> PyResult<(Vec<usize>, Vec<usize>)> {
 fn view_offsets(v: &Tensor) -> Vec<usize> {
     let l = v.layout();
     let (shape, strides) = (l.shape(), l.strides());
-    let mut out = Vec::with_capacity(v.numel());
+    let mut out = Vec::new();
     if v.numel() == 0 {
         return out;
     }
@@ -489,7 +489,7 @@ fn set_item(slf: &PyTensor, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) ->
     let n = t.numel();
     let (written, from) = if items.iter().any(|i| matches!(i, Item::Ints(..))) {
         // Integer lists may repeat a position: the last write wins.
-        let mut last = vec![usize::MAX; n];
+        let mut last = try_vec(n, usize::MAX, "__setitem__")?;
         for (j, &p) in pos.iter().enumerate() {
             last[p] = j;
         }
@@ -503,7 +503,7 @@ fn set_item(slf: &PyTensor, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) ->
     };
     if recorded(&t, Some(&val)) {
         // Out of place: where(written, scattered value, t), differentiable in both.
-        let mut m = vec![0.0; n];
+        let mut m = try_vec(n, 0.0, "__setitem__")?;
         for &p in &written {
             m[p] = 1.0;
         }
@@ -517,7 +517,7 @@ fn set_item(slf: &PyTensor, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) ->
         slf.set_tensor(out);
         return Ok(());
     }
-    let vals = v.detach().to_vec_f64();
+    let vals = values_f64(&v)?;
     if t.is_contiguous() && t.layout().offset() == 0 {
         // In place, touching only the written positions.
         let r = match t.dtype() {
@@ -534,7 +534,7 @@ fn set_item(slf: &PyTensor, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) ->
         };
         return r.py_err();
     }
-    let mut data = t.to_vec_f64();
+    let mut data = values_f64(&t)?;
     for (&p, &j) in written.iter().zip(&from) {
         data[p] = vals[j];
     }
@@ -879,8 +879,14 @@ impl PyTensor {
             ));
         }
         let shape = crate::convert::shape_args(sizes, "resize_(sizes)")?;
-        let n: usize = shape.iter().product();
-        let mut data = t.to_vec_f64();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or_else(|| PyValueError::new_err(format!("resize_: {shape:?} is too large")))?;
+        let mut data = values_f64(&t)?;
+        data.truncate(n);
+        data.try_reserve_exact(n - data.len())
+            .map_err(|_| PyValueError::new_err(format!("resize_: cannot allocate {shape:?}")))?;
         data.resize(n, 0.0);
         me.set_tensor(Tensor::from_f64s(&data, &shape, t.dtype()).py_err()?);
         Ok(slf.clone())

@@ -100,8 +100,7 @@ fn int_args(args: &Bound<'_, PyTuple>, arg: &str) -> PyResult<Vec<isize>> {
 
 /// Resolves a possibly negative `dim` against `rank` (a `ValueError` naming op and dim).
 fn resolve(op: &str, dim: isize, rank: usize) -> PyResult<usize> {
-    // A 0-d tensor accepts dim 0 and −1, as in PyTorch.
-    let r = rank.max(1) as isize;
+    let r = rank as isize;
     let d = if dim < 0 { dim + r } else { dim };
     if d < 0 || d >= r {
         return Err(PyValueError::new_err(format!(
@@ -111,20 +110,53 @@ fn resolve(op: &str, dim: isize, rank: usize) -> PyResult<usize> {
     Ok(d as usize)
 }
 
+/// `t`'s values as f64 in row-major order, or a `ValueError` when they do not fit in memory
+/// (a huge broadcast view).
+pub(crate) fn values_f64(t: &Tensor) -> PyResult<Vec<f64>> {
+    match t.dtype() {
+        DType::F64 => t.to_vec::<f64>().py_err(),
+        DType::F32 => {
+            // `to_vec` returns an error (not an abort) when the copy cannot be allocated.
+            let v = t.to_vec::<f32>().py_err()?;
+            let mut out = try_vec(0, 0.0, "values")?;
+            out.try_reserve_exact(v.len()).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "cannot copy the {} elements of a tensor of shape {:?}",
+                    v.len(),
+                    t.dims()
+                ))
+            })?;
+            out.extend(v.iter().map(|&x| f64::from(x)));
+            Ok(out)
+        }
+    }
+}
+
+/// `n` copies of `v`, or a `ValueError` naming `op` when they cannot be allocated.
+pub(crate) fn try_vec<T: Clone>(n: usize, v: T, op: &str) -> PyResult<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|_| PyValueError::new_err(format!("{op}: cannot allocate {n} elements")))?;
+    out.resize(n, v);
+    Ok(out)
+}
+
 /// Integer indices from a list, a range, a NumPy integer array or an eingrad tensor of whole
 /// numbers: the values (negative ones kept) and the shape.
 pub(crate) fn int_index(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<(Vec<i64>, Vec<usize>)> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = t.get().tensor();
-        let mut vals = Vec::with_capacity(t.numel());
-        for v in t.to_vec_f64() {
-            if v.fract() != 0.0 || !v.is_finite() {
-                return Err(PyValueError::new_err(format!(
-                    "{op}: index tensor holds {v}, not a whole number"
-                )));
-            }
-            vals.push(v as i64);
-        }
+        let vals = values_f64(&t)?
+            .into_iter()
+            .map(|v| {
+                if v.fract() != 0.0 || !v.is_finite() {
+                    return Err(PyValueError::new_err(format!(
+                        "{op}: index tensor holds {v}, not a whole number"
+                    )));
+                }
+                Ok(v as i64)
+            })
+            .collect::<PyResult<Vec<i64>>>()?;
         return Ok((vals, t.dims().to_vec()));
     }
     if let Ok(i) = obj.extract::<i64>() {
@@ -246,8 +278,8 @@ fn broadcast_pair(
     b: &Tensor,
 ) -> PyResult<(Vec<f64>, Vec<f64>, Vec<usize>)> {
     let shape = eingrad::layout::broadcast_shapes(op, a.dims(), b.dims()).py_err()?;
-    let av = a.detach().broadcast_to(&shape).py_err()?.to_vec_f64();
-    let bv = b.detach().broadcast_to(&shape).py_err()?.to_vec_f64();
+    let av = values_f64(&a.detach().broadcast_to(&shape).py_err()?)?;
+    let bv = values_f64(&b.detach().broadcast_to(&shape).py_err()?)?;
     Ok((av, bv, shape))
 }
 
@@ -379,9 +411,11 @@ fn pad_impl(x: &Tensor, pad: &[isize], mode: &str, value: f64) -> PyResult<Tenso
                 "pad: mode 'circular' needs padding ({before}, {after}) at most dim {dim} of size {n}"
             )));
         }
-        let index: Vec<usize> = (-before..n + after)
-            .map(|p| pad_source(mode, p, n) as usize)
-            .collect();
+        let mut index = try_vec(0, 0usize, "pad")?;
+        index
+            .try_reserve_exact((n + before + after) as usize)
+            .map_err(|_| PyValueError::new_err(format!("pad: padding {pair:?} is too large")))?;
+        index.extend((-before..n + after).map(|p| pad_source(mode, p, n) as usize));
         out = out.index_select(dim as isize, &index).py_err()?;
     }
     Ok(out)
@@ -1141,7 +1175,7 @@ impl PyTensor {
     fn equal(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         let x = self.tensor();
         let o = tensor_arg(other, &x, "equal", "other")?;
-        Ok(x.dims() == o.dims() && x.to_vec_f64() == o.to_vec_f64())
+        Ok(x.dims() == o.dims() && values_f64(&x)? == values_f64(&o)?)
     }
 
     // ---- reductions ----
