@@ -1,7 +1,6 @@
 """Seed 003 in eingrad: the Jacobian of an einsum in closed form, checked against autograd.
 
-The seed's own code (see ../../../shared/SEEDS.md, section "Einsum Jacobian") with these
-lines changed:
+The seed's own code (../../../shared/SEEDS.md, section 4 "Einsum Jacobian") with these lines changed:
   * `import torch` / `from torch import einsum` / `from torch.autograd.functional import
     jacobian` -> the same names from eingrad.
   * `j = torch.zeros(...); einsum(diag_ptrn, j)[:] = w` -> `j = einsum(embed_ptrn, w,

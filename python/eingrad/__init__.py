@@ -19,5 +19,13 @@ from ._eingrad import *  # noqa: F401,F403  (the tensor, its ops and factories)
 from ._eingrad import Tensor, dtype, float32, float64  # noqa: F401  (named for editors)
 
 from . import autograd, func, io, nn, optim  # noqa: E402,F401
+from .autograd import (  # noqa: E402,F401  (torch.no_grad and friends)
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .io import load, save  # noqa: E402,F401  (torch.save / torch.load: tensors and state dicts)
 
 __version__ = _eingrad.__version__

@@ -262,7 +262,6 @@ pub(crate) fn shape_from_seq(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Vec<
 }
 
 /// One int or a sequence of ints (a `dim` argument that may be a tuple) as a Vec.
-#[allow(dead_code)] // (until the bindings that use it land)
 pub(crate) fn dims_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Vec<isize>> {
     if let Ok(d) = obj.extract::<isize>() {
         return Ok(vec![d]);

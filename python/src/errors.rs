@@ -24,7 +24,6 @@ static PENDING: Mutex<Vec<PyErr>> = Mutex::new(Vec::new());
 /// ```ignore
 /// let out = callable.call1(args).map_err(stash_python_error)?;
 /// ```
-#[allow(dead_code)] // (until the bindings that use it land)
 pub(crate) fn stash_python_error(err: PyErr) -> Error {
     let msg = Python::attach(|py| err.to_string_lossy(py));
     PENDING.lock().push(err);
@@ -36,7 +35,6 @@ pub(crate) fn stash_python_error(err: PyErr) -> Error {
 }
 
 /// The message of a Python exception, for Rust errors.
-#[allow(dead_code)] // (until the bindings that use it land)
 trait Lossy {
     fn to_string_lossy(&self, py: Python<'_>) -> String;
 }
@@ -80,7 +78,6 @@ impl<T> IntoPy<T> for eingrad::Result<T> {
 
 /// Runs `f`, turning a Rust panic into a `RuntimeError` (a panic must never reach Python as a
 /// crash or as PyO3's `PanicException`, which is not an `Exception`).
-#[allow(dead_code)] // (until the bindings that use it land)
 pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,

@@ -48,7 +48,6 @@ impl PyTensor {
         self.cell.read().clone()
     }
     /// Rebinds this Python object to `t` (an in-place op that had to build a new tensor).
-    #[allow(dead_code)] // (until the bindings that use it land)
     pub(crate) fn set_tensor(&self, t: Tensor) {
         *self.cell.write() = t;
     }
@@ -107,6 +106,11 @@ pub(crate) fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> PyResult<Optio
     }
     Ok(None)
 }
+
+/// A binary op on two tensors.
+type TensorOp = fn(&Tensor, &Tensor) -> eingrad::Result<Tensor>;
+/// A binary op on a tensor and a number.
+type ScalarOp = fn(&Tensor, f64) -> eingrad::Result<Tensor>;
 
 /// An operator's result: a tensor, or `NotImplemented` (Python then tries the reflected
 /// operator of the other operand, and raises `TypeError` if that fails too).
@@ -431,6 +435,33 @@ impl PyTensor {
         PyTensor::new(self.tensor().detach())
     }
 
+    /// `x.data`: the values without history (PyTorch's legacy spelling of `detach()`).
+    #[getter]
+    fn data(&self) -> PyTensor {
+        self.detach()
+    }
+
+    /// `x.data = values`: replaces the values in place, outside autograd (same shape and
+    /// dtype; what old PyTorch code does to update parameters by hand).
+    #[setter(data)]
+    fn set_data(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let t = self.tensor();
+        let src = tensor_from_any(values, Some(t.dtype()))?;
+        if src.dims() != t.dims() {
+            return Err(PyValueError::new_err(format!(
+                "x.data = values: values have shape {:?}, the tensor {:?}",
+                src.dims(),
+                t.dims()
+            )));
+        }
+        if t.is_contiguous() && t.copy_from(&src).is_ok() {
+            return Ok(());
+        }
+        let fresh = src.contiguous().py_err()?.detach();
+        self.set_tensor(fresh.requires_grad_(t.requires_grad() && t.is_leaf()));
+        Ok(())
+    }
+
     // ---- arithmetic ----
 
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<OrNotImplemented> {
@@ -536,10 +567,7 @@ impl PyTensor {
         other: &Bound<'_, PyAny>,
         op: CompareOp,
     ) -> PyResult<OrNotImplemented> {
-        let (t, s): (
-            fn(&Tensor, &Tensor) -> eingrad::Result<Tensor>,
-            fn(&Tensor, f64) -> eingrad::Result<Tensor>,
-        ) = match op {
+        let (t, s): (TensorOp, ScalarOp) = match op {
             CompareOp::Eq => (Tensor::eq, Tensor::eq_scalar),
             CompareOp::Ne => (Tensor::ne, Tensor::ne_scalar),
             CompareOp::Lt => (Tensor::lt, Tensor::lt_scalar),
@@ -555,12 +583,14 @@ impl PyTensor {
 /// `data` (a number, nested lists, a NumPy array or a tensor). Numbers and lists are float32
 /// unless `dtype` says otherwise; float64 arrays stay float64.
 #[pyfunction]
-#[pyo3(signature = (data, dtype=None, requires_grad=false))]
+#[pyo3(signature = (data, dtype=None, device=None, requires_grad=false))]
 fn tensor(
     data: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "tensor")?;
     let dtype = dtype_arg(dtype, "tensor(dtype=)")?;
     let t = tensor_from_any(data, dtype)?;
     // A fresh leaf that shares nothing with `data` (eingrad.tensor always copies).
@@ -586,6 +616,23 @@ fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     Ok(PyTensor::new(tensor_from_numpy(array, None, DType::F32)?))
 }
 
+/// Checks a factory's `device=`: eingrad computes on the CPU, so `None`, `"cpu"` or any
+/// object whose `str` is `"cpu"` (a `torch.device("cpu")`) is accepted; anything else is a
+/// `ValueError` naming the device.
+fn check_device(device: Option<&Bound<'_, PyAny>>, func: &str) -> PyResult<()> {
+    let Some(d) = device.filter(|d| !d.is_none()) else {
+        return Ok(());
+    };
+    let name = d.str()?.to_string();
+    if name == "cpu" {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{func}(device={name:?}): eingrad tensors live on the CPU; pass device=None or \"cpu\""
+        )))
+    }
+}
+
 fn factory_dtype(dtype: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<DType> {
     Ok(dtype_arg(dtype, name)?.unwrap_or(DType::F32))
 }
@@ -596,12 +643,14 @@ fn leaf(t: eingrad::Result<Tensor>, requires_grad: bool) -> PyResult<PyTensor> {
 
 /// `zeros(*size, dtype=None, requires_grad=False)`.
 #[pyfunction]
-#[pyo3(signature = (*size, dtype=None, requires_grad=false))]
+#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
 fn zeros(
     size: &Bound<'_, PyTuple>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "zeros")?;
     let shape = shape_args(size, "zeros(size)")?;
     leaf(
         Tensor::zeros(&shape, factory_dtype(dtype, "zeros(dtype=)")?),
@@ -611,12 +660,14 @@ fn zeros(
 
 /// `ones(*size, dtype=None, requires_grad=False)`.
 #[pyfunction]
-#[pyo3(signature = (*size, dtype=None, requires_grad=false))]
+#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
 fn ones(
     size: &Bound<'_, PyTuple>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "ones")?;
     let shape = shape_args(size, "ones(size)")?;
     leaf(
         Tensor::ones(&shape, factory_dtype(dtype, "ones(dtype=)")?),
@@ -626,13 +677,15 @@ fn ones(
 
 /// `full(size, fill_value, dtype=None, requires_grad=False)`.
 #[pyfunction]
-#[pyo3(signature = (size, fill_value, dtype=None, requires_grad=false))]
+#[pyo3(signature = (size, fill_value, dtype=None, device=None, requires_grad=false))]
 fn full(
     size: &Bound<'_, PyAny>,
     fill_value: f64,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "full")?;
     let shape = crate::convert::shape_from_seq(size, "full(size)")?;
     leaf(
         Tensor::full(&shape, fill_value, factory_dtype(dtype, "full(dtype=)")?),
@@ -642,14 +695,16 @@ fn full(
 
 /// `arange(end)`, `arange(start, end, step=1)`.
 #[pyfunction]
-#[pyo3(signature = (start, end=None, step=1.0, dtype=None, requires_grad=false))]
+#[pyo3(signature = (start, end=None, step=1.0, dtype=None, device=None, requires_grad=false))]
 fn arange(
     start: f64,
     end: Option<f64>,
     step: f64,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "arange")?;
     let (s, e) = match end {
         Some(e) => (start, e),
         None => (0.0, start),
@@ -662,14 +717,16 @@ fn arange(
 
 /// `linspace(start, end, steps)`.
 #[pyfunction]
-#[pyo3(signature = (start, end, steps, dtype=None, requires_grad=false))]
+#[pyo3(signature = (start, end, steps, dtype=None, device=None, requires_grad=false))]
 fn linspace(
     start: f64,
     end: f64,
     steps: usize,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "linspace")?;
     leaf(
         Tensor::linspace(start, end, steps, factory_dtype(dtype, "linspace(dtype=)")?),
         requires_grad,
@@ -678,13 +735,15 @@ fn linspace(
 
 /// `eye(n, m=None)`: ones on the diagonal.
 #[pyfunction]
-#[pyo3(signature = (n, m=None, dtype=None, requires_grad=false))]
+#[pyo3(signature = (n, m=None, dtype=None, device=None, requires_grad=false))]
 fn eye(
     n: usize,
     m: Option<usize>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "eye")?;
     let d = factory_dtype(dtype, "eye(dtype=)")?;
     let t = match m {
         None => Tensor::eye(n, d),
@@ -697,13 +756,15 @@ fn eye(
 
 /// `randn(*size, seed=0)`: standard normal samples; the same seed gives the same tensor.
 #[pyfunction]
-#[pyo3(signature = (*size, dtype=None, seed=None, requires_grad=false))]
+#[pyo3(signature = (*size, dtype=None, device=None, seed=None, requires_grad=false))]
 fn randn(
     size: &Bound<'_, PyTuple>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "randn")?;
     let shape = shape_args(size, "randn(size)")?;
     leaf(
         Tensor::randn(
@@ -717,13 +778,15 @@ fn randn(
 
 /// `rand(*size, seed=0)`: uniform samples in [0, 1).
 #[pyfunction]
-#[pyo3(signature = (*size, dtype=None, seed=None, requires_grad=false))]
+#[pyo3(signature = (*size, dtype=None, device=None, seed=None, requires_grad=false))]
 fn rand(
     size: &Bound<'_, PyTuple>,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "rand")?;
     let shape = shape_args(size, "rand(size)")?;
     leaf(
         Tensor::rand(
@@ -741,37 +804,43 @@ fn like_dtype(t: &PyTensor, dtype: Option<&Bound<'_, PyAny>>, name: &str) -> PyR
 
 /// `zeros_like(t)`.
 #[pyfunction]
-#[pyo3(signature = (input, dtype=None, requires_grad=false))]
+#[pyo3(signature = (input, dtype=None, device=None, requires_grad=false))]
 fn zeros_like(
     input: &PyTensor,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "zeros_like")?;
     let d = like_dtype(input, dtype, "zeros_like(dtype=)")?;
     leaf(Tensor::zeros(input.tensor().dims(), d), requires_grad)
 }
 
 /// `ones_like(t)`.
 #[pyfunction]
-#[pyo3(signature = (input, dtype=None, requires_grad=false))]
+#[pyo3(signature = (input, dtype=None, device=None, requires_grad=false))]
 fn ones_like(
     input: &PyTensor,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "ones_like")?;
     let d = like_dtype(input, dtype, "ones_like(dtype=)")?;
     leaf(Tensor::ones(input.tensor().dims(), d), requires_grad)
 }
 
 /// `full_like(t, fill_value)`.
 #[pyfunction]
-#[pyo3(signature = (input, fill_value, dtype=None, requires_grad=false))]
+#[pyo3(signature = (input, fill_value, dtype=None, device=None, requires_grad=false))]
 fn full_like(
     input: &PyTensor,
     fill_value: f64,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "full_like")?;
     let d = like_dtype(input, dtype, "full_like(dtype=)")?;
     leaf(
         Tensor::full(input.tensor().dims(), fill_value, d),
@@ -781,13 +850,15 @@ fn full_like(
 
 /// `randn_like(t, seed=0)`.
 #[pyfunction]
-#[pyo3(signature = (input, dtype=None, seed=None, requires_grad=false))]
+#[pyo3(signature = (input, dtype=None, device=None, seed=None, requires_grad=false))]
 fn randn_like(
     input: &PyTensor,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "randn_like")?;
     let d = like_dtype(input, dtype, "randn_like(dtype=)")?;
     leaf(
         Tensor::randn(input.tensor().dims(), d, seed_arg(seed)),
@@ -797,13 +868,15 @@ fn randn_like(
 
 /// `rand_like(t, seed=0)`.
 #[pyfunction]
-#[pyo3(signature = (input, dtype=None, seed=None, requires_grad=false))]
+#[pyo3(signature = (input, dtype=None, device=None, seed=None, requires_grad=false))]
 fn rand_like(
     input: &PyTensor,
     dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
     requires_grad: bool,
 ) -> PyResult<PyTensor> {
+    check_device(device, "rand_like")?;
     let d = like_dtype(input, dtype, "rand_like(dtype=)")?;
     leaf(
         Tensor::rand(input.tensor().dims(), d, seed_arg(seed)),

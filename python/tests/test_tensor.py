@@ -99,3 +99,44 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError):
         eingrad.ones(2) + "x"
     assert math.isnan(eingrad.tensor(float("nan")).item())
+
+
+def _runs_while(op):
+    """True when the main thread ran Python code in the middle of `op` (one native call)
+    running in another thread: possible only if `op` released the GIL. A call that keeps the
+    GIL shuts the main thread out from its start to its end."""
+    import threading
+    import time
+
+    span = []
+
+    def work():
+        t0 = time.perf_counter()
+        op()
+        span.extend((t0, time.perf_counter()))
+
+    t = threading.Thread(target=work)
+    stamps = []
+    t.start()
+    while t.is_alive():
+        stamps.append(time.perf_counter())
+    t.join()
+    t0, t1 = span
+    lo, hi = t0 + 0.25 * (t1 - t0), t1 - 0.25 * (t1 - t0)
+    return any(lo < s < hi for s in stamps)
+
+
+def test_the_gil_check_can_fail():
+    import random
+
+    values = [random.random() for _ in range(1_000_000)]
+    assert not _runs_while(lambda: sorted(values))  # sorting floats keeps the GIL
+
+
+def test_heavy_ops_and_backward_release_the_gil():
+    a = eingrad.randn(900, 900, seed=1)
+    b = eingrad.randn(900, 900, seed=2)
+    assert _runs_while(lambda: eingrad.einsum("ij,jk->ik", a, b)), "einsum held the GIL"
+    x = a.detach().requires_grad_()
+    y = eingrad.einsum("ij,jk->ik", eingrad.einsum("ij,jk->ik", x, b), b).sum()
+    assert _runs_while(y.backward), "backward held the GIL"
