@@ -206,6 +206,7 @@ class no_grad(_NoParamDecorator):
 class enable_grad(_NoParamDecorator):
     """Re-enables recording inside a :class:`no_grad` block. Like ``torch.enable_grad``.
 
+    >>> x = eingrad.ones(2, requires_grad=True)
     >>> with eingrad.autograd.no_grad():
     ...     with eingrad.autograd.enable_grad():
     ...         y = x * 2
@@ -224,8 +225,11 @@ class enable_grad(_NoParamDecorator):
 class inference_mode(_DecoratorContextManager):
     """Like :class:`no_grad` (``torch.inference_mode``; ``mode=False`` does nothing).
 
+    >>> x = eingrad.ones(2, requires_grad=True)
     >>> with eingrad.autograd.inference_mode():
     ...     y = x * 2
+    >>> y.requires_grad
+    False
     """
 
     def __init__(self, mode=True):
@@ -308,8 +312,11 @@ class set_detect_anomaly(_DecoratorContextManager):
     """Turns anomaly mode on or off: immediately, and back to the previous setting at the end
     of the block when used as a context manager. Like ``torch.autograd.set_detect_anomaly``.
 
-    >>> eingrad.autograd.set_detect_anomaly(True); eingrad.autograd.is_anomaly_enabled()
+    >>> with eingrad.autograd.set_detect_anomaly(True):
+    ...     eingrad.autograd.is_anomaly_enabled()
     True
+    >>> eingrad.autograd.is_anomaly_enabled()
+    False
     """
 
     def __init__(self, mode, check_nan=True):

@@ -421,7 +421,10 @@ impl PyNode {
 /// What `register_hook` returns: `remove()` unregisters the hook.
 ///
 /// ```python
+/// >>> x = eingrad.ones(2, requires_grad=True)
 /// >>> h = x.register_hook(lambda g: g * 2)
+/// >>> (x * 3).sum().backward(); x.grad
+/// tensor([6., 6.])
 /// >>> h.remove()
 /// ```
 #[pyclass(name = "RemovableHandle", module = "eingrad.utils.hooks", frozen)]
@@ -567,7 +570,9 @@ impl PyTensor {
     /// Keeps this non-leaf tensor's gradient in `.grad` after `backward` (a no-op on leaves).
     ///
     /// ```python
+    /// >>> x = eingrad.ones(2, requires_grad=True)
     /// >>> h = x * 2; h.retain_grad(); (h * h).backward(eingrad.ones(2)); h.grad
+    /// tensor([4., 4.])
     /// ```
     #[pyo3(name = "retain_grad")]
     fn autograd_retain_grad(&self) -> PyResult<()> {

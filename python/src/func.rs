@@ -260,10 +260,12 @@ fn _func_einsum_jacobian(
 /// `checks`, and a table when printed.
 ///
 /// ```python
-/// >>> r = eingrad.func.verify_backward(my_gelu, reference_gelu, (x,))
+/// >>> x = eingrad.randn(5, dtype=eingrad.float64, seed=0)
+/// >>> r = eingrad.func.verify_backward(lambda x: x * x, lambda x: x ** 2, (x,))
 /// >>> r.passed
 /// True
 /// >>> print(r)   # one row per output and per input gradient
+/// verify_backward: passed ...
 /// ```
 #[pyclass(name = "VerifyReport", module = "eingrad.func", frozen)]
 pub struct PyVerifyReport {
