@@ -14,9 +14,11 @@ mod errors;
 mod func;
 mod indexing;
 mod io;
+mod masks;
 mod nn;
 mod ops;
 mod optim;
+mod products;
 mod tensor;
 
 pub use tensor::PyTensor;
@@ -28,6 +30,8 @@ fn _eingrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     tensor::register(m)?;
     ops::register(m)?;
+    products::register(m)?;
+    masks::register(m)?;
     indexing::register(m)?;
     autograd::register(m)?;
     func::register(m)?;

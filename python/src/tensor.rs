@@ -435,6 +435,17 @@ impl PyTensor {
         PyTensor::new(self.tensor().detach())
     }
 
+    /// `x.cpu()`: the tensor itself (eingrad tensors live on the CPU; for code written for
+    /// PyTorch).
+    ///
+    /// ```python
+    /// >>> x = eingrad.ones(2); x.cpu() is x
+    /// True
+    /// ```
+    fn cpu(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
     /// `x.data`: the values without history (PyTorch's legacy spelling of `detach()`).
     #[getter]
     fn data(&self) -> PyTensor {
@@ -892,7 +903,72 @@ fn matmul_fn(py: Python<'_>, input: &PyTensor, other: &PyTensor) -> PyResult<PyT
     wrap(maybe_detach(py, a.numel().max(b.numel()), || matmul(a, b)))
 }
 
+/// `empty(*size)`: a new tensor of that shape (zero-filled: eingrad never hands out
+/// uninitialised memory).
+///
+/// ```python
+/// >>> eingrad.empty(2, 3).shape
+/// (2, 3)
+/// ```
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
+fn empty(
+    size: &Bound<'_, PyTuple>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device, "empty")?;
+    let shape = shape_args(size, "empty(size)")?;
+    leaf(
+        Tensor::zeros(&shape, factory_dtype(dtype, "empty(dtype=)")?),
+        requires_grad,
+    )
+}
+
+/// `empty_like(input)`: a new zero-filled tensor of `input`'s shape and dtype.
+///
+/// ```python
+/// >>> eingrad.empty_like(eingrad.ones(3, dtype=eingrad.float64)).dtype
+/// eingrad.float64
+/// ```
+#[pyfunction]
+#[pyo3(signature = (input, dtype=None, device=None, requires_grad=false))]
+fn empty_like(
+    input: &PyTensor,
+    dtype: Option<&Bound<'_, PyAny>>,
+    device: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> PyResult<PyTensor> {
+    check_device(device, "empty_like")?;
+    let d = like_dtype(input, dtype, "empty_like(dtype=)")?;
+    leaf(Tensor::zeros(input.tensor().dims(), d), requires_grad)
+}
+
+/// `is_tensor(obj)`: whether `obj` is an eingrad tensor (or a subclass, like `Parameter`).
+///
+/// ```python
+/// >>> eingrad.is_tensor(eingrad.ones(1)), eingrad.is_tensor([1.0])
+/// (True, False)
+/// ```
+#[pyfunction]
+fn is_tensor(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyTensor>()
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    for f in [
+        wrap_pyfunction!(empty, m)?,
+        wrap_pyfunction!(empty_like, m)?,
+        wrap_pyfunction!(is_tensor, m)?,
+    ] {
+        m.add_function(f)?;
+    }
+    let cls = m.py().get_type::<PyTensor>();
+    for name in ["numel", "detach"] {
+        // `eingrad.numel(x)` is `Tensor.numel(x)`, as in PyTorch.
+        m.add(name, cls.getattr(name)?)?;
+    }
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
     m.add_class::<PyTensor>()?;
     m.add_class::<PyDType>()?;
