@@ -12,6 +12,10 @@ import eingrad
 MODULES = ["eingrad.autograd", "eingrad.func", "eingrad.nn", "eingrad.nn.modules", "eingrad.nn.parameter",
            "eingrad.nn.functional", "eingrad.nn.init", "eingrad.nn.utils", "eingrad.optim",
            "eingrad._lr_scheduler", "eingrad.io"]
+# (the classes of `eingrad.nn.modules` live in its submodules, where the finder looks for them)
+MODULES += [f"eingrad.nn.modules.{m}" for m in (
+    "module", "container", "linear", "flatten", "conv", "sparse", "batchnorm", "normalization",
+    "dropout", "activation", "loss", "transformer")]
 
 
 def _native_objects():
