@@ -1,7 +1,7 @@
 //! The `Tensor` class: construction (from data, NumPy, and the factories `zeros`, `randn`,
 //! ...), conversion back (`numpy`, `item`, `tolist`), its attributes (`shape`, `dtype`, ...),
 //! `repr`, and the arithmetic and comparison operators with broadcasting and Python scalars.
-//! The ops live in `ops.rs`, indexing in `indexing.rs`, autograd in `autograd.rs`.
+//! The ops live in `ops/`, indexing in `indexing.rs`, autograd in `autograd.rs`.
 
 use crate::convert::{
     dtype_arg, shape_args, short_repr, tensor_from_any, tensor_from_numpy, tensor_to_numpy, PyDType,
