@@ -86,36 +86,18 @@ bp_hidden/bp_output); its whole-validation loss here is 2.8999 against `eingrad 
 cross-entropy, prior loss and hard boundaries are identical and every parameter's gradient
 agrees to 1e-6 relative.
 """
-import argparse
 import math
-import os
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-M64 = (1 << 64) - 1
+from peer_common import (BLOCK, Batches, adamw, arguments, lr_at, set_lr, shakespeare, step,
+                         summary, validation_windows)
+
+
 F32_EPS = float(torch.finfo(torch.float32).eps)
-
-
-def mix64(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def derive_seed(seed, k):
-    return mix64((mix64(seed ^ 0x5DEECE66D1CE4E5B) + k * 0x9E3779B97F4A7C15) & M64)
-
-
-class Rng:
-    def __init__(self, state):
-        self.state = state
-
-    def below(self, n):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & M64
-        return (mix64(self.state) * n) >> 64
 
 
 class StraightThrough(torch.autograd.Function):
@@ -235,88 +217,39 @@ class HourglassLm(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=1337)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch.set_num_threads (default: torch's own choice)")
-    ap.add_argument("--log-every", type=int, default=250)
-    ap.add_argument("--init-seed", type=int, default=None,
-                    help="torch seed of the initial weights and the Gumbel noise (default: --seed);"
-                         " the batches always come from --seed")
-    args = ap.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    args = arguments(__doc__, **{"--init-seed": dict(
+        type=int, default=None,
+        help="torch seed of the initial weights and the Gumbel noise (default: --seed); "
+             "the batches always come from --seed")})
     torch.manual_seed(args.seed if args.init_seed is None else args.init_seed)
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
-    text = open(os.path.join(root, "data/shakespeare/input.txt"), encoding="utf-8").read()
-    chars = sorted(set(text))
-    index = {c: i for i, c in enumerate(chars)}
-    data = [index[c] for c in text]
-    split = int(len(data) * 0.9)
-    train, val = data[:split], data[split:]
-    V, T, B = len(chars), 64, 12
-    model = HourglassLm(V, T)
+    V, train, val = shakespeare()
+    model = HourglassLm(V, BLOCK)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"hourglass: n_embd 128, n_head 4, block_size {T}, vocab {V}, bias false, layers 1/2/1, "
+    print(f"hourglass: n_embd 128, n_head 4, block_size {BLOCK}, vocab {V}, bias false, layers 1/2/1, "
           f"gumbel (prior 0.2, temperature 0.5): {n_params} parameters", flush=True)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
-    warmup, decay_steps, max_lr, min_lr = min(100, args.steps // 10), args.steps, 1e-3, 1e-4
-
-    def lr_at(it):
-        if it < warmup:
-            return max_lr * (it + 1) / (warmup + 1)
-        if it > decay_steps:
-            return min_lr
-        ratio = (it - warmup) / (decay_steps - warmup)
-        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
-
-    rng = Rng(derive_seed(args.seed, 1))
-    train_t = torch.tensor(train)
+    opt = adamw(model)
+    batches = Batches(train, args.seed)
     t0 = time.time()
     for it in range(args.steps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(it)
-        starts = [rng.below(len(train) - T) for _ in range(B)]
-        x = torch.stack([train_t[i:i + T] for i in starts])
-        y = torch.stack([train_t[i + 1:i + T + 1] for i in starts])
+        set_lr(opt, lr_at(it, args.steps))
+        x, y = batches.next()
         logits, hard, prior_loss = model(x)
         ce = F.cross_entropy(logits.view(-1, V), y.view(-1))
-        loss = ce + prior_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step(opt, model, ce + prior_loss)
         if args.log_every > 0 and it % args.log_every == 0:
             print(f"step {it}: train loss {ce.item():.4f}, prior loss {prior_loss.item():.4f}, "
                   f"boundary rate {hard.mean().item():.3f}", flush=True)
     wall = time.time() - t0
     model.eval()
-    n = len(val) - 1
     total, count, rate_sum = 0.0, 0, 0.0
-    full = n // T
     with torch.no_grad():
-        # (first character, windows, window length): 32 consecutive full windows at a time,
-        # then the remainder, as CharLm::text_loss.
-        windows = [(w * T, min(full - w, 32), T) for w in range(0, full, 32)]
-        if n - full * T > 0:
-            windows.append((full * T, 1, n - full * T))
-        for s, nb, m in windows:
-            x = torch.tensor(val[s:s + nb * m]).view(nb, m)
-            y = torch.tensor(val[s + 1:s + nb * m + 1])
+        for x, y in validation_windows(val):
             logits, hard, _ = model(x)
             total += F.cross_entropy(logits.reshape(-1, V), y, reduction="sum").item()
             rate_sum += hard.sum().item()
-            count += nb * m
-    vl = total / count
+            count += y.numel()
     print(f"val boundary rate {rate_sum / count:.3f} over {count} predictions")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: val loss {vl:.4f} nats "
-          f"({vl / math.log(2):.4f} bits/char), {args.steps} steps in {wall:.1f} s, "
-          f"{args.steps * B * T / wall:.0f} tokens/s")
+    summary(total / count, args.steps, wall)
 
 
 if __name__ == "__main__":

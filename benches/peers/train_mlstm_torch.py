@@ -63,35 +63,15 @@ src/models/xlstm/mod.rs; xLSTM's mLSTM block without the feed-forward):
         proj_down Linear(I -> E, no bias) ~ N(0, (2 / n_layer / sqrt(E))^2) (xLSTM wang_init,
         num_blocks = n_layer, `MlstmLmConfig::new`); dropout 0
 """
-import argparse
 import math
-import os
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-M64 = (1 << 64) - 1
-
-
-def mix64(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def derive_seed(seed, k):
-    return mix64((mix64(seed ^ 0x5DEECE66D1CE4E5B) + k * 0x9E3779B97F4A7C15) & M64)
-
-
-class Rng:
-    def __init__(self, state):
-        self.state = state
-
-    def below(self, n):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & M64
-        return (mix64(self.state) * n) >> 64
+from peer_common import (BLOCK, Batches, adamw, arguments, lr_at, set_lr, shakespeare, step,
+                         summary, validation_windows)
 
 
 MLSTM_EPS = 1e-6
@@ -218,86 +198,34 @@ def load_eingrad(model, path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=1337)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch.set_num_threads (default: torch's, i.e. OMP_NUM_THREADS)")
-    ap.add_argument("--log-every", type=int, default=250, help="print the train loss every K steps")
-    ap.add_argument("--init", default=None,
-                    help="start from the weights of this eingrad mlstm model.safetensors")
-    args = ap.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    args = arguments(__doc__, **{"--init": dict(
+        default=None, help="start from the weights of this eingrad mlstm model.safetensors")})
     torch.manual_seed(args.seed)
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
-    text = open(os.path.join(root, "data/shakespeare/input.txt")).read()
-    chars = sorted(set(text))
-    index = {c: i for i, c in enumerate(chars)}
-    data = [index[c] for c in text]
-    split = int(len(data) * 0.9)
-    train, val = data[:split], data[split:]
-    V, T, B = len(chars), 64, 12
+    V, train, val = shakespeare()
     model = MlstmLm(V)
     if args.init:
         load_eingrad(model, args.init)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"mlstm: n_layer 7, n_head 4, n_embd 128, block_size 64, vocab {V}, "
+    print(f"mlstm: n_layer 7, n_head 4, n_embd 128, block_size {BLOCK}, vocab {V}, "
           f"{n_params} parameters ({n_params / 1e6:.2f}M)", flush=True)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.99), eps=1e-8)
-    warmup, decay_steps, max_lr, min_lr = min(100, args.steps // 10), args.steps, 1e-3, 1e-4
-
-    def lr_at(it):
-        if it < warmup:
-            return max_lr * (it + 1) / (warmup + 1)
-        if it > decay_steps:
-            return min_lr
-        ratio = (it - warmup) / (decay_steps - warmup)
-        return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
-
-    rng = Rng(derive_seed(args.seed, 1))
-    train_t = torch.tensor(train)
+    opt = adamw(model)
+    batches = Batches(train, args.seed)
     t0 = time.time()
     for it in range(args.steps):
-        for g in opt.param_groups:
-            g["lr"] = lr_at(it)
-        starts = [rng.below(len(train) - T) for _ in range(B)]
-        x = torch.stack([train_t[i:i + T] for i in starts])
-        y = torch.stack([train_t[i + 1:i + T + 1] for i in starts])
+        set_lr(opt, lr_at(it, args.steps))
+        x, y = batches.next()
         loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        step(opt, model, loss)
         if args.log_every > 0 and it % args.log_every == 0:
             print(f"step {it}: train loss {loss.item():.4f}", flush=True)
     wall = time.time() - t0
-    # The whole validation split in consecutive windows of T (cli/src/train/model.rs
-    # `CharLm::text_loss`): full windows in batches of 32, then the remainder.
     model.eval()
-    val_t = torch.tensor(val)
-    n = len(val) - 1
-    full = n // T
-    total = 0.0
+    total, n = 0.0, 0
     with torch.no_grad():
-        for s in range(0, full, 32):
-            nb = min(32, full - s)
-            x = val_t[s * T:(s + nb) * T].view(nb, T)
-            y = val_t[s * T + 1:(s + nb) * T + 1]
+        for x, y in validation_windows(val):
             total += F.cross_entropy(model(x).view(-1, V), y, reduction="sum").item()
-        rest = n - full * T
-        if rest > 0:
-            x = val_t[full * T:full * T + rest].view(1, rest)
-            y = val_t[full * T + 1:full * T + rest + 1]
-            total += F.cross_entropy(model(x).view(-1, V), y, reduction="sum").item()
-    vl = total / n
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: val loss {vl:.4f} nats "
-          f"({vl / math.log(2):.4f} bits/char), {args.steps} steps in {wall:.1f} s, "
-          f"{args.steps * B * T / wall:.0f} tokens/s")
+            n += y.numel()
+    summary(total / n, args.steps, wall)
 
 
 if __name__ == "__main__":
