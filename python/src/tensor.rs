@@ -590,9 +590,15 @@ impl PyTensor {
     }
 }
 
-/// `eingrad.tensor(data, dtype=None, requires_grad=False)`: a new tensor holding a copy of
-/// `data` (a number, nested lists, a NumPy array or a tensor). Numbers and lists are float32
-/// unless `dtype` says otherwise; float64 arrays stay float64.
+/// `eingrad.tensor(data, dtype=None, device=None, requires_grad=False)`: a new leaf tensor
+/// holding a copy of `data` (a number, nested lists, a NumPy array or a tensor). Numbers and
+/// lists are float32 unless `dtype` says otherwise; float64 arrays stay float64.
+///
+/// ```python
+/// >>> eingrad.tensor([[1, 2], [3, 4]], dtype=eingrad.float64, requires_grad=True)
+/// tensor([[1., 2.],
+///         [3., 4.]], dtype=eingrad.float64, requires_grad=True)
+/// ```
 #[pyfunction]
 #[pyo3(signature = (data, dtype=None, device=None, requires_grad=false))]
 fn tensor(
@@ -604,18 +610,27 @@ fn tensor(
     check_device(device, "tensor")?;
     let dtype = dtype_arg(dtype, "tensor(dtype=)")?;
     let t = tensor_from_any(data, dtype)?;
-    // A fresh leaf that shares nothing with `data` (eingrad.tensor always copies).
-    let t = t.detach().contiguous().py_err()?;
-    let t = if t.shares_storage_with(&tensor_from_any(data, dtype).unwrap_or(t.clone())) {
-        t.add_scalar(0.0).py_err()?.detach()
+    // A fresh leaf that shares nothing with `data`: numbers, lists and arrays were copied on
+    // the way in; a tensor is copied here (its values, not its history).
+    let t = if data.is_instance_of::<PyTensor>() {
+        match t.dtype() {
+            DType::F32 => Tensor::from_vec(t.to_vec::<f32>().py_err()?, t.dims()),
+            DType::F64 => Tensor::from_vec(t.to_vec::<f64>().py_err()?, t.dims()),
+        }
+        .py_err()?
     } else {
-        t
+        t.detach()
     };
     Ok(PyTensor::new(t.requires_grad_(requires_grad)))
 }
 
 /// `eingrad.from_numpy(array)`: a tensor with the array's data (a copy; float32 and float64
 /// keep their dtype, other number types become float32).
+///
+/// ```python
+/// >>> eingrad.from_numpy(np.arange(3.0))
+/// tensor([0., 1., 2.], dtype=eingrad.float64)
+/// ```
 #[pyfunction]
 fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     if !array.hasattr("__array_interface__")? {
@@ -652,7 +667,13 @@ fn leaf(t: eingrad::Result<Tensor>, requires_grad: bool) -> PyResult<PyTensor> {
     Ok(PyTensor::new(t.py_err()?.requires_grad_(requires_grad)))
 }
 
-/// `zeros(*size, dtype=None, requires_grad=False)`.
+/// `zeros(*size, dtype=None, device=None, requires_grad=False)`: a tensor of zeros; the size
+/// as separate ints or one sequence.
+///
+/// ```python
+/// >>> eingrad.zeros(2, 3).shape, eingrad.zeros((2, 3)).shape
+/// ((2, 3), (2, 3))
+/// ```
 #[pyfunction]
 #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
 fn zeros(
@@ -669,7 +690,12 @@ fn zeros(
     )
 }
 
-/// `ones(*size, dtype=None, requires_grad=False)`.
+/// `ones(*size, dtype=None, device=None, requires_grad=False)`: a tensor of ones.
+///
+/// ```python
+/// >>> eingrad.ones(2, dtype=eingrad.float64)
+/// tensor([1., 1.], dtype=eingrad.float64)
+/// ```
 #[pyfunction]
 #[pyo3(signature = (*size, dtype=None, device=None, requires_grad=false))]
 fn ones(
@@ -686,7 +712,13 @@ fn ones(
     )
 }
 
-/// `full(size, fill_value, dtype=None, requires_grad=False)`.
+/// `full(size, fill_value, dtype=None, device=None, requires_grad=False)`: every entry
+/// `fill_value`.
+///
+/// ```python
+/// >>> eingrad.full((2,), 7.0).tolist()
+/// [7.0, 7.0]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (size, fill_value, dtype=None, device=None, requires_grad=false))]
 fn full(
@@ -704,7 +736,12 @@ fn full(
     )
 }
 
-/// `arange(end)`, `arange(start, end, step=1)`.
+/// `arange(end)`, `arange(start, end, step=1)`: evenly spaced values in `[start, end)`.
+///
+/// ```python
+/// >>> eingrad.arange(1, 2, 0.25).tolist()
+/// [1.0, 1.25, 1.5, 1.75]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (start, end=None, step=1.0, dtype=None, device=None, requires_grad=false))]
 fn arange(
@@ -726,7 +763,13 @@ fn arange(
     )
 }
 
-/// `linspace(start, end, steps)`.
+/// `linspace(start, end, steps)`: `steps` evenly spaced values from `start` to `end`
+/// inclusive.
+///
+/// ```python
+/// >>> eingrad.linspace(0, 1, 5).tolist()
+/// [0.0, 0.25, 0.5, 0.75, 1.0]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (start, end, steps, dtype=None, device=None, requires_grad=false))]
 fn linspace(
@@ -744,7 +787,12 @@ fn linspace(
     )
 }
 
-/// `eye(n, m=None)`: ones on the diagonal.
+/// `eye(n, m=None)`: an n×m matrix (n×n by default) with ones on the diagonal.
+///
+/// ```python
+/// >>> eingrad.eye(2, 3).tolist()
+/// [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (n, m=None, dtype=None, device=None, requires_grad=false))]
 fn eye(
@@ -765,7 +813,14 @@ fn eye(
     leaf(t.map(|t| t.detach()), requires_grad)
 }
 
-/// `randn(*size, seed=0)`: standard normal samples; the same seed gives the same tensor.
+/// `randn(*size, dtype=None, device=None, seed=None, requires_grad=False)`: standard normal
+/// samples; the same `seed` gives the same tensor, no seed draws from the global generator
+/// (`manual_seed`).
+///
+/// ```python
+/// >>> eingrad.randn(3, seed=7).tolist() == eingrad.randn(3, seed=7).tolist()
+/// True
+/// ```
 #[pyfunction]
 #[pyo3(signature = (*size, dtype=None, device=None, seed=None, requires_grad=false))]
 fn randn(
@@ -787,7 +842,13 @@ fn randn(
     )
 }
 
-/// `rand(*size, seed=0)`: uniform samples in [0, 1).
+/// `rand(*size, dtype=None, device=None, seed=None, requires_grad=False)`: uniform samples in
+/// [0, 1).
+///
+/// ```python
+/// >>> x = eingrad.rand(1000, seed=1); bool((x >= 0).all()) and bool((x < 1).all())
+/// True
+/// ```
 #[pyfunction]
 #[pyo3(signature = (*size, dtype=None, device=None, seed=None, requires_grad=false))]
 fn rand(
@@ -813,7 +874,12 @@ fn like_dtype(t: &PyTensor, dtype: Option<&Bound<'_, PyAny>>, name: &str) -> PyR
     Ok(dtype_arg(dtype, name)?.unwrap_or(t.tensor().dtype()))
 }
 
-/// `zeros_like(t)`.
+/// `zeros_like(input)`: zeros of `input`'s shape and dtype (or `dtype=`).
+///
+/// ```python
+/// >>> eingrad.zeros_like(eingrad.ones(2, 1)).tolist()
+/// [[0.0], [0.0]]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, device=None, requires_grad=false))]
 fn zeros_like(
@@ -827,7 +893,12 @@ fn zeros_like(
     leaf(Tensor::zeros(input.tensor().dims(), d), requires_grad)
 }
 
-/// `ones_like(t)`.
+/// `ones_like(input)`: ones of `input`'s shape and dtype (or `dtype=`).
+///
+/// ```python
+/// >>> eingrad.ones_like(eingrad.zeros(2, dtype=eingrad.float64))
+/// tensor([1., 1.], dtype=eingrad.float64)
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, device=None, requires_grad=false))]
 fn ones_like(
@@ -841,7 +912,12 @@ fn ones_like(
     leaf(Tensor::ones(input.tensor().dims(), d), requires_grad)
 }
 
-/// `full_like(t, fill_value)`.
+/// `full_like(input, fill_value)`: `fill_value` in `input`'s shape and dtype.
+///
+/// ```python
+/// >>> eingrad.full_like(eingrad.zeros(2), 3.0).tolist()
+/// [3.0, 3.0]
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, fill_value, dtype=None, device=None, requires_grad=false))]
 fn full_like(
@@ -859,7 +935,12 @@ fn full_like(
     )
 }
 
-/// `randn_like(t, seed=0)`.
+/// `randn_like(input, seed=None)`: standard normal samples in `input`'s shape and dtype.
+///
+/// ```python
+/// >>> eingrad.randn_like(eingrad.zeros(2, 3), seed=0).shape
+/// (2, 3)
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, device=None, seed=None, requires_grad=false))]
 fn randn_like(
@@ -877,7 +958,12 @@ fn randn_like(
     )
 }
 
-/// `rand_like(t, seed=0)`.
+/// `rand_like(input, seed=None)`: uniform samples in [0, 1) in `input`'s shape and dtype.
+///
+/// ```python
+/// >>> eingrad.rand_like(eingrad.zeros(4), seed=0).shape
+/// (4,)
+/// ```
 #[pyfunction]
 #[pyo3(signature = (input, dtype=None, device=None, seed=None, requires_grad=false))]
 fn rand_like(
@@ -895,7 +981,12 @@ fn rand_like(
     )
 }
 
-/// `matmul(a, b)`, the function form of `a @ b`.
+/// `matmul(input, other)`, the function form of `input @ other`.
+///
+/// ```python
+/// >>> eingrad.matmul(eingrad.ones(2, 3), eingrad.ones(3, 4)).shape
+/// (2, 4)
+/// ```
 #[pyfunction]
 #[pyo3(name = "matmul")]
 fn matmul_fn(py: Python<'_>, input: &PyTensor, other: &PyTensor) -> PyResult<PyTensor> {

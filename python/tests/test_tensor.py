@@ -140,3 +140,13 @@ def test_heavy_ops_and_backward_release_the_gil():
     x = a.detach().requires_grad_()
     y = eingrad.einsum("ij,jk->ik", eingrad.einsum("ij,jk->ik", x, b), b).sum()
     assert _runs_while(y.backward), "backward held the GIL"
+
+
+def test_tensor_of_a_tensor_is_a_fresh_copy_without_history():
+    x = eingrad.tensor([1.0, -0.0], requires_grad=True)
+    y = eingrad.tensor(x * 2)
+    assert y.is_leaf and not y.requires_grad and y.tolist() == [2.0, -0.0]
+    z = eingrad.tensor(x)
+    z[0] = 5.0  # a plain tensor: written in place, x is untouched
+    assert x.tolist()[0] == 1.0 and z.tolist()[0] == 5.0
+    assert str(eingrad.tensor(x)[1].item()) == "-0.0"
