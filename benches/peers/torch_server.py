@@ -18,6 +18,17 @@ one JSON reply per line on stdout, {"median_s": t} or {"error": "..."}. Cases (k
             of a nanoGPT-architecture GPT (no biases, tied head, exact GELU): zero_grad,
             forward, cross-entropy, backward, clip_grad_norm_(1.0), AdamW (betas 0.9/0.99,
             decay 0.1 on 2-d weights); the batch is fixed
+- mlstm_step: {"vocab", "batch", "block"} -> one training step of `eingrad train mlstm`'s
+            default model, class MlstmLm of train_mlstm_torch.py (7 layers, 4 heads, width 128,
+            proj factor 2, conv 4, q/k/v blocks of 4, tied head, no bias): zero_grad, forward,
+            cross-entropy, backward, clip_grad_norm_(1.0), AdamW with peer_common.adamw's groups
+            (betas 0.9/0.99, eps 1e-8, decay 0.1 on rank >= 2, lr 1e-3); the batch is fixed
+            (B x T ids from torch.Generator seeded 0)
+- hourglass_step: {"vocab", "batch", "block"} -> the same step for `eingrad train hourglass`'s
+            default model, class HourglassLm of train_hourglass_torch.py (width 128, 4 heads,
+            layers 1/2/1, MLP 512, no bias, Gumbel boundaries prior 0.2, temperature 0.5); the
+            loss is cross-entropy + prior loss; Gumbel noise is drawn afresh every step, so the
+            shortened length varies from step to step (as in training)
 - layer:    {"layer": "attention"|"attention_eager"|"block"|"layer_norm", "B", "T", "C", "H"}
             -> nanoGPT's CausalSelfAttention (F.scaled_dot_product_attention, as nanoGPT runs
             it; "attention_eager": its explicit masked-softmax path), its pre-LN Block, or
@@ -27,7 +38,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/bench/peers"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../../shared/bench/peers"))
+sys.path.insert(0, HERE)  # the training peers (train_*_torch.py) and their peer_common.py
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -124,6 +137,8 @@ def make(case):
         return make_layer(case)
     if kind == "gpt_step":
         return make_gpt_step(case)
+    if kind in ("mlstm_step", "hourglass_step"):
+        return make_peer_step(case)
     raise ValueError("unknown case kind %r" % kind)
 
 
@@ -222,6 +237,38 @@ def make_gpt_step(case):
     def step():
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x).view(-1, V), y.view(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+    return step
+
+
+def make_peer_step(case):
+    """One training step of a training peer's model (mlstm_step, hourglass_step)."""
+    from peer_common import adamw
+    V, T, B = case["vocab"], case["block"], case["batch"]
+    if case["kind"] == "mlstm_step":
+        from train_mlstm_torch import MlstmLm
+        model = MlstmLm(V)
+
+        def loss_of(x, y):
+            return F.cross_entropy(model(x).view(-1, V), y.view(-1))
+    else:
+        from train_hourglass_torch import HourglassLm
+        model = HourglassLm(V, T)
+
+        def loss_of(x, y):
+            logits, _, prior_loss = model(x)
+            return F.cross_entropy(logits.view(-1, V), y.view(-1)) + prior_loss
+    opt = adamw(model)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, V, (B, T), generator=g)
+    y = torch.randint(0, V, (B, T), generator=g)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
