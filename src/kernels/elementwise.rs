@@ -73,8 +73,8 @@ pub fn map_unary<T: Float>(
 ) -> Result<Vec<T>> {
     let (src, l) = (x.data, x.layout);
     let n = l.numel();
-    let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
     if l.is_contiguous() {
+        let mut out: Vec<T> = crate::storage::try_buffer(op, l.shape(), n)?;
         let s = &src[l.offset()..l.offset() + n];
         let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| fill1(dst, src, &f);
         let spare = &mut out.spare_capacity_mut()[..n];
@@ -89,13 +89,75 @@ pub fn map_unary<T: Float>(
         }
         // SAFETY: `fill` wrote all n elements.
         unsafe { out.set_len(n) };
+        Ok(out)
     } else {
-        for_each_run(l.shape(), [l.strides()], [l.offset()], |[b], len, [st]| {
-            for i in 0..len as isize {
-                out.push(f(src[(b + i * st) as usize]));
-            }
-        });
+        fill_strided(
+            op,
+            l.shape(),
+            [l.strides()],
+            [l.offset()],
+            |d, [p], [st]| {
+                if st == 1 {
+                    fill1(d, &src[p..p + d.len()], &f);
+                } else {
+                    for (i, o) in d.iter_mut().enumerate() {
+                        o.write(f(src[(p as isize + i as isize * st) as usize]));
+                    }
+                }
+            },
+        )
     }
+}
+
+/// The output of an elementwise op over strided (or broadcast) operands: `n` = ∏`shape`
+/// elements in row-major order, written by `run(dst, positions, strides)` once per innermost
+/// run of the coalesced shape (`dst.len()` elements; operand k's i-th element at
+/// `positions[k] + i·strides[k]`), in parallel over the outermost dim when the output is
+/// large. `run` specialises the stride patterns it can (1: a slice for the vectorised fills;
+/// 0: a broadcast value).
+fn fill_strided<T: Float, const N: usize>(
+    op: &'static str,
+    shape: &[usize],
+    strides: [&[isize]; N],
+    offsets: [usize; N],
+    run: impl Fn(&mut [MaybeUninit<T>], [usize; N], [isize; N]) + Sync,
+) -> Result<Vec<T>> {
+    let n: usize = shape.iter().product();
+    let mut out: Vec<T> = crate::storage::try_buffer(op, shape, n)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let (cshape, cs) = coalesce(shape, strides);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if cshape.is_empty() {
+        run(&mut spare[..1], offsets, [0; N]);
+    } else {
+        let rows = cshape[0];
+        let row_len: usize = cshape[1..].iter().product();
+        let cs_ref: [&[isize]; N] = std::array::from_fn(|k| cs[k].as_slice());
+        let run_rows = |r0: usize, dst: &mut [MaybeUninit<T>]| {
+            let mut sub = cshape.clone();
+            sub[0] = dst.len() / row_len;
+            let at: [usize; N] =
+                std::array::from_fn(|k| (offsets[k] as isize + r0 as isize * cs[k][0]) as usize);
+            let mut w = 0usize;
+            for_each_run(&sub, cs_ref, at, |p, len, st| {
+                run(&mut dst[w..w + len], p.map(|x| x as usize), st);
+                w += len;
+            });
+        };
+        if n >= min_parallel_elements() && rows > 1 {
+            let per = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
+            spare
+                .par_chunks_mut(per * row_len)
+                .enumerate()
+                .for_each(|(c, dst)| run_rows(c * per, dst));
+        } else {
+            run_rows(0, spare);
+        }
+    }
+    // SAFETY: the runs cover the n elements of the coalesced shape exactly once.
+    unsafe { out.set_len(n) };
     Ok(out)
 }
 
@@ -136,79 +198,39 @@ pub fn map_binary<T: Float>(
     let shape = broadcast_shapes(op, la.shape(), lb.shape())?;
     let ba = la.broadcast_to(&shape)?;
     let bb = lb.broadcast_to(&shape)?;
-    let n: usize = shape.iter().product();
-    let (cshape, [cs_a, cs_b]) = coalesce(&shape, [ba.strides(), bb.strides()]);
-    if cshape.is_empty() {
-        let out = if n == 1 {
-            vec![f(xa[ba.offset()], xb[bb.offset()])]
-        } else {
-            vec![]
-        };
-        return Ok((out, shape));
-    }
-    // Every element is written exactly once below, so the buffer starts uninitialised.
-    let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
-    let rows = cshape[0];
-    let row_len: usize = cshape[1..].iter().product();
-    let run_rows = |r0: usize, dst: &mut [MaybeUninit<T>]| {
-        let nrows = dst.len() / row_len.max(1);
-        let mut sub = cshape.clone();
-        sub[0] = nrows;
-        let oa = ba.offset() as isize + r0 as isize * cs_a[0];
-        let ob = bb.offset() as isize + r0 as isize * cs_b[0];
-        let mut w = 0usize;
-        for_each_run(
-            &sub,
-            [&cs_a, &cs_b],
-            [oa as usize, ob as usize],
-            |[pa, pb], len, [sa, sb]| {
-                let d = &mut dst[w..w + len];
-                w += len;
-                let (pa, pb) = (pa as usize, pb as usize);
-                match (sa, sb) {
-                    (1, 1) => d
-                        .iter_mut()
-                        .zip(xa[pa..pa + len].iter().zip(&xb[pb..pb + len]))
-                        .for_each(|(o, (&u, &v))| {
-                            o.write(f(u, v));
-                        }),
-                    (0, 1) => {
-                        let u = xa[pa];
-                        d.iter_mut().zip(&xb[pb..pb + len]).for_each(|(o, &v)| {
-                            o.write(f(u, v));
-                        })
-                    }
-                    (1, 0) => {
-                        let v = xb[pb];
-                        d.iter_mut().zip(&xa[pa..pa + len]).for_each(|(o, &u)| {
-                            o.write(f(u, v));
-                        })
-                    }
-                    _ => {
-                        for (i, o) in d.iter_mut().enumerate() {
-                            let i = i as isize;
-                            o.write(f(
-                                xa[(pa as isize + i * sa) as usize],
-                                xb[(pb as isize + i * sb) as usize],
-                            ));
-                        }
+    let out = fill_strided(
+        op,
+        &shape,
+        [ba.strides(), bb.strides()],
+        [ba.offset(), bb.offset()],
+        |d, [pa, pb], [sa, sb]| {
+            let len = d.len();
+            match (sa, sb) {
+                (1, 1) => fill2(d, &xa[pa..pa + len], &xb[pb..pb + len], &f),
+                (0, 1) => {
+                    let u = xa[pa];
+                    d.iter_mut().zip(&xb[pb..pb + len]).for_each(|(o, &v)| {
+                        o.write(f(u, v));
+                    })
+                }
+                (1, 0) => {
+                    let v = xb[pb];
+                    d.iter_mut().zip(&xa[pa..pa + len]).for_each(|(o, &u)| {
+                        o.write(f(u, v));
+                    })
+                }
+                _ => {
+                    for (i, o) in d.iter_mut().enumerate() {
+                        let i = i as isize;
+                        o.write(f(
+                            xa[(pa as isize + i * sa) as usize],
+                            xb[(pb as isize + i * sb) as usize],
+                        ));
                     }
                 }
-            },
-        );
-    };
-    let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= min_parallel_elements() && rows > 1 {
-        let per = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
-        spare
-            .par_chunks_mut(per * row_len)
-            .enumerate()
-            .for_each(|(c, dst)| run_rows(c * per, dst));
-    } else {
-        run_rows(0, spare);
-    }
-    // SAFETY: the runs above cover all n = rows·row_len elements exactly once.
-    unsafe { out.set_len(n) };
+            }
+        },
+    )?;
     Ok((out, shape))
 }
 
@@ -255,22 +277,33 @@ pub fn map_ternary<T: Float>(
         b.layout.broadcast_to(&shape)?,
         c.layout.broadcast_to(&shape)?,
     );
-    let n: usize = shape.iter().product();
-    let mut out: Vec<T> = crate::storage::try_buffer(op, &shape, n)?;
-    for_each_run(
+    let out = fill_strided(
+        op,
         &shape,
         [la.strides(), lb.strides(), lc.strides()],
         [la.offset(), lb.offset(), lc.offset()],
-        |[oa, ob, oc], len, [sa, sb, sc]| {
-            for i in 0..len as isize {
-                out.push(f.apply(
-                    xa[(oa + i * sa) as usize],
-                    xb[(ob + i * sb) as usize],
-                    xc[(oc + i * sc) as usize],
-                ));
+        |d, [pa, pb, pc], [sa, sb, sc]| {
+            let len = d.len();
+            if (sa, sb, sc) == (1, 1, 1) {
+                fill3(
+                    d,
+                    &xa[pa..pa + len],
+                    &xb[pb..pb + len],
+                    &xc[pc..pc + len],
+                    &f,
+                );
+            } else {
+                for (i, o) in d.iter_mut().enumerate() {
+                    let i = i as isize;
+                    o.write(f.apply(
+                        xa[(pa as isize + i * sa) as usize],
+                        xb[(pb as isize + i * sb) as usize],
+                        xc[(pc as isize + i * sc) as usize],
+                    ));
+                }
             }
         },
-    );
+    )?;
     Ok((out, shape))
 }
 
