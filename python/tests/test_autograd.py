@@ -9,29 +9,7 @@ import pytest
 import eingrad
 from eingrad import autograd
 
-F64 = eingrad.float64
-
-
-def t64(data, requires_grad=False):
-    return eingrad.tensor(data, dtype=F64, requires_grad=requires_grad)
-
-
-def total(t):
-    """Sum of a 1-d or 2-d tensor with the ops on main (matmul with ones)."""
-    if t.ndim == 1:
-        return t @ eingrad.ones(t.shape[0], dtype=t.dtype)
-    return eingrad.ones(t.shape[0], dtype=t.dtype) @ t @ eingrad.ones(t.shape[1], dtype=t.dtype)
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar f (NumPy array in, float out)."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
+from support import F64, numeric_grad, t64, total  # noqa: E402,F401
 
 
 # ---- requires_grad, is_leaf, grad_fn ----

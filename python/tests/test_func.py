@@ -9,29 +9,7 @@ import eingrad
 from eingrad import autograd, func
 from eingrad.autograd import Function, functional
 
-F64 = eingrad.float64
-
-
-def t64(data, requires_grad=False):
-    return eingrad.tensor(data, dtype=F64, requires_grad=requires_grad)
-
-
-def total(t):
-    if t.ndim == 1:
-        return t @ eingrad.ones(t.shape[0], dtype=t.dtype)
-    return eingrad.ones(t.shape[0], dtype=t.dtype) @ t @ eingrad.ones(t.shape[1], dtype=t.dtype)
-
-
-def numeric_jacobian(f, x, eps=1e-6):
-    """d f(x) / d x by central differences; f maps a NumPy array to a NumPy array."""
-    x = np.array(x, dtype=np.float64)
-    y0 = np.asarray(f(x))
-    J = np.zeros(y0.shape + x.shape)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        J[(...,) + i] = (np.asarray(f(x + d)) - np.asarray(f(x - d))) / (2 * eps)
-    return J
+from support import F64, numeric_jacobian, t64, total  # noqa: E402,F401
 
 
 A = np.array([[0.5, -1.0, 0.3], [2.0, 0.25, -0.7]])

@@ -6,15 +6,7 @@ import eingrad
 from eingrad import autograd
 from eingrad.autograd import Function
 
-F64 = eingrad.float64
-
-
-def t64(data, requires_grad=False):
-    return eingrad.tensor(data, dtype=F64, requires_grad=requires_grad)
-
-
-def total(t):
-    return t @ eingrad.ones(t.shape[0], dtype=t.dtype)
+from support import F64, t64, total  # noqa: E402,F401
 
 
 class ScaledCube(Function):
