@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::strided::{coalesce, for_each_run};
-use super::{min_parallel_elements, Operand};
+use super::{worth_parallel, Operand};
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::layout::broadcast_shapes;
@@ -78,7 +78,7 @@ pub fn map_unary<T: Float>(
         let s = &src[l.offset()..l.offset() + n];
         let fill = |dst: &mut [MaybeUninit<T>], src: &[T]| fill1(dst, src, &f);
         let spare = &mut out.spare_capacity_mut()[..n];
-        if n >= min_parallel_elements() {
+        if worth_parallel(n) {
             let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
             spare
                 .par_chunks_mut(per)
@@ -146,7 +146,7 @@ fn fill_strided<T: Float, const N: usize>(
                 w += len;
             });
         };
-        if n >= min_parallel_elements() && rows > 1 {
+        if worth_parallel(n) && rows > 1 {
             let per = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
             spare
                 .par_chunks_mut(per * row_len)
@@ -182,7 +182,7 @@ pub fn map_binary<T: Float>(
             fill2(dst, &pa[start..end], &pb[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
-        if n >= min_parallel_elements() {
+        if worth_parallel(n) {
             let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
             spare
                 .par_chunks_mut(per)
@@ -259,7 +259,7 @@ pub fn map_ternary<T: Float>(
             fill3(dst, &pa[start..end], &pb[start..end], &pc[start..end], &f)
         };
         let spare = &mut out.spare_capacity_mut()[..n];
-        if n >= min_parallel_elements() {
+        if worth_parallel(n) {
             let per = n.div_ceil(rayon::current_num_threads() * 4).max(1);
             spare
                 .par_chunks_mut(per)

@@ -85,6 +85,14 @@ pub fn min_parallel_elements() -> usize {
     MIN_PARALLEL_ELEMENTS.load(Ordering::Relaxed)
 }
 
+/// Whether work over `n` elements is worth splitting across rayon threads: at least
+/// [`min_parallel_elements`], and more than one thread in the current pool (with one, a
+/// parallel iterator only hands the job to the pool's thread and waits: a futex wake-up per
+/// op for nothing).
+pub(crate) fn worth_parallel(n: usize) -> bool {
+    n >= min_parallel_elements() && rayon::current_num_threads() > 1
+}
+
 /// Sets [`min_parallel_elements`] for the whole process (at least 1). Waking a second
 /// thread costs a few microseconds, so below some size one thread is faster; the best value
 /// depends on the machine.

@@ -134,10 +134,7 @@ pub fn reduce<T: Float>(
     };
     let total: usize = shape.iter().product();
     let rows = shape.first().copied().unwrap_or(1);
-    if total >= 4 * super::min_parallel_elements()
-        && rows >= 2
-        && os.first().is_some_and(|&s| s != 0)
-    {
+    if super::worth_parallel(total / 4) && rows >= 2 && os.first().is_some_and(|&s| s != 0) {
         use rayon::prelude::*;
         let per = rows.div_ceil(rayon::current_num_threads() * 2).max(1);
         (0..rows.div_ceil(per))

@@ -44,7 +44,7 @@ fn lanes_sum<T: Float>(a: &[T]) -> T {
 }
 
 fn parallel(len: usize) -> bool {
-    len >= super::min_parallel_elements() && rayon::current_num_threads() > 1
+    super::worth_parallel(len)
 }
 
 /// Rows per parallel task (whole rows, so every task sees complete rows).

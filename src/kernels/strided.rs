@@ -181,7 +181,7 @@ pub fn par_gather<T: Copy + Send + Sync>(
     offset: usize,
 ) -> crate::Result<Vec<T>> {
     let n: usize = shape.iter().product();
-    if n < super::min_parallel_elements() * 4 || shape.is_empty() || shape[0] < 2 {
+    if !super::worth_parallel(n / 4) || shape.is_empty() || shape[0] < 2 {
         return try_gather(op, src, shape, strides, offset);
     }
     let rows = shape[0];

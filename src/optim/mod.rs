@@ -128,7 +128,7 @@ pub(crate) const CHUNK: usize = 1 << 14;
 
 /// True when an update over `n` elements should be split across threads.
 pub(crate) fn parallel(n: usize) -> bool {
-    n >= crate::kernels::min_parallel_elements() && rayon::current_num_threads() > 1
+    crate::kernels::worth_parallel(n)
 }
 
 pub(crate) fn check_lr(op: &'static str, lr: f64) -> Result<()> {
