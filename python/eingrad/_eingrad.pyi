@@ -673,16 +673,6 @@ def _nn_zero_grad(params: Iterable[Tensor], set_to_none: bool = True) -> None: .
 
 # ---- nn: functional (wrapped by eingrad.nn.functional) ----
 def _nn_linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor: ...
-def _nn_conv1d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] | str | None = None,
-    dilation: int | Sequence[int] | None = None,
-    groups: int = 1,
-) -> Tensor: ...
-def _nn_pad(input: Tensor, pad: Sequence[int], value: _float = 0.0) -> Tensor: ...
 def _nn_activation(input: Tensor, name: str, alpha: _float = 0.01) -> Tensor: ...
 def _nn_softmax(input: Tensor, dim: int, log: bool = False) -> Tensor: ...
 def _nn_layer_norm(

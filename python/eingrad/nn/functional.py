@@ -62,7 +62,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> F.conv1d(eingrad.ones(1, 1, 5), eingrad.ones(1, 1, 3)).tolist()
     [[[3.0, 3.0, 3.0]]]
     """
-    return _eingrad._nn_conv1d(input, weight, bias, stride, padding, dilation, groups)
+    if input.ndim == 2:  # unbatched (C_in, L), as torch
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    return _eingrad.conv1d(input, weight, bias, stride, padding, dilation, groups)
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -75,7 +77,7 @@ def pad(input, pad, mode="constant", value=None):
     """
     if mode != "constant":
         raise ValueError(f"pad: only mode='constant' is supported, got mode={mode!r}")
-    return _eingrad._nn_pad(input, tuple(pad), 0.0 if value is None else float(value))
+    return _eingrad.pad(input, tuple(pad), "constant", 0.0 if value is None else float(value))
 
 
 def relu(input, inplace=False):

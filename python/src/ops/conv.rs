@@ -6,56 +6,85 @@ use crate::convert::{dims_arg, short_repr};
 use crate::errors::IntoPy;
 use crate::tensor::{maybe_detach, PyTensor};
 use eingrad::{Conv1dOptions, Padding, Tensor};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
-/// The `(left, right)` zeros of conv1d's `padding` argument: an int, a one-int tuple,
-/// `'valid'` or `'same'` (for stride 1: `dilation·(k − 1)` in all, the extra one on the
-/// right, as PyTorch).
+/// The padding of a conv1d: an int, a 1- or 2-tuple of ints, or `'valid'`, `'same'`,
+/// `'causal'`.
 fn conv_padding(
     padding: &Bound<'_, PyAny>,
     kernel: usize,
     dilation: usize,
     stride: usize,
 ) -> PyResult<Padding> {
-    if let Ok(s) = padding.cast::<PyString>() {
-        return match s.to_str()? {
+    if let Ok(s) = padding.extract::<String>() {
+        return match s.as_str() {
             "valid" => Ok(Padding::Symmetric(0)),
             "same" => {
                 if stride != 1 {
-                    return Err(PyValueError::new_err(
-                        "conv1d: padding='same' needs stride 1",
-                    ));
+                    return Err(PyValueError::new_err(format!(
+                        "conv1d: padding='same' needs stride 1, got stride {stride}"
+                    )));
                 }
                 let total = dilation * kernel.saturating_sub(1);
                 Ok(Padding::LeftRight(total / 2, total - total / 2))
             }
+            "causal" => Ok(Padding::Causal),
             other => Err(PyValueError::new_err(format!(
-                "conv1d: padding {other:?} is not one of 'valid', 'same' or an int"
+                "conv1d: padding must be an int, 'valid', 'same' or 'causal', got {other:?}"
             ))),
         };
     }
-    let v: Vec<isize> = dims_arg(padding, "conv1d(padding)")?;
-    match v.as_slice() {
-        [p] if *p >= 0 => Ok(Padding::Symmetric(*p as usize)),
+    let ints: Vec<i64> = if let Ok(p) = padding.extract::<i64>() {
+        vec![p]
+    } else {
+        padding.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "conv1d: padding must be an int, a tuple of ints or a string, got {}",
+                short_repr(padding)
+            ))
+        })?
+    };
+    if ints.iter().any(|&p| p < 0) {
+        return Err(PyValueError::new_err(format!(
+            "conv1d: padding must be non-negative, got {ints:?}"
+        )));
+    }
+    match ints[..] {
+        [p] => Ok(Padding::Symmetric(p as usize)),
+        [l, r] => Ok(Padding::LeftRight(l as usize, r as usize)),
         _ => Err(PyValueError::new_err(format!(
-            "conv1d: padding must be a non-negative int, 'same' or 'valid', got {}",
-            short_repr(padding)
+            "conv1d: padding must have one entry (or two: left, right), got {ints:?}"
         ))),
     }
 }
 
-/// A one-int argument that may be given as a one-int tuple (`stride=(2,)`).
-fn one_int(obj: &Bound<'_, PyAny>, op: &str, arg: &str) -> PyResult<usize> {
-    let v = dims_arg(obj, &format!("{op}({arg})"))?;
-    match v.as_slice() {
-        [p] if *p >= 1 => Ok(*p as usize),
-        _ => Err(PyValueError::new_err(format!(
-            "{op}: {arg} must be a positive int, got {}",
-            short_repr(obj)
-        ))),
+/// Reads an int that torch also accepts as a 1-tuple (`stride=(2,)`).
+fn one_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<usize> {
+    let v: i64 = if let Ok(v) = obj.extract::<i64>() {
+        v
+    } else {
+        let v: Vec<i64> = obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "conv1d: {arg} must be an int, got {}",
+                short_repr(obj)
+            ))
+        })?;
+        match v[..] {
+            [x] => x,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "conv1d: {arg} must have one entry, got {v:?}"
+                )))
+            }
+        }
+    };
+    if v < 1 {
+        return Err(PyValueError::new_err(format!(
+            "conv1d: {arg} must be at least 1, got {v}"
+        )));
     }
+    Ok(v as usize)
 }
 
 /// The index that pad mode `mode` reads for position `p` (may be outside `0..n`).
@@ -84,7 +113,7 @@ fn pad_source(mode: &str, p: isize, n: isize) -> isize {
 fn pad_impl(x: &Tensor, pad: &[isize], mode: &str, value: f64) -> PyResult<Tensor> {
     if !pad.len().is_multiple_of(2) || pad.len() / 2 > x.rank() {
         return Err(PyValueError::new_err(format!(
-            "pad: `pad` needs an even number of entries, at most 2 × rank ({} for shape {:?}), got {pad:?}",
+            "pad: `pad` must have an even length (pairs from the last dim back), at most 2 × rank ({} for shape {:?}), got {pad:?}",
             2 * x.rank(),
             x.dims()
         )));
@@ -179,7 +208,8 @@ pub(super) fn pad(
 
 /// `conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)` as
 /// `torch.nn.functional.conv1d`: input `(batch, c_in, length)`, weight
-/// `(c_out, c_in / groups, k)`; `padding` an int, 'valid' or 'same'.
+/// `(c_out, c_in / groups, k)`; `padding` an int, a `(left, right)` pair, 'valid', 'same' or
+/// 'causal' (`dilation·(k − 1)` zeros on the left only).
 ///
 /// ```python
 /// >>> x = eingrad.tensor([[[1.0, 2.0, 3.0, 4.0]]]); w = eingrad.tensor([[[1.0, -1.0]]])
@@ -201,11 +231,11 @@ pub(super) fn conv1d(
 ) -> PyResult<PyTensor> {
     let (x, w) = (input.tensor(), weight.tensor());
     let stride = stride
-        .map(|s| one_int(s, "conv1d", "stride"))
+        .map(|s| one_int(s, "stride"))
         .transpose()?
         .unwrap_or(1);
     let dilation = dilation
-        .map(|s| one_int(s, "conv1d", "dilation"))
+        .map(|s| one_int(s, "dilation"))
         .transpose()?
         .unwrap_or(1);
     if groups < 1 {
@@ -213,7 +243,14 @@ pub(super) fn conv1d(
             "conv1d: groups must be at least 1, got {groups}"
         )));
     }
-    let k = if w.rank() == 3 { w.dims()[2] } else { 0 };
+    if w.rank() != 3 {
+        return Err(PyValueError::new_err(format!(
+            "conv1d: weight must have shape (out_channels, in_channels / groups, kernel_size), \
+             got {:?}",
+            w.dims()
+        )));
+    }
+    let k = w.dims()[2];
     let padding = match padding {
         Some(p) => conv_padding(p, k, dilation, stride)?,
         None => Padding::Symmetric(0),
